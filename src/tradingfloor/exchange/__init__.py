@@ -1,0 +1,1 @@
+"""The exchange (the venue): instruments, sessions, order books, matching, journal and recovery."""

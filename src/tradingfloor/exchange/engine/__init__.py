@@ -1,0 +1,1 @@
+"""The deterministic matching engine: ``Engine.apply(seq, ts, command) -> list[Event]``."""
