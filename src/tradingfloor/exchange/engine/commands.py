@@ -24,6 +24,7 @@ __all__ = [
     "AddInstrument",
     "CancelOrder",
     "Command",
+    "Halt",
     "MassCancel",
     "NewOrder",
     "OrderStatusRequest",
@@ -34,14 +35,13 @@ __all__ = [
     "SetPhase",
     "SetPriceBand",
     "SetReferencePrice",
-    "Halt",
     "Tick",
 ]
 
 _CFG = {"frozen": True, "kw_only": True, "omit_defaults": True, "forbid_unknown_fields": True}
 
 
-class Schedule(msgspec.Struct, **_CFG):  # type: ignore[call-arg]
+class Schedule(msgspec.Struct, **_CFG):
     """Trading-day schedule in nanoseconds after midnight UTC; each step must be later.
 
     pre_open: CLOSED -> PRE_OPEN; open_call: -> OPENING_AUCTION (on-open orders frozen);
@@ -55,7 +55,7 @@ class Schedule(msgspec.Struct, **_CFG):  # type: ignore[call-arg]
     close: int
 
 
-class AddInstrument(msgspec.Struct, tag="add_instrument", **_CFG):  # type: ignore[call-arg]
+class AddInstrument(msgspec.Struct, tag="add_instrument", **_CFG):
     symbol: str
     tick_size: str = "0.01"
     lot_size: int = 1
@@ -69,7 +69,7 @@ class AddInstrument(msgspec.Struct, tag="add_instrument", **_CFG):  # type: igno
     schedule: Schedule | None = None
 
 
-class NewOrder(msgspec.Struct, tag="new_order", **_CFG):  # type: ignore[call-arg]
+class NewOrder(msgspec.Struct, tag="new_order", **_CFG):
     symbol: str
     member: str
     cl_ord_id: str
@@ -95,7 +95,7 @@ class NewOrder(msgspec.Struct, tag="new_order", **_CFG):  # type: ignore[call-ar
     stp_scope: STPScope = STPScope.MEMBER
 
 
-class CancelOrder(msgspec.Struct, tag="cancel", **_CFG):  # type: ignore[call-arg]
+class CancelOrder(msgspec.Struct, tag="cancel", **_CFG):
     symbol: str
     member: str
     cl_ord_id: str = ""
@@ -103,7 +103,7 @@ class CancelOrder(msgspec.Struct, tag="cancel", **_CFG):  # type: ignore[call-ar
     orig_cl_ord_id: str = ""
 
 
-class ReplaceOrder(msgspec.Struct, tag="replace", **_CFG):  # type: ignore[call-arg]
+class ReplaceOrder(msgspec.Struct, tag="replace", **_CFG):
     symbol: str
     member: str
     cl_ord_id: str
@@ -114,54 +114,54 @@ class ReplaceOrder(msgspec.Struct, tag="replace", **_CFG):  # type: ignore[call-
     stop_price: int = 0  # 0 keeps the current stop price
 
 
-class MassCancel(msgspec.Struct, tag="mass_cancel", **_CFG):  # type: ignore[call-arg]
+class MassCancel(msgspec.Struct, tag="mass_cancel", **_CFG):
     member: str
     cl_ord_id: str = ""
     account: str = ""  # "" = every account of the member
     symbol: str = ""  # "" = every symbol
 
 
-class OrderStatusRequest(msgspec.Struct, tag="order_status", **_CFG):  # type: ignore[call-arg]
+class OrderStatusRequest(msgspec.Struct, tag="order_status", **_CFG):
     symbol: str
     member: str
     order_id: int = 0
     orig_cl_ord_id: str = ""
 
 
-class SetPhase(msgspec.Struct, tag="set_phase", **_CFG):  # type: ignore[call-arg]
+class SetPhase(msgspec.Struct, tag="set_phase", **_CFG):
     symbol: str
     phase: Phase
 
 
-class Halt(msgspec.Struct, tag="halt", **_CFG):  # type: ignore[call-arg]
+class Halt(msgspec.Struct, tag="halt", **_CFG):
     symbol: str
     reason: str = "operator"
 
 
-class Resume(msgspec.Struct, tag="resume", **_CFG):  # type: ignore[call-arg]
+class Resume(msgspec.Struct, tag="resume", **_CFG):
     """Ends a halt with a re-opening auction, then continuous trading."""
 
     symbol: str
 
 
-class SetKillSwitch(msgspec.Struct, tag="kill_switch", **_CFG):  # type: ignore[call-arg]
+class SetKillSwitch(msgspec.Struct, tag="kill_switch", **_CFG):
     member: str
     active: bool
 
 
-class SetPriceBand(msgspec.Struct, tag="set_price_band", **_CFG):  # type: ignore[call-arg]
+class SetPriceBand(msgspec.Struct, tag="set_price_band", **_CFG):
     symbol: str
     band_bps: int
     band_action: BandAction = BandAction.REJECT
     pause_ns: int = 300_000_000_000
 
 
-class SetReferencePrice(msgspec.Struct, tag="set_reference_price", **_CFG):  # type: ignore[call-arg]
+class SetReferencePrice(msgspec.Struct, tag="set_reference_price", **_CFG):
     symbol: str
     price: int
 
 
-class Tick(msgspec.Struct, tag="tick", **_CFG):  # type: ignore[call-arg]
+class Tick(msgspec.Struct, tag="tick", **_CFG):
     """Advances time only: fires schedule transitions, GTD expiries and pause ends."""
 
 

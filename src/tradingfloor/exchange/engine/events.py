@@ -39,7 +39,7 @@ __all__ = [
 _CFG = {"frozen": True, "gc": False}
 
 
-class InstrumentAdded(msgspec.Struct, tag="instrument_added", **_CFG):  # type: ignore[call-arg]
+class InstrumentAdded(msgspec.Struct, tag="instrument_added", **_CFG):
     seq: int
     ts: int
     symbol: str
@@ -49,7 +49,7 @@ class InstrumentAdded(msgspec.Struct, tag="instrument_added", **_CFG):  # type: 
     phase: Phase
 
 
-class InstrumentUpdated(msgspec.Struct, tag="instrument_updated", **_CFG):  # type: ignore[call-arg]
+class InstrumentUpdated(msgspec.Struct, tag="instrument_updated", **_CFG):
     seq: int
     ts: int
     symbol: str
@@ -59,7 +59,7 @@ class InstrumentUpdated(msgspec.Struct, tag="instrument_updated", **_CFG):  # ty
     pause_ns: int
 
 
-class Accepted(msgspec.Struct, tag="accepted", **_CFG):  # type: ignore[call-arg]
+class Accepted(msgspec.Struct, tag="accepted", **_CFG):
     seq: int
     ts: int
     symbol: str
@@ -75,7 +75,7 @@ class Accepted(msgspec.Struct, tag="accepted", **_CFG):  # type: ignore[call-arg
     stop_price: int
 
 
-class Rejected(msgspec.Struct, tag="rejected", **_CFG):  # type: ignore[call-arg]
+class Rejected(msgspec.Struct, tag="rejected", **_CFG):
     seq: int
     ts: int
     command: str  # the rejected command's type tag
@@ -87,7 +87,7 @@ class Rejected(msgspec.Struct, tag="rejected", **_CFG):  # type: ignore[call-arg
     text: str
 
 
-class Trade(msgspec.Struct, tag="trade", **_CFG):  # type: ignore[call-arg]
+class Trade(msgspec.Struct, tag="trade", **_CFG):
     seq: int
     ts: int
     symbol: str
@@ -107,18 +107,20 @@ class Trade(msgspec.Struct, tag="trade", **_CFG):  # type: ignore[call-arg]
     sell_order_id: int
 
 
-class Cancelled(msgspec.Struct, tag="cancelled", **_CFG):  # type: ignore[call-arg]
+class Cancelled(msgspec.Struct, tag="cancelled", **_CFG):
     seq: int
     ts: int
     symbol: str
     order_id: int
     member: str
-    cl_ord_id: str  # of the cancel request when a user cancelled, else of the order
+    cl_ord_id: str  # of the cancel request when a member cancelled, else of the order
+    orig_cl_ord_id: str  # the order's own client order id
     cancelled_qty: int
+    leaves_qty: int  # still live after this (only self-trade "decrement" leaves a remainder)
     reason: CancelReason
 
 
-class Expired(msgspec.Struct, tag="expired", **_CFG):  # type: ignore[call-arg]
+class Expired(msgspec.Struct, tag="expired", **_CFG):
     seq: int
     ts: int
     symbol: str
@@ -128,7 +130,7 @@ class Expired(msgspec.Struct, tag="expired", **_CFG):  # type: ignore[call-arg]
     expired_qty: int
 
 
-class Replaced(msgspec.Struct, tag="replaced", **_CFG):  # type: ignore[call-arg]
+class Replaced(msgspec.Struct, tag="replaced", **_CFG):
     seq: int
     ts: int
     symbol: str
@@ -143,7 +145,7 @@ class Replaced(msgspec.Struct, tag="replaced", **_CFG):  # type: ignore[call-arg
     priority_kept: bool
 
 
-class Repriced(msgspec.Struct, tag="repriced", **_CFG):  # type: ignore[call-arg]
+class Repriced(msgspec.Struct, tag="repriced", **_CFG):
     """A pegged or post-only order moved to a new price (and lost time priority)."""
 
     seq: int
@@ -155,7 +157,7 @@ class Repriced(msgspec.Struct, tag="repriced", **_CFG):  # type: ignore[call-arg
     price: int
 
 
-class Triggered(msgspec.Struct, tag="triggered", **_CFG):  # type: ignore[call-arg]
+class Triggered(msgspec.Struct, tag="triggered", **_CFG):
     """A stop / if-touched order was triggered and entered the book as market or limit."""
 
     seq: int
@@ -168,7 +170,7 @@ class Triggered(msgspec.Struct, tag="triggered", **_CFG):  # type: ignore[call-a
     price: int  # limit price after triggering, 0 for market
 
 
-class LevelChanged(msgspec.Struct, tag="level", **_CFG):  # type: ignore[call-arg]
+class LevelChanged(msgspec.Struct, tag="level", **_CFG):
     """Aggregated displayed size at one price after a command; qty 0 removes the level."""
 
     seq: int
@@ -180,7 +182,7 @@ class LevelChanged(msgspec.Struct, tag="level", **_CFG):  # type: ignore[call-ar
     orders: int
 
 
-class PhaseChanged(msgspec.Struct, tag="phase", **_CFG):  # type: ignore[call-arg]
+class PhaseChanged(msgspec.Struct, tag="phase", **_CFG):
     seq: int
     ts: int
     symbol: str
@@ -188,7 +190,7 @@ class PhaseChanged(msgspec.Struct, tag="phase", **_CFG):  # type: ignore[call-ar
     reason: str
 
 
-class AuctionUncrossed(msgspec.Struct, tag="auction", **_CFG):  # type: ignore[call-arg]
+class AuctionUncrossed(msgspec.Struct, tag="auction", **_CFG):
     seq: int
     ts: int
     symbol: str
@@ -197,14 +199,14 @@ class AuctionUncrossed(msgspec.Struct, tag="auction", **_CFG):  # type: ignore[c
     imbalance: int  # unmatched quantity at the uncross price (positive buy, negative sell)
 
 
-class KillSwitchChanged(msgspec.Struct, tag="kill_switch", **_CFG):  # type: ignore[call-arg]
+class KillSwitchChanged(msgspec.Struct, tag="kill_switch", **_CFG):
     seq: int
     ts: int
     member: str
     active: bool
 
 
-class OrderStatus(msgspec.Struct, tag="order_status", **_CFG):  # type: ignore[call-arg]
+class OrderStatus(msgspec.Struct, tag="order_status", **_CFG):
     seq: int
     ts: int
     symbol: str

@@ -19,6 +19,8 @@ class Reject(IntEnum):
     WRONG_PHASE_FOR_TIF = 1005
     AUCTION_FROZEN = 1006
     INVALID_INSTRUMENT = 1007
+    NOT_HALTED = 1008
+    INVALID_PHASE_CHANGE = 1009
 
     KILL_SWITCH_ACTIVE = 2001
     OUTSIDE_PRICE_BAND = 2002
@@ -34,13 +36,11 @@ class Reject(IntEnum):
     INVALID_STOP_PRICE = 3008
     INVALID_EXPIRY = 3009
     POST_ONLY_WOULD_CROSS = 3010
-    FOK_NOT_FILLABLE = 3011
     INVALID_PEG = 3012
     INVALID_TRAILING = 3013
     INVALID_MIN_QTY = 3014
     INVALID_COMBINATION = 3015
     NO_LIQUIDITY = 3016
-    MIN_QTY_NOT_AVAILABLE = 3017
 
     UNKNOWN_ORDER = 4001
     NOT_OWNER = 4002
@@ -61,6 +61,8 @@ _TEXT: dict[Reject, str] = {
     Reject.WRONG_PHASE_FOR_TIF: "time in force not accepted in the current trading phase",
     Reject.AUCTION_FROZEN: "auction orders cannot be changed once the auction call has begun",
     Reject.INVALID_INSTRUMENT: "invalid instrument parameters",
+    Reject.NOT_HALTED: "instrument is not halted",
+    Reject.INVALID_PHASE_CHANGE: "this phase cannot be set from the current one",
     Reject.KILL_SWITCH_ACTIVE: "member kill switch is active",
     Reject.OUTSIDE_PRICE_BAND: "price outside the instrument's price band",
     Reject.NO_REFERENCE_PRICE: "no reference price to protect a market order",
@@ -74,13 +76,11 @@ _TEXT: dict[Reject, str] = {
     Reject.INVALID_STOP_PRICE: "stop/trigger price must be positive",
     Reject.INVALID_EXPIRY: "GTD orders need an expiry time in the future",
     Reject.POST_ONLY_WOULD_CROSS: "post-only order would take liquidity",
-    Reject.FOK_NOT_FILLABLE: "fill-or-kill order cannot be filled in full",
     Reject.INVALID_PEG: "pegged order needs a peg type and a reference price",
     Reject.INVALID_TRAILING: "trailing stop needs exactly one of trail amount or trail bps",
     Reject.INVALID_MIN_QTY: "minimum quantity must be between 1 and the order quantity",
     Reject.INVALID_COMBINATION: "these order options cannot be combined",
     Reject.NO_LIQUIDITY: "no liquidity on the opposite side",
-    Reject.MIN_QTY_NOT_AVAILABLE: "minimum quantity not available",
     Reject.UNKNOWN_ORDER: "unknown or no longer live order",
     Reject.NOT_OWNER: "order belongs to another member",
     Reject.REPLACE_QTY_TOO_LOW: "new quantity must exceed the filled quantity",

@@ -1,0 +1,127 @@
+"""The mutable engine-side order record, an intrusive list node so a cancel by id is O(1)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tradingfloor.exchange.engine.types import (
+    OrdType,
+    PegType,
+    PostOnly,
+    Side,
+    STPMode,
+    STPScope,
+    TimeInForce,
+)
+
+if TYPE_CHECKING:
+    from tradingfloor.exchange.engine.book import Level
+
+__all__ = ["LOC_AUCTION", "LOC_BOOK", "LOC_DEAD", "LOC_HELD", "LOC_STOP", "Order"]
+
+LOC_DEAD = 0  # not live (filled, cancelled, expired) or not yet placed
+LOC_BOOK = 1  # resting in a price level
+LOC_STOP = 2  # waiting for its trigger price
+LOC_HELD = 3  # an on-close order held until the closing auction call
+LOC_AUCTION = 4  # a market order waiting for the next auction uncross
+
+
+class Order:
+    """One live order. ``leaves`` is the open quantity; ``visible`` its displayed part in book."""
+
+    __slots__ = (
+        "account",
+        "aon",
+        "cap",
+        "cl_ord_id",
+        "cum_qty",
+        "display_qty",
+        "expire_ts",
+        "hidden",
+        "is_buy",
+        "leaves",
+        "level",
+        "limit_offset",
+        "loc",
+        "member",
+        "min_qty",
+        "next",
+        "ord_type",
+        "order_id",
+        "peg",
+        "peg_offset",
+        "post_only",
+        "prev",
+        "price",
+        "qty",
+        "side",
+        "stop_price",
+        "stp",
+        "stp_scope",
+        "symbol",
+        "tif",
+        "trail_amount",
+        "trail_bps",
+        "trail_ref",
+        "visible",
+    )
+
+    def __init__(
+        self,
+        order_id: int,
+        symbol: str,
+        member: str,
+        account: str,
+        cl_ord_id: str,
+        side: Side,
+        ord_type: OrdType,
+        tif: TimeInForce,
+        qty: int,
+        price: int,
+        stop_price: int,
+    ) -> None:
+        self.order_id = order_id
+        self.symbol = symbol
+        self.member = member
+        self.account = account
+        self.cl_ord_id = cl_ord_id
+        self.side = side
+        self.is_buy = side == Side.BUY
+        self.ord_type = ord_type
+        self.tif = tif
+        self.qty = qty
+        self.cum_qty = 0
+        self.leaves = qty
+        self.price = price
+        self.stop_price = stop_price
+        self.display_qty = 0
+        self.visible = 0
+        self.hidden = False
+        self.post_only = PostOnly.NONE
+        self.peg = PegType.NONE
+        self.peg_offset = 0
+        self.cap = 0  # pegged orders: the optional limit price the peg may not pass
+        self.trail_amount = 0
+        self.trail_bps = 0
+        self.trail_ref = 0
+        self.limit_offset = 0
+        self.min_qty = 0
+        self.aon = False
+        self.stp = STPMode.NONE
+        self.stp_scope = STPScope.MEMBER
+        self.expire_ts = 0
+        self.loc = LOC_DEAD
+        self.level: Level | None = None
+        self.prev: Order | None = None
+        self.next: Order | None = None
+
+    @property
+    def shows(self) -> bool:
+        """Whether the order sits in its level's displayed queue (not hidden, not all-or-none)."""
+        return not (self.hidden or self.aon)
+
+    def display_slice(self) -> int:
+        """The quantity to show after placement or an iceberg refill."""
+        if self.display_qty and self.display_qty < self.leaves:
+            return self.display_qty
+        return self.leaves
