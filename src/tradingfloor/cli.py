@@ -14,7 +14,6 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import IO, Annotated, NoReturn
 
@@ -98,13 +97,16 @@ def _open_output(path: str) -> Iterator[IO[bytes]]:
         return
     target = Path(path)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     except OSError as exc:
         _fail(f"cannot write {path}: {exc.strerror}")
     try:
         with os.fdopen(fd, "wb") as stream:
             yield stream
-        os.replace(tmp_name, target)
+        try:
+            os.replace(tmp_name, target)
+        except OSError as exc:
+            _fail(f"cannot write {path}: {exc.strerror}")
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
@@ -146,9 +148,9 @@ def engine_run(
         result = _run_replay(input_path, out, skip_invalid)
     replay = result.replay
     stats = replay.stats
-    table = Table(title="engine replay", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column(justify="right")
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
     table.add_row("input", result.name)
     table.add_row("output", "<stdout>" if output == "-" else output)
     table.add_row("commands", str(stats.commands))
@@ -158,7 +160,9 @@ def engine_run(
     table.add_row("trades", f"{stats.trades} ({stats.traded_qty} shares)")
     table.add_row("rejects", str(stats.rejects))
     table.add_row("state hash", replay.engine.state_hash())
-    _stderr().print(table)
+    console = _stderr()
+    console.print(Text("engine replay", style="bold underline"))
+    console.print(table)
 
 
 @engine_app.command("book")
@@ -176,10 +180,13 @@ def engine_book(
     tick = result.replay.encoder.tick_sizes.get(symbol)
     if tick is None:
         _fail(f"symbol {symbol!r} is not listed in {result.name}")
-    price: Callable[[int], str] = _price_formatter(tick)
+
+    def price(ticks: int) -> str:
+        return str(from_ticks(ticks, tick))
 
     bids, asks = engine.l2(symbol, depth)
-    table = Table(title=f"{symbol} order book (top {depth} levels)", title_justify="left")
+    title = Text(f"{symbol} order book (top {depth} levels)", style="bold")
+    table = Table(title=title, title_justify="left")
     table.add_column("orders", justify="right")
     table.add_column("bid size", justify="right")
     table.add_column("bid", justify="right", style="green")
@@ -195,12 +202,9 @@ def engine_book(
     last = engine.last_trade_price(symbol)
     console.print(
         f"phase: {engine.phase(symbol)}   last: {price(last) if last else '-'}   "
-        f"bid levels: {len(bids)}   ask levels: {len(asks)}"
+        f"bid levels: {len(bids)}   ask levels: {len(asks)}",
+        markup=False,
     )
-
-
-def _price_formatter(tick: Decimal) -> Callable[[int], str]:
-    return lambda ticks: str(from_ticks(ticks, tick))
 
 
 @bench_app.command("engine")

@@ -17,7 +17,7 @@ class UnitError(ValueError):
 
 def parse_decimal(value: object) -> Decimal:
     """Parse a price/quantity given as str or int (never float) into a finite Decimal."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise UnitError(f"{value!r}: give decimal values as strings or integers, not floats")
     if not isinstance(value, str | int | Decimal):
         raise UnitError(f"{value!r}: not a decimal value")

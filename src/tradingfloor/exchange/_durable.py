@@ -10,7 +10,14 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["DirectoryLock", "DirectoryLockedError", "atomic_write", "fsync_dir", "write_all"]
+__all__ = [
+    "DirectoryLock",
+    "DirectoryLockedError",
+    "atomic_write",
+    "ensure_dir",
+    "fsync_dir",
+    "write_all",
+]
 
 TMP_SUFFIX = ".tmp"
 """Suffix of files being written; a leftover one is an interrupted write and may be deleted."""
@@ -35,6 +42,18 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def ensure_dir(directory: Path) -> None:
+    """Create ``directory`` (and missing parents) so that the new entries survive a crash."""
+    missing = []
+    path = directory
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for path in reversed(missing):
+        path.mkdir(exist_ok=True)
+        fsync_dir(path.parent)
 
 
 def atomic_write(path: Path, data: bytes, *, replace: bool = True) -> None:

@@ -47,7 +47,9 @@ import msgspec
 from tradingfloor.exchange._durable import (
     TMP_SUFFIX,
     DirectoryLock,
+    DirectoryLockedError,
     atomic_write,
+    ensure_dir,
     write_all,
 )
 from tradingfloor.exchange.engine.commands import Command
@@ -59,6 +61,7 @@ __all__ = [
     "JOURNAL_VERSION",
     "MAX_RECORD_BYTES",
     "SEGMENT_HEADER_SIZE",
+    "DirectoryLockedError",
     "Journal",
     "JournalCorruptError",
     "JournalError",
@@ -398,7 +401,7 @@ class Journal:
         if segment_bytes <= SEGMENT_HEADER_SIZE:
             raise ValueError(f"segment_bytes must exceed {SEGMENT_HEADER_SIZE}")
         path = Path(directory)
-        path.mkdir(parents=True, exist_ok=True)
+        ensure_dir(path)
         lock = DirectoryLock(path)
         try:
             for stale in path.glob(f"journal-*.log{TMP_SUFFIX}"):

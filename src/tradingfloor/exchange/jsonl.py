@@ -165,7 +165,7 @@ class CommandDecoder:
             names = ", ".join(f"`{name}`" for name in unknown)
             raise InputError(line, f"{tag}: unknown field {names}")
 
-        ts = self._timestamp(line, obj.pop("ts", None))
+        ts = self._timestamp(line, obj.pop("ts")) if "ts" in obj else self.ts
         listing: Decimal | None = None
         if tag == "add_instrument":
             listing = _parse_tick_size(line, obj.get("tick_size", _DEFAULT_TICK_SIZE))
@@ -189,8 +189,6 @@ class CommandDecoder:
         return SequencedCommand(self.seq, ts, command)
 
     def _timestamp(self, line: int, value: object) -> int:
-        if value is None:
-            return self.ts
         if not isinstance(value, int) or isinstance(value, bool):
             raise InputError(line, f"ts must be an integer (ns since epoch), got {value!r}")
         _check_int64(line, "ts", value)

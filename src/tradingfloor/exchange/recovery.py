@@ -6,6 +6,7 @@ A torn journal tail is truncated and reported; any other damage raises and stops
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -123,14 +124,6 @@ def recover(
     return machine, report
 
 
-class _NoLock:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *_exc: object) -> None:
-        return None
-
-
-def _lock_if_present(directory: Path) -> DirectoryLock | _NoLock:
+def _lock_if_present(directory: Path) -> AbstractContextManager[object]:
     """Hold the journal directory lock while reading and repairing, if the directory exists."""
-    return DirectoryLock(directory) if directory.is_dir() else _NoLock()
+    return DirectoryLock(directory) if directory.is_dir() else nullcontext()

@@ -21,7 +21,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from tradingfloor.exchange._durable import TMP_SUFFIX, atomic_write, fsync_dir
+from tradingfloor.exchange._durable import TMP_SUFFIX, atomic_write, ensure_dir, fsync_dir
 
 __all__ = [
     "DEFAULT_KEEP_SNAPSHOTS",
@@ -124,7 +124,7 @@ class SnapshotStore:
 
     def write(self, seq: int, ts: int, data: bytes) -> Path:
         """Durably write the snapshot of the state after ``seq``, then prune old ones."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        ensure_dir(self.directory)
         path = self.directory / snapshot_name(seq)
         atomic_write(path, encode_snapshot(seq, ts, data))
         self.prune()

@@ -22,9 +22,13 @@ def uncross_price(
 ) -> UncrossResult | None:
     """Find the uncross price for limit ``bids``/``asks`` given as (price, qty) in any order.
 
-    Market quantities execute at any price. Returns None when nothing can trade.
+    Candidates are the limit prices, plus the reference price when market orders stand on both
+    sides. Market quantities execute at any price. Returns None when nothing can trade.
     """
-    candidates = sorted({p for p, _ in bids} | {p for p, _ in asks})
+    prices = {p for p, _ in bids} | {p for p, _ in asks}
+    if market_buy and market_sell and reference > 0:
+        prices.add(reference)  # market orders on both sides may cross at the reference
+    candidates = sorted(prices)
     if not candidates:
         if market_buy and market_sell and reference > 0:
             volume = min(market_buy, market_sell)

@@ -393,7 +393,10 @@ class Engine:
         inst.set_band(cmd.band_bps, cmd.band_action, cmd.pause_ns)
         self.instruments[cmd.symbol] = inst
         if cmd.schedule is not None:
+            # With a schedule the starting phase is the one the schedule is in right now.
             self._schedule_next(inst, self._ts)
+            step = inst.sched_step
+            inst.phase = _SCHEDULE_STEPS[step - 1] if step else Phase.CLOSED
         self._out.append(
             InstrumentAdded(
                 self._seq(),
@@ -665,20 +668,31 @@ class Engine:
                     self._rest(inst, o)  # an all-or-none order waits, undisplayed, for a match
                 return
 
-        self._match(inst, o, opp, limit)
-        if o.loc != LOC_DEAD or o.leaves == 0 or o.order_id not in self.orders:
+        first_trade = self.trade_seq + 1
+        band_blocked = self._match(inst, o, opp, limit)
+        if o.leaves == 0 or o.order_id not in self.orders:
             return  # filled, or cancelled by self-trade prevention
-        if is_market and ot == OrdType.MARKET_TO_LIMIT and o.cum_qty:
-            o.price = inst.last_price  # the remainder rests at the first execution price
-            self._rest(inst, o)
-        elif is_market:
-            self._kill(inst, o, CancelReason.MARKET_REMAINDER)
+        if band_blocked:
+            self._kill(inst, o, CancelReason.PRICE_BAND)
         elif o.tif == TimeInForce.IOC:
             self._kill(inst, o, CancelReason.IOC)
         elif o.tif == TimeInForce.FOK:
             self._kill(inst, o, CancelReason.FOK)
+        elif ot == OrdType.MARKET_TO_LIMIT and self.trade_seq >= first_trade:
+            # The remainder becomes a limit order at the first execution price.
+            o.price = self._first_trade_price(first_trade)
+            o.ord_type = OrdType.LIMIT
+            self._rest(inst, o)
+        elif is_market:
+            self._kill(inst, o, CancelReason.MARKET_REMAINDER)
         else:
             self._rest(inst, o)
+
+    def _first_trade_price(self, trade_id: int) -> int:
+        for ev in self._out:
+            if type(ev) is Trade and ev.trade_id == trade_id:
+                return ev.price
+        raise EngineInvariantError(f"trade {trade_id} not found in this command's events")
 
     def _stp_hit(self, taker: Order, maker: Order) -> bool:
         return maker.member == taker.member and (
@@ -698,25 +712,30 @@ class Engine:
                     if blocking:
                         return total
                     continue
-                if m.aon and m.leaves > need - total:
-                    continue
+                if m.aon and m.leaves > o.leaves - total:
+                    continue  # as in matching: an all-or-none maker needs our whole remainder
                 total += m.leaves
                 if total >= need:
                     return total
         return total
 
-    def _match(self, inst: Instrument, o: Order, opp: BookSide, limit: int) -> None:
-        """Execute ``o`` against ``opp`` in price-time priority up to ``limit``."""
+    def _match(self, inst: Instrument, o: Order, opp: BookSide, limit: int) -> bool:
+        """Execute ``o`` against ``opp`` in price-time priority up to ``limit``.
+
+        Returns True when matching stopped at a price outside the band in reject mode (a
+        resting order left outside a band that moved): the remainder must not rest.
+        """
         is_buy = o.is_buy
-        pause = inst.band_action == BandAction.PAUSE and inst.band_bps > 0
         rank = 0
         while o.leaves > 0:
             price = opp.price_at(rank)
             if price is None or (price > limit if is_buy else price < limit):
                 break
-            if pause and not inst.band_lo <= price <= inst.band_hi:
-                self._pause(inst)
-                break
+            if not inst.band_lo <= price <= inst.band_hi:
+                if inst.band_action == BandAction.PAUSE:
+                    self._pause(inst)
+                    break
+                return True
             level = opp.levels[price]
             stopped = self._match_level(inst, o, opp, level)
             if level.vis_head is None and level.hid_head is None:
@@ -725,6 +744,7 @@ class Engine:
                 rank += 1
             if stopped:
                 break
+        return False
 
     def _match_level(self, inst: Instrument, o: Order, opp: BookSide, level: Level) -> bool:
         """Fill ``o`` at one level; True when ``o`` was cancelled by self-trade prevention."""
@@ -768,6 +788,7 @@ class Engine:
                 self._kill(inst, victim, CancelReason.STP)
                 continue
             victim.leaves -= d
+            victim.qty -= d  # decrement cancels part of the order: its quantity shrinks
             level = victim.level
             if victim.loc == LOC_BOOK and victim.shows and level is not None:
                 shown = victim.display_slice()
@@ -935,12 +956,15 @@ class Engine:
         return True
 
     def _peg_reference(self, inst: Instrument) -> tuple[int, int]:
-        """Best bid/ask of non-pegged orders: what pegs follow (so pegs never chase pegs)."""
+        """Best displayed bid/ask of non-pegged orders: what pegs follow.
+
+        Pegs never chase pegs, and never reveal hidden or all-or-none interest.
+        """
         out = []
         for side in (inst.book.bids, inst.book.asks):
             best = 0
             for level in side.iter_levels():
-                if any(m.peg == PegType.NONE for m in level.orders()):
+                if any(m.peg == PegType.NONE and m.shows for m in level.orders()):
                     best = level.price
                     break
             out.append(best)
@@ -1214,20 +1238,26 @@ class Engine:
     def _halt(self, inst: Instrument, reason: str) -> None:
         if inst.phase == Phase.CLOSED or inst.phase == Phase.HALTED:
             raise _Rejection(Reject.INVALID_PHASE_CHANGE)
+        inst.halted_from = inst.phase
         self._transition(inst, Phase.HALTED, reason)
 
     def _on_resume(self, cmd: Resume) -> None:
         inst = self._inst(cmd.symbol)
         if inst.phase != Phase.HALTED:
             raise _Rejection(Reject.NOT_HALTED)
+        self._resume(inst, "resumed")
+
+    def _resume(self, inst: Instrument, reason: str) -> None:
+        """Leave a halt for the phase it interrupted (continuous re-opens by auction)."""
         inst.resume_at = NO_TIMER
-        self._transition(inst, Phase.CONTINUOUS, "resumed")
+        self._transition(inst, inst.halted_from, reason)
 
     def _on_tick(self, cmd: Tick) -> None:
         """Time already advanced in ``apply``; a tick carries nothing else."""
 
     def _pause(self, inst: Instrument) -> None:
         """A trade would print outside the price band: pause, then re-open by auction."""
+        inst.halted_from = inst.phase
         self._transition(inst, Phase.HALTED, "price band")
         inst.resume_at = self._ts + inst.pause_ns
         self._next_timer = min(self._next_timer, inst.resume_at)
@@ -1237,11 +1267,17 @@ class Engine:
         if prev == target:
             return
         self._touched[inst.symbol] = inst
-        if target in (Phase.CONTINUOUS, Phase.CLOSED) and prev not in (
-            Phase.CONTINUOUS,
-            Phase.CLOSED,
+        if (target == Phase.CONTINUOUS and prev != Phase.CONTINUOUS) or (
+            target == Phase.CLOSED and prev != Phase.CONTINUOUS
         ):
             self._uncross(inst)
+        if prev == Phase.CLOSING_AUCTION and target not in (Phase.CLOSED, Phase.HALTED):
+            # Leaving the closing call early: on-close orders wait again for the next one.
+            for _, o in sorted(self.orders.items()):
+                if o.symbol == inst.symbol and o.tif == TimeInForce.CLS and o.loc != LOC_HELD:
+                    self._unplace(inst, o)
+                    o.loc = LOC_HELD
+                    inst.held[o.order_id] = o
         if target == Phase.CLOSING_AUCTION:
             for oid in sorted(inst.held):
                 o = inst.held.pop(oid)
@@ -1390,7 +1426,7 @@ class Engine:
             if inst.resume_at <= ts:
                 inst.resume_at = NO_TIMER
                 if inst.phase == Phase.HALTED:
-                    self._transition(inst, Phase.CONTINUOUS, "pause ended")
+                    self._resume(inst, "pause ended")
             while inst.sched_next <= ts:
                 schedule = inst.schedule
                 assert schedule is not None
@@ -1401,6 +1437,8 @@ class Engine:
                 if inst.phase != Phase.HALTED or target == Phase.CLOSED:
                     inst.resume_at = NO_TIMER
                     self._transition(inst, target, "schedule")
+                else:
+                    inst.halted_from = target  # resuming goes to where the schedule is now
         nxt = exp[0][0] if exp else NO_TIMER
         for inst in self.instruments.values():
             nxt = min(nxt, inst.resume_at, inst.sched_next)
@@ -1436,6 +1474,7 @@ class Engine:
                     "band_action": inst.band_action.value,
                     "pause_ns": inst.pause_ns,
                     "resume_at": inst.resume_at,
+                    "halted_from": inst.halted_from.value,
                     "last_price": inst.last_price,
                     "volume": inst.volume,
                     "peg_ref": list(inst.peg_ref),
@@ -1483,6 +1522,7 @@ class Engine:
             inst.reference_price = st["reference_price"]
             inst.set_band(st["band_bps"], BandAction(st["band_action"]), st["pause_ns"])
             inst.resume_at = st["resume_at"]
+            inst.halted_from = Phase(st["halted_from"])
             inst.last_price = st["last_price"]
             inst.volume = st["volume"]
             inst.peg_ref = (st["peg_ref"][0], st["peg_ref"][1])

@@ -146,7 +146,7 @@ class Replaced(msgspec.Struct, tag="replaced", **_CFG):
 
 
 class Repriced(msgspec.Struct, tag="repriced", **_CFG):
-    """A pegged or post-only order moved to a new price (and lost time priority)."""
+    """A pegged order moved to a new price after the BBO moved (and lost time priority)."""
 
     seq: int
     ts: int

@@ -31,6 +31,7 @@ class Instrument:
         "book",
         "collar_bps",
         "currency",
+        "halted_from",
         "held",
         "last_price",
         "lot_size",
@@ -79,6 +80,7 @@ class Instrument:
         self.band_lo = 0
         self.band_hi = NO_TIMER
         self.resume_at = NO_TIMER  # end of a price-band pause
+        self.halted_from = Phase.CONTINUOUS  # the phase a halt interrupted, resumed after it
         self.last_price = 0
         self.volume = 0
         # Orders not in the book, each store keyed by order id (ascending = arrival order).

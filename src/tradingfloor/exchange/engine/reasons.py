@@ -65,7 +65,7 @@ _TEXT: dict[Reject, str] = {
     Reject.INVALID_PHASE_CHANGE: "this phase cannot be set from the current one",
     Reject.KILL_SWITCH_ACTIVE: "member kill switch is active",
     Reject.OUTSIDE_PRICE_BAND: "price outside the instrument's price band",
-    Reject.NO_REFERENCE_PRICE: "no reference price to protect a market order",
+    Reject.NO_REFERENCE_PRICE: "no last or reference price to trail from",
     Reject.INVALID_QUANTITY: "quantity must be a positive whole number of shares",
     Reject.INVALID_PRICE: "price must be a positive number of ticks",
     Reject.INVALID_LOT: "quantity is not a multiple of the lot size",

@@ -1,0 +1,190 @@
+"""Sequencer stamping, and the journaled engine: group commit, acknowledgement, snapshots."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fake_machine import POISON, FakeMachine, replay
+from journal_files import FsyncCounter, frames, segments
+
+from tradingfloor.exchange.engine.commands import Command, NewOrder, Tick
+from tradingfloor.exchange.engine.types import Side
+from tradingfloor.exchange.journal import JournalReader
+from tradingfloor.exchange.recovery import recover
+from tradingfloor.exchange.sequencer import (
+    MAX_BATCH_COMMANDS,
+    JournaledEngine,
+    PipelineFailedError,
+    Sequencer,
+)
+from tradingfloor.exchange.snapshot import SnapshotStore, read_snapshot
+
+Dirs = tuple[Path, Path]
+
+
+def order(n: int) -> NewOrder:
+    return NewOrder(symbol="ACME", member="M1", cl_ord_id=f"c{n}", side=Side.SELL, qty=n, price=7)
+
+
+def clock_of(values: list[int]) -> Callable[[], int]:
+    it: Iterator[int] = iter(values)
+    return lambda: next(it)
+
+
+def open_fake(dirs: Dirs, clock: Callable[[], int], **options: int) -> JournaledEngine[FakeMachine]:
+    pipeline, _report = JournaledEngine.open(*dirs, FakeMachine, clock=clock, **options)
+    return pipeline
+
+
+# ------------------------------------------------------------------------------ Sequencer
+
+
+def test_sequencer_numbers_commands_and_never_goes_back_in_time() -> None:
+    sequencer = Sequencer(clock=clock_of([100, 90, 90, 150, 120]))
+    stamped = [sequencer.stamp(Tick()) for _ in range(5)]
+    assert [(r.seq, r.ts) for r in stamped] == [(1, 100), (2, 100), (3, 100), (4, 150), (5, 150)]
+    assert (sequencer.last_seq, sequencer.last_ts) == (5, 150)
+
+
+def test_sequencer_continues_from_a_recovered_position() -> None:
+    sequencer = Sequencer(last_seq=41, last_ts=5_000, clock=clock_of([4_000, 6_000]))
+    first, second = sequencer.stamp(Tick()), sequencer.stamp(order(1))
+    assert (first.seq, first.ts, second.seq, second.ts) == (42, 5_000, 43, 6_000)
+    assert second.command == order(1)
+
+
+def test_sequencer_requires_integer_nanoseconds() -> None:
+    sequencer = Sequencer(clock=lambda: 1.5)  # type: ignore[arg-type,return-value]
+    with pytest.raises(TypeError, match="integer nanoseconds"):
+        sequencer.stamp(Tick())
+
+
+def test_sequencer_default_clock_is_wall_time() -> None:
+    record = Sequencer().stamp(Tick())
+    assert record.ts > 1_600_000_000 * 10**9
+
+
+# ------------------------------------------------------------------------------ group commit
+
+
+def test_one_fsync_per_batch_and_events_only_after_it(
+    monkeypatch: pytest.MonkeyPatch, dirs: Dirs, clock: Callable[[], int]
+) -> None:
+    pipeline = open_fake(dirs, clock, snapshot_every=0)
+    journal_dir = dirs[0]
+    seen_at_fsync: list[int] = []
+
+    def fsync(fd: int) -> None:  # what is in the file when the batch is made durable
+        seen_at_fsync.append(len(frames(segments(journal_dir)[-1])))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    events = pipeline.submit([order(i) for i in range(1, 11)])
+    assert seen_at_fsync == [10]
+    assert [e[1] for e in events] == list(range(1, 11))  # type: ignore[index]
+    for batch in ([Tick()], [order(11), order(12)], [Tick()] * 5):
+        pipeline.submit(batch)
+    assert seen_at_fsync == [10, 11, 13, 18]
+    assert pipeline.last_seq == 18
+    pipeline.close()
+
+
+def test_group_commit_fsync_count(fsync_counter: FsyncCounter, dirs: Dirs) -> None:
+    with open_fake(dirs, clock=lambda: 1, snapshot_every=0) as pipeline:
+        fsync_counter.calls = 0
+        for n in range(1, 8):
+            pipeline.submit([Tick()] * n)
+        assert fsync_counter.calls == 7
+        assert pipeline.submit([]) == []
+        assert fsync_counter.calls == 7
+
+
+def test_fsync_failure_acknowledges_nothing(
+    monkeypatch: pytest.MonkeyPatch, dirs: Dirs, clock: Callable[[], int]
+) -> None:
+    pipeline = open_fake(dirs, clock)
+    pipeline.submit([order(1)])
+
+    def failing_fsync(fd: int) -> None:
+        raise OSError(5, "I/O error")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(OSError):
+        pipeline.submit([order(2), order(3)])
+    assert pipeline.failed and pipeline.last_seq == 1
+    with pytest.raises(PipelineFailedError):
+        pipeline.submit([Tick()])
+    pipeline.close()
+
+
+def test_apply_failure_discards_the_batch(no_fsync: None, dirs: Dirs) -> None:
+    pipeline = open_fake(dirs, clock=lambda: 5)
+    pipeline.submit([order(1), order(2)])
+    good = pipeline.engine.state_hash()
+    size = segments(dirs[0])[-1].stat().st_size
+    with pytest.raises(RuntimeError, match="poison"):
+        pipeline.submit([order(3), POISON, order(4)])
+    with pytest.raises(PipelineFailedError):
+        pipeline.submit([Tick()])
+    pipeline.close()
+    assert segments(dirs[0])[-1].stat().st_size == size  # nothing of the batch was written
+    machine, report = recover(*dirs, FakeMachine)
+    assert machine.state_hash() == good and report.last_seq == 2
+
+
+def test_batch_size_limit(no_fsync: None, dirs: Dirs) -> None:
+    with open_fake(dirs, clock=lambda: 5) as pipeline:
+        with pytest.raises(ValueError, match="MAX_BATCH_COMMANDS"):
+            pipeline.submit([Tick()] * (MAX_BATCH_COMMANDS + 1))
+        assert not pipeline.failed
+        pipeline.submit([Tick()])
+
+
+def test_timestamps_never_go_back_across_a_restart(no_fsync: None, dirs: Dirs) -> None:
+    with open_fake(dirs, clock=lambda: 9_000) as pipeline:
+        pipeline.submit([Tick(), Tick()])
+    with open_fake(dirs, clock=lambda: 1_000) as pipeline:  # the wall clock stepped back
+        pipeline.submit([Tick()])
+    assert [(r.seq, r.ts) for r in JournalReader(dirs[0])] == [(1, 9_000), (2, 9_000), (3, 9_000)]
+
+
+# ------------------------------------------------------------------------------ snapshots
+
+
+def test_snapshot_every_n_commands(no_fsync: None, dirs: Dirs, clock: Callable[[], int]) -> None:
+    commands: list[Command] = [order(i) for i in range(1, 21)]
+    with open_fake(dirs, clock, snapshot_every=5, keep_snapshots=10) as pipeline:
+        for start in range(0, 20, 2):
+            pipeline.submit(commands[start : start + 2])
+    store = SnapshotStore(dirs[1])
+    assert [seq for seq, _path in store.paths()] == [6, 12, 18]
+    records = [(r.seq, r.ts, r.command) for r in JournalReader(dirs[0])]
+    hashes = replay(records)
+    for seq, path in store.paths():
+        snapshot = read_snapshot(path)
+        assert FakeMachine.restore(snapshot.data).state_hash() == hashes[seq]
+        assert snapshot.ts == records[seq - 1][1]
+
+
+def test_take_snapshot_now(no_fsync: None, dirs: Dirs, clock: Callable[[], int]) -> None:
+    with open_fake(dirs, clock, snapshot_every=0) as pipeline:
+        pipeline.submit([Tick()] * 3)
+        path = pipeline.take_snapshot()
+        assert read_snapshot(path).seq == 3
+        pipeline.submit([Tick()] * 30)
+    assert [seq for seq, _ in SnapshotStore(dirs[1]).paths()] == [3]
+
+
+def test_failed_snapshot_still_acknowledges_the_batch(
+    monkeypatch: pytest.MonkeyPatch, no_fsync: None, dirs: Dirs, caplog: pytest.LogCaptureFixture
+) -> None:
+    def full_disk(self: SnapshotStore, seq: int, ts: int, data: bytes) -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(SnapshotStore, "write", full_disk)
+    with open_fake(dirs, clock=lambda: 1, snapshot_every=2) as pipeline:
+        events = pipeline.submit([Tick(), Tick()])
+        assert len(events) == 2 and not pipeline.failed
+    assert "snapshot at seq 2 failed" in caplog.text
