@@ -20,10 +20,13 @@ def cum(bids: Book, asks: Book, mkt_buy: int, mkt_sell: int, price: int) -> tupl
 def oracle(
     bids: Book, asks: Book, mkt_buy: int, mkt_sell: int, reference: int
 ) -> tuple[int, int, int] | None:
-    """The rule written out naively over the limit prices (reference alone if there are none)."""
-    prices = sorted({p for p, _ in bids} | {p for p, _ in asks})
-    if not prices:
-        prices = [reference] if reference > 0 else []
+    """The rule written out naively over the limit prices, plus the reference price when
+    market orders stand on both sides."""
+    prices = sorted(
+        {p for p, _ in bids}
+        | {p for p, _ in asks}
+        | ({reference} if reference > 0 and mkt_buy and mkt_sell else set())
+    )
     best: tuple[int, int, int, int] | None = None
     result = None
     for p in prices:

@@ -125,6 +125,8 @@ def run(cmds: list[Command], engine: Engine | None = None, start: int = 1) -> li
 
 def best_prices(engine: Engine) -> tuple[int | None, int | None]:
     """Best bid/ask over resting orders that can trade immediately (all-or-none excluded)."""
+    if SYMBOL not in engine.instruments:
+        return None, None
     book = engine.instrument(SYMBOL).book
     bids = [o.price for lv in book.bids.iter_levels() for o in lv.orders() if not o.aon]
     asks = [o.price for lv in book.asks.iter_levels() for o in lv.orders() if not o.aon]
@@ -141,7 +143,10 @@ class Ledger:
 
     def feed(self, ev: Event) -> None:
         if isinstance(ev, Accepted | Replaced):
+            # A replace restates the total quantity (filled part included): earlier partial
+            # cancels (self-trade decrements) are inside it.
             self.qty[ev.order_id] = ev.qty
+            self.closed[ev.order_id] = 0
         elif isinstance(ev, Trade):
             self.filled[ev.maker_order_id] += ev.qty
             self.filled[ev.taker_order_id] += ev.qty
@@ -221,8 +226,14 @@ def test_fok_and_aon_are_all_or_nothing(cmds: list[Command]) -> None:
         events = engine.apply(seq, 1000 + seq, cmd)
         if isinstance(cmd, NewOrder) and (cmd.tif == TimeInForce.FOK or cmd.aon):
             watched[seq] = cmd.qty
+        if isinstance(cmd, ReplaceOrder) and cmd.order_id in watched:
+            replaced = [ev for ev in events if isinstance(ev, Replaced)]
+            if replaced:
+                watched[cmd.order_id] = replaced[0].leaves_qty
         fills: dict[int, int] = defaultdict(int)
         for ev in events:
+            if isinstance(ev, Cancelled) and ev.order_id in watched and ev.leaves_qty:
+                watched[ev.order_id] -= ev.cancelled_qty  # self-trade decrement shrinks it
             if isinstance(ev, Trade):
                 fills[ev.maker_order_id] += ev.qty
                 fills[ev.taker_order_id] += ev.qty

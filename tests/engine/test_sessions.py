@@ -538,7 +538,9 @@ def test_on_close_orders_never_trade_in_continuous_trading() -> None:
     sim.phase(Phase.CLOSING_AUCTION)
     sim.run(Halt(symbol=SYM))
     sim.run(Resume(symbol=SYM))
-    assert sim.e.phase(SYM) == Phase.CONTINUOUS
+    assert sim.e.phase(SYM) == Phase.CLOSING_AUCTION  # back to the call the halt interrupted
+    sim.phase(Phase.CONTINUOUS)  # an operator re-opens continuous trading before the close
+    assert cls in sim.e.instrument(SYM).held  # the on-close order waits for the next close
     sim.order(SELL, 5, 101, member="s")
     assert not [t for t in of(sim.events, Trade) if cls in (t.buy_order_id, t.sell_order_id)]
 
@@ -807,7 +809,7 @@ def test_halt_in_closed_is_rejected() -> None:
     assert rejected(sim.events) == 1009
 
 
-def test_resume_after_a_halt_in_the_call_uncrosses() -> None:
+def test_resume_after_a_halt_in_the_call_returns_to_the_call() -> None:
     sim = Sim()
     pre_open(sim)
     b = sim.order(BUY, 10, 102, member="b")
@@ -816,6 +818,10 @@ def test_resume_after_a_halt_in_the_call_uncrosses() -> None:
     sim.run(Halt(symbol=SYM))
     assert not of(sim.events, Trade)
     ev = sim.run(Resume(symbol=SYM))
+    # The halt interrupted the opening call: resuming goes back to it, without an uncross.
+    assert phases(ev) == [(Phase.PRE_OPEN, "resumed")]
+    assert not of(ev, AuctionUncrossed)
+    ev = sim.phase(Phase.CONTINUOUS)
     assert uncrossed(ev) == (98, 10, 0)  # 98 and 102 tie, both 2 from 100: the lower wins
     assert trades(ev) == [(98, 10, b, s)]
     assert cancels(ev) == [(opg, 5, CancelReason.AUCTION_REMAINDER)]

@@ -708,12 +708,12 @@ class Engine:
             if (level.price > limit) if o.is_buy else (level.price < limit):
                 break
             for m in level.orders():
+                if m.aon and m.leaves > o.leaves - total:
+                    continue  # as in matching: an all-or-none maker needs our whole remainder
                 if stp != STPMode.NONE and self._stp_hit(o, m):
                     if blocking:
                         return total
                     continue
-                if m.aon and m.leaves > o.leaves - total:
-                    continue  # as in matching: an all-or-none maker needs our whole remainder
                 total += m.leaves
                 if total >= need:
                     return total
@@ -753,6 +753,9 @@ class Engine:
             m = level.hid_head if hidden_queue else level.vis_head
             while m is not None and o.leaves > 0:
                 nxt = m.next
+                if m.aon and m.leaves > o.leaves:
+                    m = nxt  # an all-or-none maker trades only with a large enough order
+                    continue
                 if stp != STPMode.NONE and self._stp_hit(o, m):
                     if stp == STPMode.CANCEL_NEWEST:
                         self._kill(inst, o, CancelReason.STP)
@@ -766,9 +769,6 @@ class Engine:
                     else:  # DECREMENT
                         if self._decrement(inst, o, m):
                             return True
-                    m = nxt
-                    continue
-                if m.aon and m.leaves > o.leaves:
                     m = nxt
                     continue
                 if not hidden_queue:
@@ -1267,9 +1267,10 @@ class Engine:
         if prev == target:
             return
         self._touched[inst.symbol] = inst
-        if (target == Phase.CONTINUOUS and prev != Phase.CONTINUOUS) or (
-            target == Phase.CLOSED and prev != Phase.CONTINUOUS
-        ):
+        if prev == Phase.CLOSED:
+            if target == Phase.CONTINUOUS and self._crossed(inst):
+                self._uncross(inst)  # orders replaced while closed may cross: auction first
+        elif target in (Phase.CONTINUOUS, Phase.CLOSED) and prev != Phase.CONTINUOUS:
             self._uncross(inst)
         if prev == Phase.CLOSING_AUCTION and target not in (Phase.CLOSED, Phase.HALTED):
             # Leaving the closing call early: on-close orders wait again for the next one.
@@ -1294,6 +1295,11 @@ class Engine:
                 elif o.tif == TimeInForce.DAY:
                     self._expire(inst, o)
         self._out.append(PhaseChanged(self._seq(), self._ts, inst.symbol, target, reason))
+
+    @staticmethod
+    def _crossed(inst: Instrument) -> bool:
+        bid, ask = inst.book.bids.best(), inst.book.asks.best()
+        return bid is not None and ask is not None and bid >= ask
 
     def _uncross(self, inst: Instrument) -> None:
         """Run the call auction: one price, maximum volume, price-time priority allocation."""
