@@ -194,10 +194,15 @@ def level_sizes_match(engine: Engine) -> None:
 @given(streams(rich=False))
 def test_no_trade_through_and_fifo(cmds: list[Command]) -> None:
     engine = Engine()
+    priority: dict[int, int] = {}  # order id -> time priority (seq of entry or last re-queue)
     for seq, cmd in enumerate(cmds, 1):
         before_bid, before_ask = best_prices(engine)
         resting = {oid: (o.price, o.is_buy) for oid, o in engine.orders.items()}
-        trades = [ev for ev in engine.apply(seq, 1000 + seq, cmd) if isinstance(ev, Trade)]
+        events = engine.apply(seq, 1000 + seq, cmd)
+        for ev in events:
+            if isinstance(ev, Accepted) or (isinstance(ev, Replaced) and not ev.priority_kept):
+                priority[ev.order_id] = seq
+        trades = [ev for ev in events if isinstance(ev, Trade)]
         if not trades:
             continue
         first = trades[0]
@@ -207,12 +212,12 @@ def test_no_trade_through_and_fifo(cmds: list[Command]) -> None:
         assert prices == sorted(prices, reverse=first.aggressor == "sell")
         for t in trades:
             assert resting[t.maker_order_id][0] == t.price  # trades print at the maker price
-        # FIFO within a level: makers at one price fill in arrival (order id) order.
+        # FIFO within a level: makers at one price fill in time-priority order.
         by_price: dict[int, list[int]] = defaultdict(list)
         for t in trades:
             ids = by_price[t.price]
-            if not ids or ids[-1] != t.maker_order_id:
-                ids.append(t.maker_order_id)
+            if not ids or ids[-1] != priority[t.maker_order_id]:
+                ids.append(priority[t.maker_order_id])
         for ids in by_price.values():
             assert ids == sorted(ids)
 

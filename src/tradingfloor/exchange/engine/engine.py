@@ -106,6 +106,7 @@ _NO_LIMIT = frozenset(
     }
 )
 _IMMEDIATE = frozenset({TimeInForce.IOC, TimeInForce.FOK})
+_PLAIN_TIF = frozenset({TimeInForce.DAY, TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK})
 _AUCTION_TIF = frozenset({TimeInForce.OPG, TimeInForce.CLS})
 _SCHEDULE_STEPS = (
     Phase.PRE_OPEN,
@@ -535,7 +536,8 @@ class Engine:
             o.stop_price = self._trail_trigger(o)
         self._register(o)
         self._accepted(o)
-        self._touched[inst.symbol] = inst
+        if inst.pegs or inst.stops_up or inst.stops_down or o.peg != PegType.NONE:
+            self._touched[inst.symbol] = inst  # pegs may follow a new best price
 
         if ot in _STOP_TYPES:
             if inst.last_price and not in_call and self._stop_fires(o, inst.last_price):
@@ -558,6 +560,28 @@ class Engine:
             raise _Rejection(Reject.INVALID_QUANTITY)
         if qty % inst.lot_size:
             raise _Rejection(Reject.INVALID_LOT)
+        if (
+            cmd.ord_type == OrdType.LIMIT
+            and cmd.tif in _PLAIN_TIF
+            and not (
+                cmd.display_qty
+                or cmd.hidden
+                or cmd.min_qty
+                or cmd.aon
+                or cmd.stop_price
+                or cmd.expire_ts
+                or cmd.trail_amount
+                or cmd.trail_bps
+                or cmd.limit_offset
+                or cmd.peg_offset
+            )
+            and cmd.peg == PegType.NONE
+            and cmd.post_only == PostOnly.NONE
+        ):
+            # Fast path: a plain limit order needs only its price checked.
+            if not 0 < cmd.price < MAX_PRICE_TICKS:
+                raise _Rejection(Reject.INVALID_PRICE)
+            return
         ot = cmd.ord_type
         tif = cmd.tif
         if ot in _NEEDS_LIMIT:
@@ -867,7 +891,8 @@ class Engine:
                 sell.order_id,
             )
         )
-        self._touched[inst.symbol] = inst
+        if inst.stops_up or inst.stops_down or inst.pegs:
+            self._touched[inst.symbol] = inst  # stops follow the last price, pegs the BBO
         return refilled
 
     # ------------------------------------------------------------------ stops and pegs
@@ -1051,7 +1076,8 @@ class Engine:
         o = self._lookup(cmd.symbol, cmd.member, cmd.order_id, cmd.orig_cl_ord_id)
         if self._frozen(inst, o):
             raise _Rejection(Reject.AUCTION_FROZEN, o.order_id)
-        self._touched[inst.symbol] = inst
+        if inst.pegs:
+            self._touched[inst.symbol] = inst
         self._kill(inst, o, CancelReason.USER, cmd.cl_ord_id)
 
     def _on_replace(self, cmd: ReplaceOrder) -> None:
@@ -1100,7 +1126,8 @@ class Engine:
             raise _Rejection(Reject.DUPLICATE_CL_ORD_ID, oid)
 
         # Validation done: apply.
-        self._touched[inst.symbol] = inst
+        if inst.pegs or inst.stops_up or inst.stops_down:
+            self._touched[inst.symbol] = inst
         orig = o.cl_ord_id
         del self.by_clid[(o.member, orig)]
         o.cl_ord_id = cmd.cl_ord_id
