@@ -1,0 +1,289 @@
+"""Continuous matching: price-time priority, fills, self-trade prevention, all-or-none."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from tradingfloor.exchange.engine.book import BookSide, Level
+from tradingfloor.exchange.engine.core import (
+    EngineCore,
+    EngineInvariantError,
+)
+from tradingfloor.exchange.engine.events import (
+    Cancelled,
+    Trade,
+)
+from tradingfloor.exchange.engine.instrument import Instrument
+from tradingfloor.exchange.engine.order import (
+    LOC_AUCTION,
+    LOC_BOOK,
+    Order,
+)
+from tradingfloor.exchange.engine.types import (
+    BandAction,
+    CancelReason,
+    OrdType,
+    Phase,
+    STPMode,
+    STPScope,
+    TimeInForce,
+)
+
+__all__ = ["Matching"]
+
+
+class Matching(EngineCore, ABC):
+    """Continuous matching: price-time priority, fills, self-trade prevention, all-or-none."""
+
+    def _enter(self, inst: Instrument, o: Order, first_entry: bool) -> None:
+        """Match ``o`` as an aggressor (continuous) or queue it for the auction (call phase)."""
+        ot = o.ord_type
+        is_market = ot == OrdType.MARKET or (ot == OrdType.MARKET_TO_LIMIT and not o.price)
+        if inst.phase != Phase.CONTINUOUS:
+            if is_market:
+                o.loc = LOC_AUCTION
+                inst.auction_orders[o.order_id] = o
+            else:
+                self._rest(inst, o)
+            return
+        book = inst.book
+        opp = book.asks if o.is_buy else book.bids
+        if is_market:
+            best = opp.best()
+            if best is None:
+                self._kill(inst, o, CancelReason.NO_LIQUIDITY)
+                return
+            if ot == OrdType.MARKET_TO_LIMIT:
+                limit = best
+            else:
+                collar = best * inst.collar_bps // 10_000
+                limit = best + collar if o.is_buy else max(best - collar, 1)
+        else:
+            limit = o.price
+        # Matching never goes past the band in reject mode (pause mode halts at the band).
+        in_band = min(limit, inst.band_hi) if o.is_buy else max(limit, inst.band_lo)
+        if inst.band_action == BandAction.REJECT:
+            limit = in_band
+
+        if o.aon or o.tif == TimeInForce.FOK or (first_entry and o.min_qty):
+            all_or_none = o.aon or o.tif == TimeInForce.FOK
+            need = o.leaves if all_or_none else o.min_qty
+            if self._available(opp, o, in_band, need) < need:
+                if o.tif == TimeInForce.FOK:
+                    self._kill(inst, o, CancelReason.FOK)
+                elif not all_or_none:
+                    self._kill(inst, o, CancelReason.MIN_QTY)
+                elif is_market:
+                    self._kill(inst, o, CancelReason.MARKET_REMAINDER)
+                elif o.tif == TimeInForce.IOC:
+                    self._kill(inst, o, CancelReason.IOC)
+                else:
+                    self._rest(inst, o)  # an all-or-none order waits, undisplayed, for a match
+                return
+
+        first_trade = self.trade_seq + 1
+        band_blocked = self._match(inst, o, opp, limit)
+        if o.leaves == 0 or o.order_id not in self.orders:
+            return  # filled, or cancelled by self-trade prevention
+        if band_blocked:
+            self._kill(inst, o, CancelReason.PRICE_BAND)
+        elif o.tif == TimeInForce.IOC:
+            self._kill(inst, o, CancelReason.IOC)
+        elif o.tif == TimeInForce.FOK:
+            self._kill(inst, o, CancelReason.FOK)
+        elif ot == OrdType.MARKET_TO_LIMIT and self.trade_seq >= first_trade:
+            # The remainder becomes a limit order at the first execution price.
+            o.price = self._first_trade_price(first_trade)
+            o.ord_type = OrdType.LIMIT
+            self._rest(inst, o)
+        elif is_market:
+            self._kill(inst, o, CancelReason.MARKET_REMAINDER)
+        else:
+            self._rest(inst, o)
+
+    def _first_trade_price(self, trade_id: int) -> int:
+        for ev in self._out:
+            if type(ev) is Trade and ev.trade_id == trade_id:
+                return ev.price
+        raise EngineInvariantError(f"trade {trade_id} not found in this command's events")
+
+    def _stp_hit(self, taker: Order, maker: Order) -> bool:
+        return maker.member == taker.member and (
+            taker.stp_scope == STPScope.MEMBER or maker.account == taker.account
+        )
+
+    def _available(self, opp: BookSide, o: Order, limit: int, need: int) -> int:
+        """Quantity ``o`` could execute now within ``limit``, counted up to ``need``."""
+        total = 0
+        stp = o.stp
+        blocking = stp in (STPMode.CANCEL_NEWEST, STPMode.CANCEL_BOTH, STPMode.DECREMENT)
+        for level in opp.iter_levels():
+            if (level.price > limit) if o.is_buy else (level.price < limit):
+                break
+            for m in level.orders():
+                if m.aon and m.leaves > o.leaves - total:
+                    continue  # as in matching: an all-or-none maker needs our whole remainder
+                if stp != STPMode.NONE and self._stp_hit(o, m):
+                    if blocking:
+                        return total
+                    continue
+                total += m.leaves
+                if total >= need:
+                    return total
+        return total
+
+    def _match(self, inst: Instrument, o: Order, opp: BookSide, limit: int) -> bool:
+        """Execute ``o`` against ``opp`` in price-time priority up to ``limit``.
+
+        Returns True when matching stopped at a price outside the band in reject mode (a
+        resting order left outside a band that moved): the remainder must not rest.
+        """
+        is_buy = o.is_buy
+        rank = 0
+        while o.leaves > 0:
+            price = opp.price_at(rank)
+            if price is None or (price > limit if is_buy else price < limit):
+                break
+            if not inst.band_lo <= price <= inst.band_hi:
+                if inst.band_action == BandAction.PAUSE:
+                    self._pause(inst)
+                    break
+                return True
+            level = opp.levels[price]
+            stopped = self._match_level(inst, o, opp, level)
+            if level.vis_head is None and level.hid_head is None:
+                opp.drop_if_empty(level)
+            else:
+                rank += 1
+            if stopped:
+                break
+        return False
+
+    def _match_level(self, inst: Instrument, o: Order, opp: BookSide, level: Level) -> bool:
+        """Fill ``o`` at one level; True when ``o`` was cancelled by self-trade prevention."""
+        stp = o.stp
+        for hidden_queue in (False, True):
+            m = level.hid_head if hidden_queue else level.vis_head
+            while m is not None and o.leaves > 0:
+                nxt = m.next
+                if m.aon and m.leaves > o.leaves:
+                    m = nxt  # an all-or-none maker trades only with a large enough order
+                    continue
+                if stp != STPMode.NONE and self._stp_hit(o, m):
+                    if stp == STPMode.CANCEL_NEWEST:
+                        self._kill(inst, o, CancelReason.STP)
+                        return True
+                    if stp == STPMode.CANCEL_OLDEST:
+                        self._kill(inst, m, CancelReason.STP)
+                    elif stp == STPMode.CANCEL_BOTH:
+                        self._kill(inst, m, CancelReason.STP)
+                        self._kill(inst, o, CancelReason.STP)
+                        return True
+                    else:  # DECREMENT
+                        if self._decrement(inst, o, m):
+                            return True
+                    m = nxt
+                    continue
+                if not hidden_queue:
+                    qty = m.visible if m.visible < o.leaves else o.leaves
+                else:
+                    qty = m.leaves if m.leaves < o.leaves else o.leaves
+                if self._fill(inst, o, m, level, opp, qty) and nxt is None:
+                    nxt = m  # the refilled iceberg is now last in the queue: meet it again
+                m = nxt
+        return False
+
+    def _decrement(self, inst: Instrument, o: Order, m: Order) -> bool:
+        """Self-trade 'decrement': shrink both by the smaller size; True if ``o`` is done."""
+        d = min(o.leaves, m.leaves)
+        for victim in (m, o):
+            if victim.leaves == d:
+                self._kill(inst, victim, CancelReason.STP)
+                continue
+            victim.leaves -= d
+            victim.qty -= d  # decrement cancels part of the order: its quantity shrinks
+            level = victim.level
+            if victim.loc == LOC_BOOK and victim.shows and level is not None:
+                shown = victim.display_slice()
+                level.qty += shown - victim.visible
+                victim.visible = shown
+                self._mark(inst, inst.book.side(victim.is_buy), victim.price)
+            self._out.append(
+                Cancelled(
+                    self._seq(),
+                    self._ts,
+                    victim.symbol,
+                    victim.order_id,
+                    victim.member,
+                    victim.cl_ord_id,
+                    victim.cl_ord_id,
+                    d,
+                    victim.leaves,
+                    CancelReason.STP,
+                )
+            )
+        return o.order_id not in self.orders
+
+    def _fill(
+        self,
+        inst: Instrument,
+        taker: Order,
+        maker: Order,
+        level: Level,
+        side: BookSide,
+        qty: int,
+    ) -> bool:
+        """Execute ``qty`` at the maker's price; True if an iceberg maker was refilled."""
+        price = level.price
+        refilled = False
+        maker.leaves -= qty
+        maker.cum_qty += qty
+        taker.leaves -= qty
+        taker.cum_qty += qty
+        if maker.shows:
+            shown = qty if qty < maker.visible else maker.visible
+            maker.visible -= shown
+            level.qty -= shown
+            self._mark(inst, side, price)
+        if maker.leaves == 0:
+            side.remove(maker)
+            self._forget(maker)
+        elif maker.shows and maker.visible == 0:
+            # Iceberg refill: a fresh display slice joins the back of the displayed queue.
+            level.unlink(maker)
+            level.append(maker)
+            refilled = True
+        if taker.leaves == 0:
+            self._forget(taker)
+        inst.last_price = price
+        inst.volume += qty
+        self.trade_seq += 1
+        buy, sell = (taker, maker) if taker.is_buy else (maker, taker)
+        self._out.append(
+            Trade(
+                self._seq(),
+                self._ts,
+                inst.symbol,
+                self.trade_seq,
+                price,
+                qty,
+                str(taker.side),
+                maker.order_id,
+                taker.order_id,
+                maker.member,
+                taker.member,
+                maker.cl_ord_id,
+                taker.cl_ord_id,
+                maker.leaves,
+                taker.leaves,
+                buy.order_id,
+                sell.order_id,
+            )
+        )
+        if inst.stops_up or inst.stops_down or inst.pegs:
+            self._touched[inst.symbol] = inst  # stops follow the last price, pegs the BBO
+        return refilled
+
+    @abstractmethod
+    def _pause(self, inst: Instrument) -> None:
+        """Halt ``inst`` after a price-band breach (implemented by the session layer)."""

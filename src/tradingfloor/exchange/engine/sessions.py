@@ -1,0 +1,346 @@
+"""Trading phases, schedules, halts, price-band pauses, call auctions and instrument set-up."""
+
+from __future__ import annotations
+
+import heapq
+from decimal import Decimal, InvalidOperation
+
+from tradingfloor.exchange.engine.auction import uncross_price
+from tradingfloor.exchange.engine.commands import (
+    AddInstrument,
+    Halt,
+    Resume,
+    SetPhase,
+    SetPriceBand,
+    SetReferencePrice,
+    Tick,
+)
+from tradingfloor.exchange.engine.core import (
+    AUCTION_TIF,
+    MAX_PRICE_TICKS,
+    SCHEDULE_STEPS,
+    EngineInvariantError,
+    Rejection,
+    sched_times,
+)
+from tradingfloor.exchange.engine.events import (
+    AuctionUncrossed,
+    InstrumentAdded,
+    PhaseChanged,
+    Trade,
+)
+from tradingfloor.exchange.engine.instrument import NO_TIMER, NS_PER_DAY, Instrument
+from tradingfloor.exchange.engine.order import (
+    LOC_AUCTION,
+    LOC_BOOK,
+    LOC_DEAD,
+    LOC_HELD,
+    Order,
+)
+from tradingfloor.exchange.engine.reasons import Reject
+from tradingfloor.exchange.engine.triggers import Triggers
+from tradingfloor.exchange.engine.types import (
+    CancelReason,
+    Phase,
+    TimeInForce,
+)
+
+__all__ = ["Sessions"]
+
+
+class Sessions(Triggers):
+    """Trading phases, schedules, halts, price-band pauses, call auctions and instrument set-up."""
+
+    def _on_add_instrument(self, cmd: AddInstrument) -> None:
+        if cmd.symbol in self.instruments:
+            raise Rejection(Reject.DUPLICATE_SYMBOL)
+        try:
+            tick = Decimal(cmd.tick_size)
+        except InvalidOperation:
+            raise Rejection(Reject.INVALID_INSTRUMENT) from None
+        if (
+            not cmd.symbol
+            or not tick.is_finite()
+            or tick <= 0
+            or cmd.lot_size <= 0
+            or cmd.reference_price < 0
+            or cmd.band_bps < 0
+            or cmd.band_bps >= 10_000
+            or cmd.collar_bps < 0
+            or cmd.pause_ns < 0
+        ):
+            raise Rejection(Reject.INVALID_INSTRUMENT)
+        if cmd.schedule is not None:
+            times = sched_times(cmd.schedule)
+            if any(not 0 <= t < NS_PER_DAY for t in times) or list(times) != sorted(set(times)):
+                raise Rejection(Reject.INVALID_INSTRUMENT)
+        inst = Instrument(
+            cmd.symbol,
+            cmd.tick_size,
+            cmd.lot_size,
+            cmd.currency,
+            cmd.collar_bps,
+            cmd.phase,
+            cmd.schedule,
+        )
+        inst.reference_price = cmd.reference_price
+        inst.set_band(cmd.band_bps, cmd.band_action, cmd.pause_ns)
+        self.instruments[cmd.symbol] = inst
+        if cmd.schedule is not None:
+            # With a schedule the starting phase is the one the schedule is in right now.
+            self._schedule_next(inst, self._ts)
+            step = inst.sched_step
+            inst.phase = SCHEDULE_STEPS[step - 1] if step else Phase.CLOSED
+        self._out.append(
+            InstrumentAdded(
+                self._seq(),
+                self._ts,
+                inst.symbol,
+                inst.tick_size,
+                inst.lot_size,
+                inst.currency,
+                inst.phase,
+            )
+        )
+        self._instrument_updated(inst)
+
+    def _on_price_band(self, cmd: SetPriceBand) -> None:
+        inst = self._inst(cmd.symbol)
+        if not 0 <= cmd.band_bps < 10_000 or cmd.pause_ns < 0:
+            raise Rejection(Reject.INVALID_INSTRUMENT)
+        inst.set_band(cmd.band_bps, cmd.band_action, cmd.pause_ns)
+        self._instrument_updated(inst)
+
+    def _on_reference_price(self, cmd: SetReferencePrice) -> None:
+        inst = self._inst(cmd.symbol)
+        if not 0 < cmd.price < MAX_PRICE_TICKS:
+            raise Rejection(Reject.INVALID_PRICE)
+        inst.reference_price = cmd.price
+        inst.recompute_band()
+        self._instrument_updated(inst)
+
+    def _on_set_phase(self, cmd: SetPhase) -> None:
+        inst = self._inst(cmd.symbol)
+        if cmd.phase == Phase.HALTED:
+            self._halt(inst, "operator")
+            return
+        if inst.phase == Phase.HALTED and cmd.phase not in (Phase.CONTINUOUS, Phase.CLOSED):
+            raise Rejection(Reject.INVALID_PHASE_CHANGE)
+        inst.resume_at = NO_TIMER
+        self._transition(inst, cmd.phase, "operator")
+
+    def _on_halt(self, cmd: Halt) -> None:
+        self._halt(self._inst(cmd.symbol), cmd.reason)
+
+    def _halt(self, inst: Instrument, reason: str) -> None:
+        if inst.phase == Phase.CLOSED or inst.phase == Phase.HALTED:
+            raise Rejection(Reject.INVALID_PHASE_CHANGE)
+        inst.halted_from = inst.phase
+        self._transition(inst, Phase.HALTED, reason)
+
+    def _on_resume(self, cmd: Resume) -> None:
+        inst = self._inst(cmd.symbol)
+        if inst.phase != Phase.HALTED:
+            raise Rejection(Reject.NOT_HALTED)
+        self._resume(inst, "resumed")
+
+    def _resume(self, inst: Instrument, reason: str) -> None:
+        """Leave a halt for the phase it interrupted (continuous re-opens by auction)."""
+        inst.resume_at = NO_TIMER
+        self._transition(inst, inst.halted_from, reason)
+
+    def _on_tick(self, cmd: Tick) -> None:
+        """Time already advanced in ``apply``; a tick carries nothing else."""
+
+    def _pause(self, inst: Instrument) -> None:
+        """A trade would print outside the price band: pause, then re-open by auction."""
+        inst.halted_from = inst.phase
+        self._transition(inst, Phase.HALTED, "price band")
+        inst.resume_at = self._ts + inst.pause_ns
+        self._next_timer = min(self._next_timer, inst.resume_at)
+
+    def _transition(self, inst: Instrument, target: Phase, reason: str) -> None:
+        prev = inst.phase
+        if prev == target:
+            return
+        self._touched[inst.symbol] = inst
+        if prev == Phase.CLOSED:
+            if target == Phase.CONTINUOUS and self._crossed(inst):
+                self._uncross(inst)  # orders replaced while closed may cross: auction first
+        elif target in (Phase.CONTINUOUS, Phase.CLOSED) and prev != Phase.CONTINUOUS:
+            self._uncross(inst)
+        if prev == Phase.CLOSING_AUCTION and target not in (Phase.CLOSED, Phase.HALTED):
+            # Leaving the closing call early: on-close orders wait again for the next one.
+            for _, o in sorted(self.orders.items()):
+                if o.symbol == inst.symbol and o.tif == TimeInForce.CLS and o.loc != LOC_HELD:
+                    self._unplace(inst, o)
+                    o.loc = LOC_HELD
+                    inst.held[o.order_id] = o
+        if target == Phase.CLOSING_AUCTION:
+            for oid in sorted(inst.held):
+                o = inst.held.pop(oid)
+                o.loc = LOC_DEAD
+                inst.phase = target
+                self._enter(inst, o, first_entry=False)
+        inst.phase = target
+        if target == Phase.CLOSED:
+            for _, o in sorted(self.orders.items()):
+                if o.symbol != inst.symbol:
+                    continue
+                if o.tif in AUCTION_TIF or o.loc == LOC_AUCTION:
+                    self._kill(inst, o, CancelReason.AUCTION_REMAINDER)
+                elif o.tif == TimeInForce.DAY:
+                    self._expire(inst, o)
+        self._out.append(PhaseChanged(self._seq(), self._ts, inst.symbol, target, reason))
+
+    @staticmethod
+    def _crossed(inst: Instrument) -> bool:
+        bid, ask = inst.book.bids.best(), inst.book.asks.best()
+        return bid is not None and ask is not None and bid >= ask
+
+    def _uncross(self, inst: Instrument) -> None:
+        """Run the call auction: one price, maximum volume, price-time priority allocation."""
+        book = inst.book
+        bids = [
+            (lv.price, sum(o.leaves for o in lv.orders() if not o.aon))
+            for lv in book.bids.iter_levels()
+        ]
+        asks = [
+            (lv.price, sum(o.leaves for o in lv.orders() if not o.aon))
+            for lv in book.asks.iter_levels()
+        ]
+        market = sorted(inst.auction_orders.items())
+        mkt_buy = sum(o.leaves for _, o in market if o.is_buy)
+        mkt_sell = sum(o.leaves for _, o in market if not o.is_buy)
+        found = uncross_price(
+            bids, asks, mkt_buy, mkt_sell, inst.reference_price or inst.last_price
+        )
+        if found is not None:
+            price, volume, imbalance = found
+            buys = [o for _, o in market if o.is_buy]
+            sells = [o for _, o in market if not o.is_buy]
+            for lv in book.bids.iter_levels():
+                if lv.price < price:
+                    break
+                buys.extend(o for o in lv.orders() if not o.aon)
+            for lv in book.asks.iter_levels():
+                if lv.price > price:
+                    break
+                sells.extend(o for o in lv.orders() if not o.aon)
+            self._out.append(
+                AuctionUncrossed(self._seq(), self._ts, inst.symbol, price, volume, imbalance)
+            )
+            bi = si = 0
+            left = volume
+            while left > 0:
+                b, s = buys[bi], sells[si]
+                qty = min(b.leaves, s.leaves, left)
+                self._auction_fill(inst, b, s, qty, price)
+                left -= qty
+                if b.leaves == 0:
+                    bi += 1
+                if s.leaves == 0:
+                    si += 1
+            inst.reference_price = price
+            inst.recompute_band()
+            self._instrument_updated(inst)
+        else:
+            self._out.append(AuctionUncrossed(self._seq(), self._ts, inst.symbol, 0, 0, 0))
+        for _, o in sorted(self.orders.items()):
+            if o.symbol == inst.symbol and (o.loc == LOC_AUCTION or o.tif == TimeInForce.OPG):
+                self._kill(inst, o, CancelReason.AUCTION_REMAINDER)
+
+    def _auction_fill(self, inst: Instrument, b: Order, s: Order, qty: int, price: int) -> None:
+        for o in (b, s):
+            o.leaves -= qty
+            o.cum_qty += qty
+            if o.loc == LOC_BOOK:
+                side = inst.book.side(o.is_buy)
+                level = o.level
+                if level is None:
+                    raise EngineInvariantError(f"order {o.order_id} in book without a level")
+                if o.shows:
+                    shown = min(qty, o.visible)
+                    o.visible -= shown
+                    level.qty -= shown
+                    self._mark(inst, side, o.price)
+                if o.leaves == 0:
+                    side.remove(o)
+                elif o.shows and o.visible == 0:
+                    level.unlink(o)
+                    level.append(o)
+            elif o.leaves == 0:
+                del inst.auction_orders[o.order_id]
+            if o.leaves == 0:
+                self._forget(o)
+        maker, taker = (b, s) if b.order_id < s.order_id else (s, b)
+        inst.last_price = price
+        inst.volume += qty
+        self.trade_seq += 1
+        self._out.append(
+            Trade(
+                self._seq(),
+                self._ts,
+                inst.symbol,
+                self.trade_seq,
+                price,
+                qty,
+                "",
+                maker.order_id,
+                taker.order_id,
+                maker.member,
+                taker.member,
+                maker.cl_ord_id,
+                taker.cl_ord_id,
+                maker.leaves,
+                taker.leaves,
+                b.order_id,
+                s.order_id,
+            )
+        )
+
+    def _schedule_next(self, inst: Instrument, ts: int) -> None:
+        """Point the instrument's schedule at its first step strictly after ``ts``."""
+        assert inst.schedule is not None
+        times = sched_times(inst.schedule)
+        day = ts - ts % NS_PER_DAY
+        tod = ts - day
+        for step, t in enumerate(times):
+            if t > tod:
+                inst.sched_step, inst.sched_next = step, day + t
+                break
+        else:
+            inst.sched_step, inst.sched_next = 0, day + NS_PER_DAY + times[0]
+        self._next_timer = min(self._next_timer, inst.sched_next)
+
+    def _fire_timers(self) -> None:
+        ts = self._ts
+        exp = self._expiries
+        while exp and exp[0][0] <= ts:
+            _, oid = heapq.heappop(exp)
+            o = self.orders.get(oid)
+            if o is not None and o.tif == TimeInForce.GTD and o.expire_ts <= ts:
+                inst = self.instruments[o.symbol]
+                self._touched[inst.symbol] = inst
+                self._expire(inst, o)
+        for inst in self.instruments.values():
+            if inst.resume_at <= ts:
+                inst.resume_at = NO_TIMER
+                if inst.phase == Phase.HALTED:
+                    self._resume(inst, "pause ended")
+            while inst.sched_next <= ts:
+                schedule = inst.schedule
+                assert schedule is not None
+                step = inst.sched_step
+                target = SCHEDULE_STEPS[step]
+                at = inst.sched_next
+                self._schedule_next(inst, at)
+                if inst.phase != Phase.HALTED or target == Phase.CLOSED:
+                    inst.resume_at = NO_TIMER
+                    self._transition(inst, target, "schedule")
+                else:
+                    inst.halted_from = target  # resuming goes to where the schedule is now
+        nxt = exp[0][0] if exp else NO_TIMER
+        for inst in self.instruments.values():
+            nxt = min(nxt, inst.resume_at, inst.sched_next)
+        self._next_timer = nxt
