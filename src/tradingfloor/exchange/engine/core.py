@@ -21,6 +21,7 @@ from tradingfloor.exchange.engine.events import (
     InstrumentUpdated,
     LevelChanged,
     Rejected,
+    Trade,
 )
 from tradingfloor.exchange.engine.instrument import NO_TIMER, Instrument
 from tradingfloor.exchange.engine.order import (
@@ -311,5 +312,35 @@ class EngineCore:
                 inst.band_bps,
                 inst.band_action,
                 inst.pause_ns,
+            )
+        )
+
+    def _print_trade(
+        self, inst: Instrument, price: int, qty: int, aggressor: str, maker: Order, taker: Order
+    ) -> None:
+        """Record a trade of ``qty`` at ``price`` (both sides already updated) and emit it."""
+        inst.last_price = price
+        inst.volume += qty
+        self.trade_seq += 1
+        buy, sell = (taker, maker) if taker.is_buy else (maker, taker)
+        self._out.append(
+            Trade(
+                self._seq(),
+                self._ts,
+                inst.symbol,
+                self.trade_seq,
+                price,
+                qty,
+                aggressor,
+                maker.order_id,
+                taker.order_id,
+                maker.member,
+                taker.member,
+                maker.cl_ord_id,
+                taker.cl_ord_id,
+                maker.leaves,
+                taker.leaves,
+                buy.order_id,
+                sell.order_id,
             )
         )

@@ -255,31 +255,7 @@ class Matching(EngineCore, ABC):
             refilled = True
         if taker.leaves == 0:
             self._forget(taker)
-        inst.last_price = price
-        inst.volume += qty
-        self.trade_seq += 1
-        buy, sell = (taker, maker) if taker.is_buy else (maker, taker)
-        self._out.append(
-            Trade(
-                self._seq(),
-                self._ts,
-                inst.symbol,
-                self.trade_seq,
-                price,
-                qty,
-                str(taker.side),
-                maker.order_id,
-                taker.order_id,
-                maker.member,
-                taker.member,
-                maker.cl_ord_id,
-                taker.cl_ord_id,
-                maker.leaves,
-                taker.leaves,
-                buy.order_id,
-                sell.order_id,
-            )
-        )
+        self._print_trade(inst, price, qty, str(taker.side), maker, taker)
         if inst.stops_up or inst.stops_down or inst.pegs:
             self._touched[inst.symbol] = inst  # stops follow the last price, pegs the BBO
         return refilled

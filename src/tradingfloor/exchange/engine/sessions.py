@@ -27,7 +27,6 @@ from tradingfloor.exchange.engine.events import (
     AuctionUncrossed,
     InstrumentAdded,
     PhaseChanged,
-    Trade,
 )
 from tradingfloor.exchange.engine.instrument import NO_TIMER, NS_PER_DAY, Instrument
 from tradingfloor.exchange.engine.order import (
@@ -274,34 +273,12 @@ class Sessions(Triggers):
             if o.leaves == 0:
                 self._forget(o)
         maker, taker = (b, s) if b.order_id < s.order_id else (s, b)
-        inst.last_price = price
-        inst.volume += qty
-        self.trade_seq += 1
-        self._out.append(
-            Trade(
-                self._seq(),
-                self._ts,
-                inst.symbol,
-                self.trade_seq,
-                price,
-                qty,
-                "",
-                maker.order_id,
-                taker.order_id,
-                maker.member,
-                taker.member,
-                maker.cl_ord_id,
-                taker.cl_ord_id,
-                maker.leaves,
-                taker.leaves,
-                b.order_id,
-                s.order_id,
-            )
-        )
+        self._print_trade(inst, price, qty, "", maker, taker)
 
     def _schedule_next(self, inst: Instrument, ts: int) -> None:
         """Point the instrument's schedule at its first step strictly after ``ts``."""
-        assert inst.schedule is not None
+        if inst.schedule is None:
+            raise EngineInvariantError(f"{inst.symbol} has no schedule to follow")
         times = sched_times(inst.schedule)
         day = ts - ts % NS_PER_DAY
         tod = ts - day
@@ -329,8 +306,6 @@ class Sessions(Triggers):
                 if inst.phase == Phase.HALTED:
                     self._resume(inst, "pause ended")
             while inst.sched_next <= ts:
-                schedule = inst.schedule
-                assert schedule is not None
                 step = inst.sched_step
                 target = SCHEDULE_STEPS[step]
                 at = inst.sched_next
