@@ -115,13 +115,6 @@ class BookSide:
             return None
         return int(prices[-1] if self.is_buy else prices[0])
 
-    def price_at(self, rank: int) -> int | None:
-        """The ``rank``-th best price (0 = best), or None past the last level."""
-        prices = self.prices
-        if rank >= len(prices):
-            return None
-        return int(prices[-1 - rank] if self.is_buy else prices[rank])
-
     def iter_levels(self) -> Iterator[Level]:
         """Levels from best to worst; the side must not change while iterating."""
         prices = reversed(self.prices) if self.is_buy else iter(self.prices)

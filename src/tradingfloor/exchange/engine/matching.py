@@ -139,10 +139,13 @@ class Matching(EngineCore, ABC):
         resting order left outside a band that moved): the remainder must not rest.
         """
         is_buy = o.is_buy
+        prices = opp.prices
         rank = 0
         while o.leaves > 0:
-            price = opp.price_at(rank)
-            if price is None or (price > limit if is_buy else price < limit):
+            if rank >= len(prices):
+                break
+            price = prices[rank] if is_buy else prices[-1 - rank]  # opposite side's best first
+            if price > limit if is_buy else price < limit:
                 break
             if not inst.band_lo <= price <= inst.band_hi:
                 if inst.band_action == BandAction.PAUSE:
