@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 import sys
@@ -162,11 +161,3 @@ def test_version() -> None:
     result = runner.invoke(app, ["version"])
     assert result.exit_code == 0
     assert result.stdout.strip() == f"tradingfloor {__version__}"
-
-
-def test_bench_engine_without_benchmark_module() -> None:
-    if importlib.util.find_spec("tradingfloor.bench") is not None:
-        pytest.skip("the benchmark module exists")
-    result = runner.invoke(app, ["bench", "engine", "--messages", "10"])
-    assert result.exit_code == 1
-    assert "not available yet" in result.stderr

@@ -7,11 +7,10 @@ their results to stdout.
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,14 +215,9 @@ def bench_engine(
     ] = False,
 ) -> None:
     """Measure matching-engine throughput and latency on a generated command stream."""
-    try:
-        module = importlib.import_module("tradingfloor.bench.engine_bench")
-    except ModuleNotFoundError as exc:
-        if exc.name not in {"tradingfloor.bench", "tradingfloor.bench.engine_bench"}:
-            raise
-        _fail("the engine benchmark (tradingfloor.bench.engine_bench) is not available yet", 1)
-    run: Callable[..., object] = module.main
-    run(messages=messages, seed=seed, journal=journal)
+    from tradingfloor.bench.engine_bench import main as run_bench  # heavy: import on use
+
+    run_bench(messages=messages, seed=seed, journal=journal)
 
 
 @app.command("version")

@@ -117,7 +117,9 @@ class EngineCore:
         self.instruments: dict[str, Instrument] = {}
         self.orders: dict[int, Order] = {}
         self.by_clid: dict[tuple[str, str], Order] = {}
-        self.used_clids: dict[str, set[str]] = {}
+        # Every client order id a member has used, in first-use order (an ordered set: a plain
+        # set would iterate in a hash-seed-dependent order and break snapshot determinism).
+        self.used_clids: dict[str, dict[str, None]] = {}
         self.killed: set[str] = set()
         self._expiries: list[tuple[int, int]] = []  # heap of (expire_ts, order_id)
         self._next_timer = NO_TIMER
@@ -184,7 +186,7 @@ class EngineCore:
     def _register(self, o: Order) -> None:
         self.orders[o.order_id] = o
         self.by_clid[(o.member, o.cl_ord_id)] = o
-        self.used_clids.setdefault(o.member, set()).add(o.cl_ord_id)
+        self.used_clids.setdefault(o.member, {})[o.cl_ord_id] = None
         if o.tif == TimeInForce.GTD:
             heapq.heappush(self._expiries, (o.expire_ts, o.order_id))
             if o.expire_ts < self._next_timer:

@@ -316,7 +316,7 @@ class OrderHandlers(Sessions):
         del self.by_clid[(o.member, orig)]
         o.cl_ord_id = cmd.cl_ord_id
         self.by_clid[(o.member, o.cl_ord_id)] = o
-        self.used_clids[o.member].add(o.cl_ord_id)
+        self.used_clids[o.member][o.cl_ord_id] = None
         new_leaves = cmd.qty - o.cum_qty
         stop_price = cmd.stop_price or o.stop_price
         keep = o.loc == LOC_BOOK and price == o.price and new_leaves <= o.leaves
