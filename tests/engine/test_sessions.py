@@ -1272,3 +1272,25 @@ def test_snapshot_restore_midway_gives_the_same_state_and_the_same_events(cut: i
     rest = script[cut:]
     assert _run(restored, rest) == _run(original, rest)
     assert restored.e.state_hash() == original.e.state_hash()
+
+
+def test_on_close_orders_go_back_on_hold_when_a_halted_close_reopens_continuous() -> None:
+    sim = Sim()
+    sim.add(reference_price=100)
+    cls = sim.order(BUY, 10, 101, member="b", tif=TimeInForce.CLS)
+    sim.phase(Phase.CLOSING_AUCTION)
+    sim.run(Halt(symbol=SYM))
+    sim.phase(Phase.CONTINUOUS)  # the operator ends the halt straight into continuous
+    assert cls in sim.e.instrument(SYM).held
+    sim.order(SELL, 5, 101, member="s")
+    assert not of(sim.events, Trade)
+
+
+def test_all_or_none_market_orders_sit_out_the_uncross() -> None:
+    sim = Sim()
+    pre_open(sim)
+    aon = sim.order(BUY, 10, member="b", aon=True)
+    sim.order(SELL, 4, 100, member="s")
+    ev = sim.phase(Phase.CONTINUOUS)
+    assert not of(ev, Trade)  # 4 shares cannot fill the all-or-none 10
+    assert cancels(ev) == [(aon, 10, CancelReason.AUCTION_REMAINDER)]

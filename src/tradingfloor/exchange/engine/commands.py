@@ -139,7 +139,7 @@ class Halt(msgspec.Struct, tag="halt", **_CFG):
 
 
 class Resume(msgspec.Struct, tag="resume", **_CFG):
-    """Ends a halt with a re-opening auction, then continuous trading."""
+    """Ends a halt: back to the phase it interrupted (continuous re-opens by auction)."""
 
     symbol: str
 

@@ -34,12 +34,31 @@ from tradingfloor.exchange.engine.order import (
 )
 from tradingfloor.exchange.engine.reasons import Reject
 from tradingfloor.exchange.engine.types import (
+    OT_LIMIT,
+    OT_LIMIT_IF_TOUCHED,
+    OT_MARKET,
+    OT_MARKET_IF_TOUCHED,
+    OT_MARKET_TO_LIMIT,
+    OT_STOP,
+    OT_STOP_LIMIT,
+    OT_TRAILING_STOP,
+    OT_TRAILING_STOP_LIMIT,
+    PEG_NONE,
+    PH_CLOSED,
+    PH_CLOSING_AUCTION,
+    PH_CONTINUOUS,
+    PH_OPENING_AUCTION,
+    PH_PRE_OPEN,
+    SIDE_BUY,
+    SIDE_SELL,
+    TIF_CLS,
+    TIF_DAY,
+    TIF_FOK,
+    TIF_GTC,
+    TIF_GTD,
+    TIF_IOC,
+    TIF_OPG,
     CancelReason,
-    OrdType,
-    PegType,
-    Phase,
-    Side,
-    TimeInForce,
 )
 
 __all__ = [
@@ -57,36 +76,36 @@ MAX_CASCADE = 100_000  # stop-trigger / peg-reprice rounds after one command bef
 
 STOP_TYPES = frozenset(
     {
-        OrdType.STOP,
-        OrdType.STOP_LIMIT,
-        OrdType.TRAILING_STOP,
-        OrdType.TRAILING_STOP_LIMIT,
-        OrdType.MARKET_IF_TOUCHED,
-        OrdType.LIMIT_IF_TOUCHED,
+        OT_STOP,
+        OT_STOP_LIMIT,
+        OT_TRAILING_STOP,
+        OT_TRAILING_STOP_LIMIT,
+        OT_MARKET_IF_TOUCHED,
+        OT_LIMIT_IF_TOUCHED,
     }
 )
-TRAILING = frozenset({OrdType.TRAILING_STOP, OrdType.TRAILING_STOP_LIMIT})
-TOUCHED = frozenset({OrdType.MARKET_IF_TOUCHED, OrdType.LIMIT_IF_TOUCHED})
-NEEDS_LIMIT = frozenset({OrdType.LIMIT, OrdType.STOP_LIMIT, OrdType.LIMIT_IF_TOUCHED})
+TRAILING = frozenset({OT_TRAILING_STOP, OT_TRAILING_STOP_LIMIT})
+TOUCHED = frozenset({OT_MARKET_IF_TOUCHED, OT_LIMIT_IF_TOUCHED})
+NEEDS_LIMIT = frozenset({OT_LIMIT, OT_STOP_LIMIT, OT_LIMIT_IF_TOUCHED})
 NO_LIMIT = frozenset(
     {
-        OrdType.MARKET,
-        OrdType.STOP,
-        OrdType.TRAILING_STOP,
-        OrdType.TRAILING_STOP_LIMIT,
-        OrdType.MARKET_TO_LIMIT,
-        OrdType.MARKET_IF_TOUCHED,
+        OT_MARKET,
+        OT_STOP,
+        OT_TRAILING_STOP,
+        OT_TRAILING_STOP_LIMIT,
+        OT_MARKET_TO_LIMIT,
+        OT_MARKET_IF_TOUCHED,
     }
 )
-IMMEDIATE = frozenset({TimeInForce.IOC, TimeInForce.FOK})
-PLAIN_TIF = frozenset({TimeInForce.DAY, TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK})
-AUCTION_TIF = frozenset({TimeInForce.OPG, TimeInForce.CLS})
+IMMEDIATE = frozenset({TIF_IOC, TIF_FOK})
+PLAIN_TIF = frozenset({TIF_DAY, TIF_GTC, TIF_IOC, TIF_FOK})
+AUCTION_TIF = frozenset({TIF_OPG, TIF_CLS})
 SCHEDULE_STEPS = (
-    Phase.PRE_OPEN,
-    Phase.OPENING_AUCTION,
-    Phase.CONTINUOUS,
-    Phase.CLOSING_AUCTION,
-    Phase.CLOSED,
+    PH_PRE_OPEN,
+    PH_OPENING_AUCTION,
+    PH_CONTINUOUS,
+    PH_CLOSING_AUCTION,
+    PH_CLOSED,
 )
 
 
@@ -178,7 +197,7 @@ class EngineCore:
             qty, count = (level.qty, level.count) if level is not None else (0, 0)
             out.append(
                 LevelChanged(
-                    self._seq(), ts, symbol, Side.BUY if is_buy else Side.SELL, price, qty, count
+                    self._seq(), ts, symbol, SIDE_BUY if is_buy else SIDE_SELL, price, qty, count
                 )
             )
         self._dirty = {}
@@ -187,7 +206,7 @@ class EngineCore:
         self.orders[o.order_id] = o
         self.by_clid[(o.member, o.cl_ord_id)] = o
         self.used_clids.setdefault(o.member, {})[o.cl_ord_id] = None
-        if o.tif == TimeInForce.GTD:
+        if o.tif == TIF_GTD:
             heapq.heappush(self._expiries, (o.expire_ts, o.order_id))
             if o.expire_ts < self._next_timer:
                 self._next_timer = o.expire_ts
@@ -198,7 +217,7 @@ class EngineCore:
         key = (o.member, o.cl_ord_id)
         if self.by_clid.get(key) is o:
             del self.by_clid[key]
-        if o.peg != PegType.NONE:
+        if o.peg != PEG_NONE:
             self.instruments[o.symbol].pegs.pop(o.order_id, None)
         o.loc = LOC_DEAD
 
@@ -275,8 +294,8 @@ class EngineCore:
     @staticmethod
     def _frozen(inst: Instrument, o: Order) -> bool:
         """On-open/on-close orders cannot change once their auction's call has begun."""
-        return (o.tif == TimeInForce.OPG and inst.phase == Phase.OPENING_AUCTION) or (
-            o.tif == TimeInForce.CLS and inst.phase == Phase.CLOSING_AUCTION
+        return (o.tif == TIF_OPG and inst.phase == PH_OPENING_AUCTION) or (
+            o.tif == TIF_CLS and inst.phase == PH_CLOSING_AUCTION
         )
 
     def _stop_fires(self, o: Order, last: int) -> bool:

@@ -52,10 +52,10 @@ from tradingfloor.exchange.engine.order import (
 from tradingfloor.exchange.engine.orders import OrderHandlers
 from tradingfloor.exchange.engine.state import SNAPSHOT_VERSION, order_from_state, order_state
 from tradingfloor.exchange.engine.types import (
+    PEG_NONE,
+    TIF_GTD,
     BandAction,
-    PegType,
     Phase,
-    TimeInForce,
 )
 
 __all__ = ["MAX_CASCADE", "MAX_ORDER_QTY", "MAX_PRICE_TICKS", "Engine", "EngineInvariantError"]
@@ -217,9 +217,9 @@ class Engine(OrderHandlers):
                 o, loc, visible = order_from_state(inst.symbol, row)
                 eng.orders[o.order_id] = o
                 eng.by_clid[(o.member, o.cl_ord_id)] = o
-                if o.tif == TimeInForce.GTD:
+                if o.tif == TIF_GTD:
                     heapq.heappush(eng._expiries, (o.expire_ts, o.order_id))
-                if o.peg != PegType.NONE:
+                if o.peg != PEG_NONE:
                     inst.pegs[o.order_id] = o
                 if loc == LOC_BOOK:
                     level = inst.book.side(o.is_buy).add(o)

@@ -9,14 +9,22 @@ from sortedcontainers import SortedList
 from tradingfloor.exchange.engine.book import OrderBook
 from tradingfloor.exchange.engine.commands import Schedule
 from tradingfloor.exchange.engine.order import Order
-from tradingfloor.exchange.engine.types import BandAction, Phase
+from tradingfloor.exchange.engine.types import (
+    BAND_REJECT,
+    PH_CLOSING_AUCTION,
+    PH_CONTINUOUS,
+    PH_OPENING_AUCTION,
+    PH_PRE_OPEN,
+    BandAction,
+    Phase,
+)
 
 __all__ = ["NO_TIMER", "NS_PER_DAY", "Instrument"]
 
 NS_PER_DAY = 86_400_000_000_000
 NO_TIMER = 1 << 62  # "never" for timers; larger than any nanosecond timestamp in use
 
-CALL_PHASES = frozenset({Phase.PRE_OPEN, Phase.OPENING_AUCTION, Phase.CLOSING_AUCTION})
+CALL_PHASES = frozenset({PH_PRE_OPEN, PH_OPENING_AUCTION, PH_CLOSING_AUCTION})
 
 
 class Instrument:
@@ -75,12 +83,12 @@ class Instrument:
         self.book = OrderBook()
         self.reference_price = 0
         self.band_bps = 0
-        self.band_action = BandAction.REJECT
+        self.band_action = BAND_REJECT
         self.pause_ns = 0
         self.band_lo = 0
         self.band_hi = NO_TIMER
         self.resume_at = NO_TIMER  # end of a price-band pause
-        self.halted_from = Phase.CONTINUOUS  # the phase a halt interrupted, resumed after it
+        self.halted_from = PH_CONTINUOUS  # the phase a halt interrupted, resumed after it
         self.last_price = 0
         self.volume = 0
         # Orders not in the book, each store keyed by order id (ascending = arrival order).

@@ -20,13 +20,27 @@ from tradingfloor.exchange.engine.order import (
     Order,
 )
 from tradingfloor.exchange.engine.types import (
-    BandAction,
-    CancelReason,
-    OrdType,
-    Phase,
-    STPMode,
-    STPScope,
-    TimeInForce,
+    BAND_PAUSE,
+    BAND_REJECT,
+    CR_FOK,
+    CR_IOC,
+    CR_MARKET_REMAINDER,
+    CR_MIN_QTY,
+    CR_NO_LIQUIDITY,
+    CR_PRICE_BAND,
+    CR_STP,
+    OT_LIMIT,
+    OT_MARKET,
+    OT_MARKET_TO_LIMIT,
+    PH_CONTINUOUS,
+    SCOPE_MEMBER,
+    STP_CANCEL_BOTH,
+    STP_CANCEL_NEWEST,
+    STP_CANCEL_OLDEST,
+    STP_DECREMENT,
+    STP_NONE,
+    TIF_FOK,
+    TIF_IOC,
 )
 
 __all__ = ["Matching"]
@@ -38,8 +52,8 @@ class Matching(EngineCore, ABC):
     def _enter(self, inst: Instrument, o: Order, first_entry: bool) -> None:
         """Match ``o`` as an aggressor (continuous) or queue it for the auction (call phase)."""
         ot = o.ord_type
-        is_market = ot == OrdType.MARKET or (ot == OrdType.MARKET_TO_LIMIT and not o.price)
-        if inst.phase != Phase.CONTINUOUS:
+        is_market = ot == OT_MARKET or (ot == OT_MARKET_TO_LIMIT and not o.price)
+        if inst.phase != PH_CONTINUOUS:
             if is_market:
                 o.loc = LOC_AUCTION
                 inst.auction_orders[o.order_id] = o
@@ -51,9 +65,9 @@ class Matching(EngineCore, ABC):
         if is_market:
             best = opp.best()
             if best is None:
-                self._kill(inst, o, CancelReason.NO_LIQUIDITY)
+                self._kill(inst, o, CR_NO_LIQUIDITY)
                 return
-            if ot == OrdType.MARKET_TO_LIMIT:
+            if ot == OT_MARKET_TO_LIMIT:
                 limit = best
             else:
                 collar = best * inst.collar_bps // 10_000
@@ -62,21 +76,21 @@ class Matching(EngineCore, ABC):
             limit = o.price
         # Matching never goes past the band in reject mode (pause mode halts at the band).
         in_band = min(limit, inst.band_hi) if o.is_buy else max(limit, inst.band_lo)
-        if inst.band_action == BandAction.REJECT:
+        if inst.band_action == BAND_REJECT:
             limit = in_band
 
-        if o.aon or o.tif == TimeInForce.FOK or (first_entry and o.min_qty):
-            all_or_none = o.aon or o.tif == TimeInForce.FOK
+        if o.aon or o.tif == TIF_FOK or (first_entry and o.min_qty):
+            all_or_none = o.aon or o.tif == TIF_FOK
             need = o.leaves if all_or_none else o.min_qty
             if self._available(opp, o, in_band, need) < need:
-                if o.tif == TimeInForce.FOK:
-                    self._kill(inst, o, CancelReason.FOK)
+                if o.tif == TIF_FOK:
+                    self._kill(inst, o, CR_FOK)
                 elif not all_or_none:
-                    self._kill(inst, o, CancelReason.MIN_QTY)
+                    self._kill(inst, o, CR_MIN_QTY)
                 elif is_market:
-                    self._kill(inst, o, CancelReason.MARKET_REMAINDER)
-                elif o.tif == TimeInForce.IOC:
-                    self._kill(inst, o, CancelReason.IOC)
+                    self._kill(inst, o, CR_MARKET_REMAINDER)
+                elif o.tif == TIF_IOC:
+                    self._kill(inst, o, CR_IOC)
                 else:
                     self._rest(inst, o)  # an all-or-none order waits, undisplayed, for a match
                 return
@@ -86,18 +100,18 @@ class Matching(EngineCore, ABC):
         if o.leaves == 0 or o.order_id not in self.orders:
             return  # filled, or cancelled by self-trade prevention
         if band_blocked:
-            self._kill(inst, o, CancelReason.PRICE_BAND)
-        elif o.tif == TimeInForce.IOC:
-            self._kill(inst, o, CancelReason.IOC)
-        elif o.tif == TimeInForce.FOK:
-            self._kill(inst, o, CancelReason.FOK)
-        elif ot == OrdType.MARKET_TO_LIMIT and self.trade_seq >= first_trade:
+            self._kill(inst, o, CR_PRICE_BAND)
+        elif o.tif == TIF_IOC:
+            self._kill(inst, o, CR_IOC)
+        elif o.tif == TIF_FOK:
+            self._kill(inst, o, CR_FOK)
+        elif ot == OT_MARKET_TO_LIMIT and self.trade_seq >= first_trade:
             # The remainder becomes a limit order at the first execution price.
             o.price = self._first_trade_price(first_trade)
-            o.ord_type = OrdType.LIMIT
+            o.ord_type = OT_LIMIT
             self._rest(inst, o)
         elif is_market:
-            self._kill(inst, o, CancelReason.MARKET_REMAINDER)
+            self._kill(inst, o, CR_MARKET_REMAINDER)
         else:
             self._rest(inst, o)
 
@@ -109,21 +123,21 @@ class Matching(EngineCore, ABC):
 
     def _stp_hit(self, taker: Order, maker: Order) -> bool:
         return maker.member == taker.member and (
-            taker.stp_scope == STPScope.MEMBER or maker.account == taker.account
+            taker.stp_scope == SCOPE_MEMBER or maker.account == taker.account
         )
 
     def _available(self, opp: BookSide, o: Order, limit: int, need: int) -> int:
         """Quantity ``o`` could execute now within ``limit``, counted up to ``need``."""
         total = 0
         stp = o.stp
-        blocking = stp in (STPMode.CANCEL_NEWEST, STPMode.CANCEL_BOTH, STPMode.DECREMENT)
+        blocking = stp in (STP_CANCEL_NEWEST, STP_CANCEL_BOTH, STP_DECREMENT)
         for level in opp.iter_levels():
             if (level.price > limit) if o.is_buy else (level.price < limit):
                 break
             for m in level.orders():
                 if m.aon and m.leaves > o.leaves - total:
                     continue  # as in matching: an all-or-none maker needs our whole remainder
-                if stp != STPMode.NONE and self._stp_hit(o, m):
+                if stp != STP_NONE and self._stp_hit(o, m):
                     if blocking:
                         return total
                     continue
@@ -148,7 +162,7 @@ class Matching(EngineCore, ABC):
             if price > limit if is_buy else price < limit:
                 break
             if not inst.band_lo <= price <= inst.band_hi:
-                if inst.band_action == BandAction.PAUSE:
+                if inst.band_action == BAND_PAUSE:
                     self._pause(inst)
                     break
                 return True
@@ -172,15 +186,15 @@ class Matching(EngineCore, ABC):
                 if m.aon and m.leaves > o.leaves:
                     m = nxt  # an all-or-none maker trades only with a large enough order
                     continue
-                if stp != STPMode.NONE and self._stp_hit(o, m):
-                    if stp == STPMode.CANCEL_NEWEST:
-                        self._kill(inst, o, CancelReason.STP)
+                if stp != STP_NONE and self._stp_hit(o, m):
+                    if stp == STP_CANCEL_NEWEST:
+                        self._kill(inst, o, CR_STP)
                         return True
-                    if stp == STPMode.CANCEL_OLDEST:
-                        self._kill(inst, m, CancelReason.STP)
-                    elif stp == STPMode.CANCEL_BOTH:
-                        self._kill(inst, m, CancelReason.STP)
-                        self._kill(inst, o, CancelReason.STP)
+                    if stp == STP_CANCEL_OLDEST:
+                        self._kill(inst, m, CR_STP)
+                    elif stp == STP_CANCEL_BOTH:
+                        self._kill(inst, m, CR_STP)
+                        self._kill(inst, o, CR_STP)
                         return True
                     else:  # DECREMENT
                         if self._decrement(inst, o, m):
@@ -201,7 +215,7 @@ class Matching(EngineCore, ABC):
         d = min(o.leaves, m.leaves)
         for victim in (m, o):
             if victim.leaves == d:
-                self._kill(inst, victim, CancelReason.STP)
+                self._kill(inst, victim, CR_STP)
                 continue
             victim.leaves -= d
             victim.qty -= d  # decrement cancels part of the order: its quantity shrinks
@@ -222,7 +236,7 @@ class Matching(EngineCore, ABC):
                     victim.cl_ord_id,
                     d,
                     victim.leaves,
-                    CancelReason.STP,
+                    CR_STP,
                 )
             )
         return o.order_id not in self.orders

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tradingfloor.exchange.engine.types import (
+    PEG_NONE,
+    PO_NONE,
+    SCOPE_MEMBER,
+    SIDE_BUY,
+    STP_NONE,
     OrdType,
-    PegType,
-    PostOnly,
     Side,
-    STPMode,
-    STPScope,
     TimeInForce,
 )
 
@@ -86,7 +87,7 @@ class Order:
         self.account = account
         self.cl_ord_id = cl_ord_id
         self.side = side
-        self.is_buy = side == Side.BUY
+        self.is_buy = side == SIDE_BUY
         self.ord_type = ord_type
         self.tif = tif
         self.qty = qty
@@ -97,8 +98,8 @@ class Order:
         self.display_qty = 0
         self.visible = 0
         self.hidden = False
-        self.post_only = PostOnly.NONE
-        self.peg = PegType.NONE
+        self.post_only = PO_NONE
+        self.peg = PEG_NONE
         self.peg_offset = 0
         self.cap = 0  # pegged orders: the optional limit price the peg may not pass
         self.trail_amount = 0
@@ -107,8 +108,8 @@ class Order:
         self.limit_offset = 0
         self.min_qty = 0
         self.aon = False
-        self.stp = STPMode.NONE
-        self.stp_scope = STPScope.MEMBER
+        self.stp = STP_NONE
+        self.stp_scope = SCOPE_MEMBER
         self.expire_ts = 0
         self.loc = LOC_DEAD
         self.level: Level | None = None

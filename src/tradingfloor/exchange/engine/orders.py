@@ -40,14 +40,29 @@ from tradingfloor.exchange.engine.order import (
 from tradingfloor.exchange.engine.reasons import Reject
 from tradingfloor.exchange.engine.sessions import Sessions
 from tradingfloor.exchange.engine.types import (
-    BandAction,
-    CancelReason,
-    OrdType,
-    PegType,
-    Phase,
-    PostOnly,
-    Side,
-    TimeInForce,
+    BAND_REJECT,
+    CR_KILL_SWITCH,
+    CR_MASS_CANCEL,
+    CR_USER,
+    OT_LIMIT,
+    OT_MARKET,
+    OT_MARKET_TO_LIMIT,
+    OT_PEGGED,
+    OT_TRAILING_STOP,
+    PEG_NONE,
+    PH_CLOSED,
+    PH_CLOSING_AUCTION,
+    PH_CONTINUOUS,
+    PH_HALTED,
+    PH_OPENING_AUCTION,
+    PH_PRE_OPEN,
+    PO_NONE,
+    PO_REJECT,
+    SIDE_BUY,
+    TIF_CLS,
+    TIF_GTC,
+    TIF_GTD,
+    TIF_OPG,
 )
 
 __all__ = ["OrderHandlers"]
@@ -61,9 +76,9 @@ class OrderHandlers(Sessions):
         if cmd.member in self.killed:
             raise Rejection(Reject.KILL_SWITCH_ACTIVE)
         phase = inst.phase
-        if phase == Phase.CLOSED:
+        if phase == PH_CLOSED:
             raise Rejection(Reject.MARKET_CLOSED)
-        if phase == Phase.HALTED:
+        if phase == PH_HALTED:
             raise Rejection(Reject.INSTRUMENT_HALTED)
         self._validate_order(inst, cmd)
         if cmd.cl_ord_id in self.used_clids.get(cmd.member, ()):
@@ -72,37 +87,37 @@ class OrderHandlers(Sessions):
         ot = cmd.ord_type
         tif = cmd.tif
         in_call = inst.in_call()
-        if in_call and (tif in IMMEDIATE or ot == OrdType.PEGGED or ot == OrdType.MARKET_TO_LIMIT):
+        if in_call and (tif in IMMEDIATE or ot in (OT_PEGGED, OT_MARKET_TO_LIMIT)):
             raise Rejection(Reject.WRONG_PHASE_FOR_TIF)
-        if tif == TimeInForce.OPG and phase not in (Phase.PRE_OPEN, Phase.OPENING_AUCTION):
+        if tif == TIF_OPG and phase not in (PH_PRE_OPEN, PH_OPENING_AUCTION):
             raise Rejection(Reject.WRONG_PHASE_FOR_TIF)
 
         price = cmd.price
         book = inst.book
-        opp = book.asks if cmd.side == Side.BUY else book.bids
-        is_buy = cmd.side == Side.BUY
-        if ot == OrdType.PEGGED:
+        opp = book.asks if cmd.side == SIDE_BUY else book.bids
+        is_buy = cmd.side == SIDE_BUY
+        if ot == OT_PEGGED:
             price = self._peg_price_for(inst, is_buy, cmd.peg, cmd.peg_offset, cmd.price)
             if price <= 0:
                 raise Rejection(Reject.INVALID_PEG)
-        elif cmd.post_only != PostOnly.NONE and not in_call:
+        elif cmd.post_only != PO_NONE and not in_call:
             best = opp.best()
             if best is not None and (price >= best if is_buy else price <= best):
-                if cmd.post_only == PostOnly.REJECT:
+                if cmd.post_only == PO_REJECT:
                     raise Rejection(Reject.POST_ONLY_WOULD_CROSS)
                 price = best - 1 if is_buy else best + 1
                 if price <= 0:
                     raise Rejection(Reject.POST_ONLY_WOULD_CROSS)
         if (
             ot in NEEDS_LIMIT
-            and inst.band_action == BandAction.REJECT
+            and inst.band_action == BAND_REJECT
             and not inst.band_lo <= price <= inst.band_hi
         ):
             raise Rejection(Reject.OUTSIDE_PRICE_BAND)
         if (
-            (ot == OrdType.MARKET or ot == OrdType.MARKET_TO_LIMIT)
+            (ot in (OT_MARKET, OT_MARKET_TO_LIMIT))
             and not in_call
-            and tif != TimeInForce.CLS
+            and tif != TIF_CLS
             and opp.best() is None
         ):
             raise Rejection(Reject.NO_LIQUIDITY)
@@ -131,7 +146,7 @@ class OrderHandlers(Sessions):
         o.post_only = cmd.post_only
         o.peg = cmd.peg
         o.peg_offset = cmd.peg_offset
-        o.cap = cmd.price if ot == OrdType.PEGGED else 0
+        o.cap = cmd.price if ot == OT_PEGGED else 0
         o.trail_amount = cmd.trail_amount
         o.trail_bps = cmd.trail_bps
         o.limit_offset = cmd.limit_offset
@@ -145,7 +160,7 @@ class OrderHandlers(Sessions):
             o.stop_price = self._trail_trigger(o)
         self._register(o)
         self._accepted(o)
-        if inst.pegs or inst.stops_up or inst.stops_down or o.peg != PegType.NONE:
+        if inst.pegs or inst.stops_up or inst.stops_down or o.peg != PEG_NONE:
             self._touched[inst.symbol] = inst  # pegs may follow a new best price
 
         if ot in STOP_TYPES:
@@ -154,11 +169,11 @@ class OrderHandlers(Sessions):
             else:
                 self._add_stop(inst, o)
             return
-        if tif == TimeInForce.CLS and phase != Phase.CLOSING_AUCTION:
+        if tif == TIF_CLS and phase != PH_CLOSING_AUCTION:
             o.loc = LOC_HELD
             inst.held[o.order_id] = o
             return
-        if ot == OrdType.PEGGED:
+        if ot == OT_PEGGED:
             inst.pegs[o.order_id] = o
         self._enter(inst, o, first_entry=True)
 
@@ -170,7 +185,7 @@ class OrderHandlers(Sessions):
         if qty % inst.lot_size:
             raise Rejection(Reject.INVALID_LOT)
         if (
-            cmd.ord_type == OrdType.LIMIT
+            cmd.ord_type == OT_LIMIT
             and cmd.tif in PLAIN_TIF
             and not (
                 cmd.display_qty
@@ -184,8 +199,8 @@ class OrderHandlers(Sessions):
                 or cmd.limit_offset
                 or cmd.peg_offset
             )
-            and cmd.peg == PegType.NONE
-            and cmd.post_only == PostOnly.NONE
+            and cmd.peg == PEG_NONE
+            and cmd.post_only == PO_NONE
         ):
             # Fast path: a plain limit order needs only its price checked.
             if not 0 < cmd.price < MAX_PRICE_TICKS:
@@ -211,28 +226,28 @@ class OrderHandlers(Sessions):
                 cmd.trail_amount, cmd.trail_bps
             ) < 0:
                 raise Rejection(Reject.INVALID_TRAILING)
-            if cmd.limit_offset < 0 or (ot == OrdType.TRAILING_STOP and cmd.limit_offset):
+            if cmd.limit_offset < 0 or (ot == OT_TRAILING_STOP and cmd.limit_offset):
                 raise Rejection(Reject.INVALID_TRAILING)
         elif cmd.trail_amount or cmd.trail_bps or cmd.limit_offset:
             raise Rejection(Reject.INVALID_TRAILING)
-        if (ot == OrdType.PEGGED) != (cmd.peg != PegType.NONE):
+        if (ot == OT_PEGGED) != (cmd.peg != PEG_NONE):
             raise Rejection(Reject.INVALID_PEG)
-        if cmd.peg_offset and ot != OrdType.PEGGED:
+        if cmd.peg_offset and ot != OT_PEGGED:
             raise Rejection(Reject.INVALID_PEG)
         # Time in force.
-        if tif == TimeInForce.GTD:
+        if tif == TIF_GTD:
             if cmd.expire_ts <= self._ts:
                 raise Rejection(Reject.INVALID_EXPIRY)
         elif cmd.expire_ts:
             raise Rejection(Reject.INVALID_EXPIRY)
-        if tif in AUCTION_TIF and ot not in (OrdType.MARKET, OrdType.LIMIT):
+        if tif in AUCTION_TIF and ot not in (OT_MARKET, OT_LIMIT):
             raise Rejection(Reject.INVALID_TIF)
-        if ot in (OrdType.MARKET, OrdType.MARKET_TO_LIMIT) and tif in (
-            TimeInForce.GTC,
-            TimeInForce.GTD,
+        if ot in (OT_MARKET, OT_MARKET_TO_LIMIT) and tif in (
+            TIF_GTC,
+            TIF_GTD,
         ):
             raise Rejection(Reject.INVALID_TIF)
-        if ot == OrdType.MARKET_TO_LIMIT and tif in AUCTION_TIF:
+        if ot == OT_MARKET_TO_LIMIT and tif in AUCTION_TIF:
             raise Rejection(Reject.INVALID_TIF)
         # Display, post-only, min qty, all-or-none.
         disp = cmd.display_qty
@@ -243,16 +258,16 @@ class OrderHandlers(Sessions):
                 raise Rejection(Reject.INVALID_COMBINATION)
         if cmd.hidden and (ot in NO_LIMIT or tif in IMMEDIATE):
             raise Rejection(Reject.INVALID_COMBINATION)
-        if cmd.post_only != PostOnly.NONE and (
-            ot != OrdType.LIMIT or tif in IMMEDIATE or tif in AUCTION_TIF or cmd.aon
+        if cmd.post_only != PO_NONE and (
+            ot != OT_LIMIT or tif in IMMEDIATE or tif in AUCTION_TIF or cmd.aon
         ):
             raise Rejection(Reject.INVALID_COMBINATION)
         if cmd.min_qty:
             if not 0 < cmd.min_qty <= qty:
                 raise Rejection(Reject.INVALID_MIN_QTY)
-            if ot not in (OrdType.LIMIT, OrdType.MARKET) or tif in AUCTION_TIF or cmd.aon:
+            if ot not in (OT_LIMIT, OT_MARKET) or tif in AUCTION_TIF or cmd.aon:
                 raise Rejection(Reject.INVALID_COMBINATION)
-        if cmd.aon and (ot not in (OrdType.LIMIT, OrdType.MARKET) or tif in AUCTION_TIF):
+        if cmd.aon and (ot not in (OT_LIMIT, OT_MARKET) or tif in AUCTION_TIF):
             raise Rejection(Reject.INVALID_COMBINATION)
 
     def _on_cancel(self, cmd: CancelOrder) -> None:
@@ -262,7 +277,7 @@ class OrderHandlers(Sessions):
             raise Rejection(Reject.AUCTION_FROZEN, o.order_id)
         if inst.pegs:
             self._touched[inst.symbol] = inst
-        self._kill(inst, o, CancelReason.USER, cmd.cl_ord_id)
+        self._kill(inst, o, CR_USER, cmd.cl_ord_id)
 
     def _on_replace(self, cmd: ReplaceOrder) -> None:
         inst = self._inst(cmd.symbol)
@@ -270,7 +285,7 @@ class OrderHandlers(Sessions):
         oid = o.order_id
         if self._frozen(inst, o):
             raise Rejection(Reject.AUCTION_FROZEN, oid)
-        if o.loc == LOC_AUCTION or o.ord_type in TRAILING or (o.peg != PegType.NONE and cmd.price):
+        if o.loc == LOC_AUCTION or o.ord_type in TRAILING or (o.peg != PEG_NONE and cmd.price):
             raise Rejection(Reject.REPLACE_NOT_SUPPORTED, oid)
         if not 0 < cmd.qty <= MAX_ORDER_QTY:
             raise Rejection(Reject.INVALID_QUANTITY, oid)
@@ -294,14 +309,14 @@ class OrderHandlers(Sessions):
         price = cmd.price or o.price
         if (
             has_limit
-            and inst.band_action == BandAction.REJECT
+            and inst.band_action == BAND_REJECT
             and not inst.band_lo <= price <= inst.band_hi
         ):
             raise Rejection(Reject.OUTSIDE_PRICE_BAND, oid)
-        if o.post_only != PostOnly.NONE and inst.phase == Phase.CONTINUOUS:
+        if o.post_only != PO_NONE and inst.phase == PH_CONTINUOUS:
             best = inst.book.side(not o.is_buy).best()
             if best is not None and (price >= best if o.is_buy else price <= best):
-                if o.post_only == PostOnly.REJECT:
+                if o.post_only == PO_REJECT:
                     raise Rejection(Reject.POST_ONLY_WOULD_CROSS, oid)
                 price = best - 1 if o.is_buy else best + 1
                 if price <= 0:
@@ -358,13 +373,13 @@ class OrderHandlers(Sessions):
         if o.ord_type in STOP_TYPES:
             if (
                 inst.last_price
-                and inst.phase == Phase.CONTINUOUS
+                and inst.phase == PH_CONTINUOUS
                 and self._stop_fires(o, inst.last_price)
             ):
                 self._trigger(inst, o)
             else:
                 self._add_stop(inst, o)
-        elif o.tif == TimeInForce.CLS and inst.phase != Phase.CLOSING_AUCTION:
+        elif o.tif == TIF_CLS and inst.phase != PH_CLOSING_AUCTION:
             o.loc = LOC_HELD
             inst.held[oid] = o
         else:
@@ -386,7 +401,7 @@ class OrderHandlers(Sessions):
         for o in victims:
             inst = self.instruments[o.symbol]
             self._touched[inst.symbol] = inst
-            self._kill(inst, o, CancelReason.MASS_CANCEL, cmd.cl_ord_id)
+            self._kill(inst, o, CR_MASS_CANCEL, cmd.cl_ord_id)
 
     def _on_status(self, cmd: OrderStatusRequest) -> None:
         self._inst(cmd.symbol)
@@ -429,4 +444,4 @@ class OrderHandlers(Sessions):
                 if o.member == cmd.member:
                     inst = self.instruments[o.symbol]
                     self._touched[inst.symbol] = inst
-                    self._kill(inst, o, CancelReason.KILL_SWITCH)
+                    self._kill(inst, o, CR_KILL_SWITCH)

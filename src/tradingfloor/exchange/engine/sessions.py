@@ -39,9 +39,18 @@ from tradingfloor.exchange.engine.order import (
 from tradingfloor.exchange.engine.reasons import Reject
 from tradingfloor.exchange.engine.triggers import Triggers
 from tradingfloor.exchange.engine.types import (
-    CancelReason,
+    CR_AUCTION_REMAINDER,
+    PH_CLOSED,
+    PH_CLOSING_AUCTION,
+    PH_CONTINUOUS,
+    PH_HALTED,
+    PH_OPENING_AUCTION,
+    PH_PRE_OPEN,
+    TIF_CLS,
+    TIF_DAY,
+    TIF_GTD,
+    TIF_OPG,
     Phase,
-    TimeInForce,
 )
 
 __all__ = ["Sessions"]
@@ -89,7 +98,7 @@ class Sessions(Triggers):
             # With a schedule the starting phase is the one the schedule is in right now.
             self._schedule_next(inst, self._ts)
             step = inst.sched_step
-            inst.phase = SCHEDULE_STEPS[step - 1] if step else Phase.CLOSED
+            inst.phase = SCHEDULE_STEPS[step - 1] if step else PH_CLOSED
         self._out.append(
             InstrumentAdded(
                 self._seq(),
@@ -120,10 +129,10 @@ class Sessions(Triggers):
 
     def _on_set_phase(self, cmd: SetPhase) -> None:
         inst = self._inst(cmd.symbol)
-        if cmd.phase == Phase.HALTED:
+        if cmd.phase == PH_HALTED:
             self._halt(inst, "operator")
             return
-        if inst.phase == Phase.HALTED and cmd.phase not in (Phase.CONTINUOUS, Phase.CLOSED):
+        if inst.phase == PH_HALTED and cmd.phase not in (PH_CONTINUOUS, PH_CLOSED):
             raise Rejection(Reject.INVALID_PHASE_CHANGE)
         inst.resume_at = NO_TIMER
         self._transition(inst, cmd.phase, "operator")
@@ -132,14 +141,14 @@ class Sessions(Triggers):
         self._halt(self._inst(cmd.symbol), cmd.reason)
 
     def _halt(self, inst: Instrument, reason: str) -> None:
-        if inst.phase == Phase.CLOSED or inst.phase == Phase.HALTED:
+        if inst.phase == PH_CLOSED or inst.phase == PH_HALTED:
             raise Rejection(Reject.INVALID_PHASE_CHANGE)
         inst.halted_from = inst.phase
-        self._transition(inst, Phase.HALTED, reason)
+        self._transition(inst, PH_HALTED, reason)
 
     def _on_resume(self, cmd: Resume) -> None:
         inst = self._inst(cmd.symbol)
-        if inst.phase != Phase.HALTED:
+        if inst.phase != PH_HALTED:
             raise Rejection(Reject.NOT_HALTED)
         self._resume(inst, "resumed")
 
@@ -154,7 +163,7 @@ class Sessions(Triggers):
     def _pause(self, inst: Instrument) -> None:
         """A trade would print outside the price band: pause, then re-open by auction."""
         inst.halted_from = inst.phase
-        self._transition(inst, Phase.HALTED, "price band")
+        self._transition(inst, PH_HALTED, "price band")
         inst.resume_at = self._ts + inst.pause_ns
         self._next_timer = min(self._next_timer, inst.resume_at)
 
@@ -163,32 +172,33 @@ class Sessions(Triggers):
         if prev == target:
             return
         self._touched[inst.symbol] = inst
-        if prev == Phase.CLOSED:
-            if target == Phase.CONTINUOUS and self._crossed(inst):
+        if prev == PH_CLOSED:
+            if target == PH_CONTINUOUS and self._crossed(inst):
                 self._uncross(inst)  # orders replaced while closed may cross: auction first
-        elif target in (Phase.CONTINUOUS, Phase.CLOSED) and prev != Phase.CONTINUOUS:
+        elif target in (PH_CONTINUOUS, PH_CLOSED) and prev != PH_CONTINUOUS:
             self._uncross(inst)
-        if prev == Phase.CLOSING_AUCTION and target not in (Phase.CLOSED, Phase.HALTED):
-            # Leaving the closing call early: on-close orders wait again for the next one.
+        if target in (PH_PRE_OPEN, PH_OPENING_AUCTION, PH_CONTINUOUS):
+            # Left the closing call early (directly or through a halt): on-close orders that
+            # did not trade wait again for the next closing call.
             for _, o in sorted(self.orders.items()):
-                if o.symbol == inst.symbol and o.tif == TimeInForce.CLS and o.loc != LOC_HELD:
+                if o.symbol == inst.symbol and o.tif == TIF_CLS and o.loc != LOC_HELD:
                     self._unplace(inst, o)
                     o.loc = LOC_HELD
                     inst.held[o.order_id] = o
-        if target == Phase.CLOSING_AUCTION:
+        if target == PH_CLOSING_AUCTION:
             for oid in sorted(inst.held):
                 o = inst.held.pop(oid)
                 o.loc = LOC_DEAD
                 inst.phase = target
                 self._enter(inst, o, first_entry=False)
         inst.phase = target
-        if target == Phase.CLOSED:
+        if target == PH_CLOSED:
             for _, o in sorted(self.orders.items()):
                 if o.symbol != inst.symbol:
                     continue
                 if o.tif in AUCTION_TIF or o.loc == LOC_AUCTION:
-                    self._kill(inst, o, CancelReason.AUCTION_REMAINDER)
-                elif o.tif == TimeInForce.DAY:
+                    self._kill(inst, o, CR_AUCTION_REMAINDER)
+                elif o.tif == TIF_DAY:
                     self._expire(inst, o)
         self._out.append(PhaseChanged(self._seq(), self._ts, inst.symbol, target, reason))
 
@@ -208,7 +218,9 @@ class Sessions(Triggers):
             (lv.price, sum(o.leaves for o in lv.orders() if not o.aon))
             for lv in book.asks.iter_levels()
         ]
-        market = sorted(inst.auction_orders.items())
+        # All-or-none market orders never take part in an uncross (they cannot be sure of a
+        # full fill); they are cancelled with the other auction leftovers.
+        market = sorted((oid, o) for oid, o in inst.auction_orders.items() if not o.aon)
         mkt_buy = sum(o.leaves for _, o in market if o.is_buy)
         mkt_sell = sum(o.leaves for _, o in market if not o.is_buy)
         found = uncross_price(
@@ -246,8 +258,8 @@ class Sessions(Triggers):
         else:
             self._out.append(AuctionUncrossed(self._seq(), self._ts, inst.symbol, 0, 0, 0))
         for _, o in sorted(self.orders.items()):
-            if o.symbol == inst.symbol and (o.loc == LOC_AUCTION or o.tif == TimeInForce.OPG):
-                self._kill(inst, o, CancelReason.AUCTION_REMAINDER)
+            if o.symbol == inst.symbol and (o.loc == LOC_AUCTION or o.tif == TIF_OPG):
+                self._kill(inst, o, CR_AUCTION_REMAINDER)
 
     def _auction_fill(self, inst: Instrument, b: Order, s: Order, qty: int, price: int) -> None:
         for o in (b, s):
@@ -296,21 +308,21 @@ class Sessions(Triggers):
         while exp and exp[0][0] <= ts:
             _, oid = heapq.heappop(exp)
             o = self.orders.get(oid)
-            if o is not None and o.tif == TimeInForce.GTD and o.expire_ts <= ts:
+            if o is not None and o.tif == TIF_GTD and o.expire_ts <= ts:
                 inst = self.instruments[o.symbol]
                 self._touched[inst.symbol] = inst
                 self._expire(inst, o)
         for inst in self.instruments.values():
             if inst.resume_at <= ts:
                 inst.resume_at = NO_TIMER
-                if inst.phase == Phase.HALTED:
+                if inst.phase == PH_HALTED:
                     self._resume(inst, "pause ended")
             while inst.sched_next <= ts:
                 step = inst.sched_step
                 target = SCHEDULE_STEPS[step]
                 at = inst.sched_next
                 self._schedule_next(inst, at)
-                if inst.phase != Phase.HALTED or target == Phase.CLOSED:
+                if inst.phase != PH_HALTED or target == PH_CLOSED:
                     inst.resume_at = NO_TIMER
                     self._transition(inst, target, "schedule")
                 else:

@@ -19,9 +19,17 @@ from tradingfloor.exchange.engine.order import (
     Order,
 )
 from tradingfloor.exchange.engine.types import (
-    OrdType,
+    OT_LIMIT,
+    OT_MARKET,
+    OT_MARKET_IF_TOUCHED,
+    OT_STOP,
+    OT_TRAILING_STOP,
+    OT_TRAILING_STOP_LIMIT,
+    PEG_MARKET,
+    PEG_NONE,
+    PEG_PRIMARY,
+    PH_CONTINUOUS,
     PegType,
-    Phase,
 )
 
 __all__ = ["Triggers"]
@@ -33,7 +41,7 @@ class Triggers(Matching):
     def _trigger(self, inst: Instrument, o: Order) -> None:
         """Turn a fired stop / if-touched order into a market or limit order and enter it."""
         ot = o.ord_type
-        if ot == OrdType.TRAILING_STOP_LIMIT:
+        if ot == OT_TRAILING_STOP_LIMIT:
             o.price = (
                 o.stop_price + o.limit_offset if o.is_buy else max(o.stop_price - o.limit_offset, 1)
             )
@@ -50,10 +58,10 @@ class Triggers(Matching):
                 o.price,
             )
         )
-        if ot in (OrdType.STOP, OrdType.TRAILING_STOP, OrdType.MARKET_IF_TOUCHED):
-            o.ord_type = OrdType.MARKET
+        if ot in (OT_STOP, OT_TRAILING_STOP, OT_MARKET_IF_TOUCHED):
+            o.ord_type = OT_MARKET
         else:
-            o.ord_type = OrdType.LIMIT
+            o.ord_type = OT_LIMIT
         self._enter(inst, o, first_entry=False)
 
     def _fire_stops(self, inst: Instrument) -> bool:
@@ -82,7 +90,7 @@ class Triggers(Matching):
             inst.trailing.pop(o.order_id, None)
             o.loc = LOC_DEAD
         for o in fired:
-            if o.order_id in self.orders and inst.phase == Phase.CONTINUOUS:
+            if o.order_id in self.orders and inst.phase == PH_CONTINUOUS:
                 self._trigger(inst, o)
             elif o.order_id in self.orders:
                 self._add_stop(inst, o)  # trading stopped mid-cascade: wait for the next trade
@@ -97,7 +105,7 @@ class Triggers(Matching):
         for side in (inst.book.bids, inst.book.asks):
             best = 0
             for level in side.iter_levels():
-                if any(m.peg == PegType.NONE and m.shows for m in level.orders()):
+                if any(m.peg == PEG_NONE and m.shows for m in level.orders()):
                     best = level.price
                     break
             out.append(best)
@@ -107,9 +115,9 @@ class Triggers(Matching):
         self, inst: Instrument, is_buy: bool, peg: PegType, offset: int, cap: int
     ) -> int:
         bid, ask = self._peg_reference(inst)
-        if peg == PegType.PRIMARY:
+        if peg == PEG_PRIMARY:
             ref = bid if is_buy else ask
-        elif peg == PegType.MARKET:
+        elif peg == PEG_MARKET:
             ref = ask if is_buy else bid
         else:
             if not (bid and ask):
@@ -151,7 +159,7 @@ class Triggers(Matching):
         for _ in range(MAX_CASCADE):
             changed = False
             for inst in list(self._touched.values()):
-                if inst.phase != Phase.CONTINUOUS:
+                if inst.phase != PH_CONTINUOUS:
                     continue
                 if inst.stops_up or inst.stops_down:
                     changed |= self._fire_stops(inst)
