@@ -1,8 +1,13 @@
-"""The ``tradingfloor`` command: offline engine replay, the final book, benchmarks, the version.
+"""The ``tradingfloor`` command: offline engine replay (optionally journaled), recovery of a
+journal directory, the final book, benchmarks, the version.
 
-Exit codes: 0 success, 1 internal error, 2 invalid usage or invalid input (the message names the
-file and line). Summaries and diagnostics go to stderr; ``--output -`` and ``engine book`` write
-their results to stdout.
+Exit codes: 0 success, 1 internal error (including a failed journal write), 2 invalid usage or
+invalid input (the message names the file and line; also a journal directory that is in use or
+already holds a journal without ``--append``), 3 a corrupt journal or one that does not fit its
+snapshots (the message names the file and offset). Summaries and diagnostics go to stderr;
+``--output -``, ``engine book`` and the ``engine recover`` report write their results to stdout
+(the report goes to stderr when ``--events-out -`` takes stdout). ``engine run`` and
+``engine recover`` end their summaries with a ``state hash: <hex>`` line.
 """
 
 from __future__ import annotations
@@ -10,9 +15,10 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Annotated, NoReturn
 
@@ -23,13 +29,42 @@ from rich.text import Text
 
 from tradingfloor import __version__
 from tradingfloor.core.units import from_ticks
+from tradingfloor.exchange.engine.engine import Engine
+from tradingfloor.exchange.journal import DirectoryLockedError, JournalCorruptError, JournalError
 from tradingfloor.exchange.jsonl import InputError
-from tradingfloor.exchange.replay import Replay
+from tradingfloor.exchange.recovery import RecoveryError, RecoveryReport
+from tradingfloor.exchange.replay import (
+    DEFAULT_BATCH,
+    JOURNAL_SUBDIR,
+    SNAPSHOT_SUBDIR,
+    JournaledReplay,
+    Replay,
+    ReplayStats,
+    holds_journal,
+    recover_directory,
+)
+from tradingfloor.exchange.sequencer import (
+    DEFAULT_SNAPSHOT_EVERY,
+    MAX_BATCH_COMMANDS,
+    PipelineFailedError,
+)
+from tradingfloor.exchange.snapshot import SnapshotStore
 
-__all__ = ["EXIT_INPUT_ERROR", "MAX_BOOK_DEPTH", "app", "main"]
+__all__ = [
+    "EXIT_CORRUPT_JOURNAL",
+    "EXIT_INPUT_ERROR",
+    "EXIT_INTERNAL_ERROR",
+    "MAX_BOOK_DEPTH",
+    "app",
+    "main",
+]
 
+EXIT_INTERNAL_ERROR = 1
+"""Exit code for an internal error, including a failed journal write."""
 EXIT_INPUT_ERROR = 2
 """Exit code for invalid input or usage; the message on stderr names the file and line."""
+EXIT_CORRUPT_JOURNAL = 3
+"""Exit code for a corrupt journal (or one that does not reach its snapshot): stop, repair."""
 
 MAX_BOOK_DEPTH = 1000
 """Most price levels per side ``engine book`` shows."""
@@ -111,27 +146,133 @@ def _open_output(path: str) -> Iterator[IO[bytes]]:
         raise
 
 
-@dataclass
-class _Replayed:
-    name: str
-    replay: Replay
+def _input_name(path: str) -> str:
+    return "<stdin>" if path == "-" else path
 
 
-def _run_replay(input_path: str, out: IO[bytes] | None, skip_invalid: bool) -> _Replayed:
-    name = "<stdin>" if input_path == "-" else input_path
+def _warn_skipped(name: str) -> Callable[[InputError], None]:
     console = _stderr()
 
     def warn(exc: InputError) -> None:
         console.print(Text.assemble(("skipped ", "yellow"), f"{name}:{exc.line}: {exc.message}"))
 
-    replay = Replay(skip_invalid=skip_invalid, on_input_error=warn)
+    return warn
+
+
+def _run_replay(input_path: str, out: IO[bytes] | None, replay: Replay) -> None:
+    name = _input_name(input_path)
     with _open_input(input_path) as stream:
         try:
             replay.run(stream, out)
         except InputError as exc:
-            hint = "" if skip_invalid else " (--skip-invalid skips bad lines)"
+            hint = "" if replay.skip_invalid else " (--skip-invalid skips bad lines)"
+            if isinstance(replay, JournaledReplay):
+                kept = replay.pipeline.last_seq - replay.first_seq + 1
+                hint += (
+                    f"; the journal in {replay.pipeline.journal.directory.parent} keeps the "
+                    f"{kept} commands before this line"
+                )
             _fail(f"{name}:{exc.line}: {exc.message}{hint}")
-    return _Replayed(name, replay)
+        except (JournalError, PipelineFailedError, OSError) as exc:
+            if not isinstance(replay, JournaledReplay):
+                raise
+            directory = replay.pipeline.journal.directory.parent
+            _fail(
+                f"journaled replay failed: {exc}; the journal keeps every committed batch "
+                f"(check it with: tradingfloor engine recover --journal-dir {directory})",
+                EXIT_INTERNAL_ERROR,
+            )
+
+
+def _fail_corrupt(exc: JournalCorruptError | RecoveryError) -> NoReturn:
+    """Report a damaged journal loudly on stderr and exit with EXIT_CORRUPT_JOURNAL."""
+    console = _stderr()
+    console.print(Text("JOURNAL CORRUPT: recovery stopped", style="bold white on red"))
+    if isinstance(exc, JournalCorruptError):
+        console.print(Text.assemble(("error: ", "bold red"), str(exc)))
+        fields = _Fields()
+        fields.add_row("file", str(exc.path))
+        fields.add_row("offset", str(exc.offset))
+        fields.add_row("reason", exc.reason)
+        fields.print(console)
+        console.print(
+            "This is not a torn tail (an interrupted, unacknowledged write), so it is not "
+            "repaired automatically: nothing was changed. Restore the directory from a copy.",
+            markup=False,
+        )
+    else:
+        console.print(Text.assemble(("error: ", "bold red"), f"{type(exc).__name__}: {exc}"))
+    raise typer.Exit(EXIT_CORRUPT_JOURNAL)
+
+
+def _open_journaled(
+    journal_dir: str,
+    *,
+    append: bool,
+    batch: int,
+    snapshot_every: int,
+    skip_invalid: bool,
+    on_input_error: Callable[[InputError], None],
+) -> tuple[JournaledReplay, RecoveryReport]:
+    if not append and holds_journal(journal_dir):
+        _fail(
+            f"{journal_dir} already holds a journal: --append continues it, "
+            "or choose an empty directory"
+        )
+    try:
+        return JournaledReplay.open(
+            journal_dir,
+            batch=batch,
+            snapshot_every=snapshot_every,
+            skip_invalid=skip_invalid,
+            on_input_error=on_input_error,
+        )
+    except (JournalCorruptError, RecoveryError) as exc:
+        _fail_corrupt(exc)
+    except DirectoryLockedError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot open the journal in {journal_dir}: {exc.strerror or exc}")
+
+
+class _Fields:
+    """``name  value`` lines, names aligned; unlike a rich table, long values are never wrapped."""
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[str, str, str]] = []
+
+    def add_row(self, name: str, value: str, style: str = "bold") -> None:
+        self._rows.append((name, value, style))
+
+    def print(self, console: Console) -> None:
+        width = max((len(name) for name, _value, _style in self._rows), default=0) + 2
+        for name, value, style in self._rows:
+            console.print(Text.assemble((name.ljust(width), style), value))
+
+
+def _format_ts(ts: int) -> str:
+    """Nanoseconds since the epoch and the UTC time they denote."""
+    seconds, nanos = divmod(ts, 1_000_000_000)
+    when = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{ts} ({when}.{nanos:09d}Z)"
+
+
+def _snapshot_text(directory: Path) -> str:
+    paths = SnapshotStore(directory).paths()
+    return f"{paths[-1][1].name} (seq {paths[-1][0]})" if paths else "none"
+
+
+def _torn_text(report: RecoveryReport) -> str | None:
+    torn = report.torn_tail
+    if torn is None:
+        return None
+    return (
+        f"dropped {torn.dropped_bytes} bytes at offset {torn.offset} of {torn.path} ({torn.reason})"
+    )
+
+
+def _print_hash(console: Console, engine: Engine) -> None:
+    console.print(f"state hash: {engine.state_hash()}", markup=False, highlight=False)
 
 
 @engine_app.command("run")
@@ -141,27 +282,195 @@ def engine_run(
         str, typer.Option("--output", "-o", help="Event file (JSON lines); - for stdout.")
     ],
     skip_invalid: SkipInvalidOption = False,
+    journal_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--journal-dir",
+            help="Also send every command through the write-ahead journal in this directory "
+            "(journal/ and snapshots/ inside it); the events file is the same.",
+        ),
+    ] = None,
+    snapshot_every: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help=f"Commands between snapshots, 0 for none (default {DEFAULT_SNAPSHOT_EVERY}; "
+            "needs --journal-dir).",
+            show_default=False,
+        ),
+    ] = None,
+    batch: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=MAX_BATCH_COMMANDS,
+            help=f"Commands per group commit, one fsync each (default {DEFAULT_BATCH}; "
+            "needs --journal-dir).",
+            show_default=False,
+        ),
+    ] = None,
+    append: Annotated[
+        bool,
+        typer.Option(
+            "--append",
+            help="Continue the journal already in --journal-dir after its recovered state.",
+        ),
+    ] = False,
 ) -> None:
     """Replay a command file offline and write every engine event as one JSON line."""
-    with _open_output(output) as out:
-        result = _run_replay(input_path, out, skip_invalid)
-    replay = result.replay
-    stats = replay.stats
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column(overflow="fold")
-    table.add_row("input", result.name)
-    table.add_row("output", "<stdout>" if output == "-" else output)
-    table.add_row("commands", str(stats.commands))
-    if skip_invalid:
-        table.add_row("skipped lines", str(stats.input_errors))
-    table.add_row("events", str(stats.events))
-    table.add_row("trades", f"{stats.trades} ({stats.traded_qty} shares)")
-    table.add_row("rejects", str(stats.rejects))
-    table.add_row("state hash", replay.engine.state_hash())
+    if journal_dir is None:
+        given = [
+            flag
+            for flag, value in (
+                ("--snapshot-every", snapshot_every),
+                ("--batch", batch),
+                ("--append", append or None),
+            )
+            if value is not None
+        ]
+        if given:
+            _fail(f"{', '.join(given)} needs --journal-dir")
+    name = _input_name(input_path)
+    warn = _warn_skipped(name)
     console = _stderr()
+    report: RecoveryReport | None = None
+    replay: Replay
+    if journal_dir is None:
+        replay = Replay(skip_invalid=skip_invalid, on_input_error=warn)
+        with _open_output(output) as out:
+            _run_replay(input_path, out, replay)
+    else:
+        replay, report = _open_journaled(
+            journal_dir,
+            append=append,
+            batch=DEFAULT_BATCH if batch is None else batch,
+            snapshot_every=DEFAULT_SNAPSHOT_EVERY if snapshot_every is None else snapshot_every,
+            skip_invalid=skip_invalid,
+            on_input_error=warn,
+        )
+        torn = _torn_text(report)
+        if torn is not None:
+            console.print(Text.assemble(("torn journal tail ", "yellow"), torn))
+        with replay, _open_output(output) as out:
+            _run_replay(input_path, out, replay)
+    stats = replay.stats
+    fields = _Fields()
+    fields.add_row("input", name)
+    fields.add_row("output", "<stdout>" if output == "-" else output)
+    fields.add_row("commands", str(stats.commands))
+    if skip_invalid:
+        fields.add_row("skipped lines", str(stats.input_errors))
+    fields.add_row("events", str(stats.events))
+    fields.add_row("trades", f"{stats.trades} ({stats.traded_qty} shares)")
+    fields.add_row("rejects", str(stats.rejects))
+    if isinstance(replay, JournaledReplay) and report is not None and journal_dir is not None:
+        root = Path(journal_dir)
+        last_seq = replay.pipeline.last_seq
+        seqs = f"{replay.first_seq}..{last_seq}" if last_seq >= replay.first_seq else "none"
+        if report.last_seq:
+            seqs += f" (continuing after seq {report.last_seq})"
+        fields.add_row("journal", str(root / JOURNAL_SUBDIR))
+        fields.add_row("journal seq", seqs)
+        fields.add_row("commits", f"{replay.commits} (batch {replay.batch}, one fsync each)")
+        fields.add_row("snapshot", _snapshot_text(root / SNAPSHOT_SUBDIR))
+        if replay.retimed:
+            fields.add_row(
+                "retimed",
+                f"{replay.retimed} commands had a ts before the journal's last ts; "
+                "stamped with that ts",
+            )
     console.print(Text("engine replay", style="bold underline"))
-    console.print(table)
+    fields.print(console)
+    _print_hash(console, replay.engine)
+
+
+@engine_app.command("recover")
+def engine_recover(
+    journal_dir: Annotated[
+        str,
+        typer.Option("--journal-dir", help="Directory written by engine run --journal-dir."),
+    ],
+    events_out: Annotated[
+        str | None,
+        typer.Option(
+            "--events-out",
+            help="Also write the events of the replayed journal tail as JSON lines; - for stdout.",
+        ),
+    ] = None,
+) -> None:
+    """Recover the engine from a journal directory (newest snapshot + journal tail) and report.
+
+    A torn journal tail (an interrupted write) is truncated and reported; any other damage exits
+    with code 3.
+    """
+    if not holds_journal(journal_dir):
+        _fail(f"no journal in {journal_dir} (expected {Path(journal_dir) / JOURNAL_SUBDIR})")
+    try:
+        if events_out is None:
+            engine, report, stats = recover_directory(journal_dir)
+        else:
+            with _open_output(events_out) as out:
+                engine, report, stats = recover_directory(journal_dir, out)
+    except (JournalCorruptError, RecoveryError) as exc:
+        _fail_corrupt(exc)
+    except DirectoryLockedError as exc:
+        _fail(str(exc))
+    console = _stderr() if events_out == "-" else Console(highlight=False, soft_wrap=True)
+    _print_recovery(console, Path(journal_dir), engine, report, stats, events_out)
+
+
+def _print_recovery(
+    console: Console,
+    root: Path,
+    engine: Engine,
+    report: RecoveryReport,
+    stats: ReplayStats,
+    events_out: str | None,
+) -> None:
+    fields = _Fields()
+    fields.add_row("journal", str(root / JOURNAL_SUBDIR))
+    if report.snapshot_path is None:
+        fields.add_row("snapshot", "none (replayed the journal from seq 1)")
+    else:
+        fields.add_row("snapshot", f"{report.snapshot_path} (seq {report.snapshot_seq})")
+    for damaged in report.damaged_snapshots:
+        fields.add_row("damaged snapshot", f"skipped: {damaged}", "bold yellow")
+    fields.add_row("records replayed", str(report.records_replayed))
+    torn = _torn_text(report)
+    if torn is None:
+        fields.add_row("torn tail", "none")
+    else:
+        fields.add_row("torn tail", torn, "bold yellow")
+    fields.add_row("last seq", str(report.last_seq))
+    fields.add_row("last ts", _format_ts(report.last_ts) if report.last_seq else "-")
+    tail = f"{stats.events} ({stats.trades} trades, {stats.rejects} rejects)"
+    if events_out is not None:
+        tail += f" written to {'<stdout>' if events_out == '-' else events_out}"
+    fields.add_row("tail events", tail)
+    console.print(Text("engine recovery", style="bold underline"))
+    fields.print(console)
+    if engine.instruments:
+        symbols = Table(title_justify="left")
+        for column in ("symbol", "phase", "bid", "bid size", "ask", "ask size", "last"):
+            symbols.add_column(column, justify="left" if column in ("symbol", "phase") else "right")
+        for symbol, instrument in engine.instruments.items():
+            tick = Decimal(instrument.tick_size)
+
+            def price(ticks: int, tick: Decimal = tick) -> str:
+                return str(from_ticks(ticks, tick)) if ticks else "-"
+
+            bid, bid_size, ask, ask_size = engine.l1(symbol)
+            symbols.add_row(
+                symbol,
+                str(engine.phase(symbol)),
+                price(bid),
+                str(bid_size) if bid_size else "-",
+                price(ask),
+                str(ask_size) if ask_size else "-",
+                price(engine.last_trade_price(symbol)),
+            )
+        console.print(symbols)
+    _print_hash(console, engine)
 
 
 @engine_app.command("book")
@@ -174,11 +483,13 @@ def engine_book(
     skip_invalid: SkipInvalidOption = False,
 ) -> None:
     """Replay a command file offline and print the final L2 book of one symbol."""
-    result = _run_replay(input_path, None, skip_invalid)
-    engine = result.replay.engine
-    tick = result.replay.encoder.tick_sizes.get(symbol)
+    name = _input_name(input_path)
+    replay = Replay(skip_invalid=skip_invalid, on_input_error=_warn_skipped(name))
+    _run_replay(input_path, None, replay)
+    engine = replay.engine
+    tick = replay.encoder.tick_sizes.get(symbol)
     if tick is None:
-        _fail(f"symbol {symbol!r} is not listed in {result.name}")
+        _fail(f"symbol {symbol!r} is not listed in {name}")
 
     def price(ticks: int) -> str:
         return str(from_ticks(ticks, tick))
