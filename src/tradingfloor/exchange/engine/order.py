@@ -11,7 +11,11 @@ from tradingfloor.exchange.engine.types import (
     SIDE_BUY,
     STP_NONE,
     OrdType,
+    PegType,
+    PostOnly,
     Side,
+    STPMode,
+    STPScope,
     TimeInForce,
 )
 
@@ -55,6 +59,7 @@ class Order:
         "prev",
         "price",
         "qty",
+        "shows",
         "side",
         "stop_price",
         "stp",
@@ -80,6 +85,20 @@ class Order:
         qty: int,
         price: int,
         stop_price: int,
+        display_qty: int = 0,
+        hidden: bool = False,
+        post_only: PostOnly = PO_NONE,
+        peg: PegType = PEG_NONE,
+        peg_offset: int = 0,
+        cap: int = 0,
+        trail_amount: int = 0,
+        trail_bps: int = 0,
+        limit_offset: int = 0,
+        min_qty: int = 0,
+        aon: bool = False,
+        stp: STPMode = STP_NONE,
+        stp_scope: STPScope = SCOPE_MEMBER,
+        expire_ts: int = 0,
     ) -> None:
         self.order_id = order_id
         self.symbol = symbol
@@ -95,31 +114,28 @@ class Order:
         self.leaves = qty
         self.price = price
         self.stop_price = stop_price
-        self.display_qty = 0
+        self.display_qty = display_qty
         self.visible = 0
-        self.hidden = False
-        self.post_only = PO_NONE
-        self.peg = PEG_NONE
-        self.peg_offset = 0
-        self.cap = 0  # pegged orders: the optional limit price the peg may not pass
-        self.trail_amount = 0
-        self.trail_bps = 0
+        self.hidden = hidden
+        self.post_only = post_only
+        self.peg = peg
+        self.peg_offset = peg_offset
+        self.cap = cap  # pegged orders: the optional limit price the peg may not pass
+        self.trail_amount = trail_amount
+        self.trail_bps = trail_bps
         self.trail_ref = 0
-        self.limit_offset = 0
-        self.min_qty = 0
-        self.aon = False
-        self.stp = STP_NONE
-        self.stp_scope = SCOPE_MEMBER
-        self.expire_ts = 0
+        self.limit_offset = limit_offset
+        self.min_qty = min_qty
+        self.aon = aon
+        # Whether it sits in its level's displayed queue; hidden and all-or-none never show.
+        self.shows = not (hidden or aon)
+        self.stp = stp
+        self.stp_scope = stp_scope
+        self.expire_ts = expire_ts
         self.loc = LOC_DEAD
         self.level: Level | None = None
         self.prev: Order | None = None
         self.next: Order | None = None
-
-    @property
-    def shows(self) -> bool:
-        """Whether the order sits in its level's displayed queue (not hidden, not all-or-none)."""
-        return not (self.hidden or self.aon)
 
     def display_slice(self) -> int:
         """The quantity to show after placement or an iceberg refill."""

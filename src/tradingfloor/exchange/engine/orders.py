@@ -140,21 +140,21 @@ class OrderHandlers(Sessions):
             cmd.qty,
             price,
             cmd.stop_price,
+            cmd.display_qty,
+            cmd.hidden,
+            cmd.post_only,
+            cmd.peg,
+            cmd.peg_offset,
+            cmd.price if ot == OT_PEGGED else 0,
+            cmd.trail_amount,
+            cmd.trail_bps,
+            cmd.limit_offset,
+            cmd.min_qty,
+            cmd.aon,
+            cmd.stp,
+            cmd.stp_scope,
+            cmd.expire_ts,
         )
-        o.display_qty = cmd.display_qty
-        o.hidden = cmd.hidden
-        o.post_only = cmd.post_only
-        o.peg = cmd.peg
-        o.peg_offset = cmd.peg_offset
-        o.cap = cmd.price if ot == OT_PEGGED else 0
-        o.trail_amount = cmd.trail_amount
-        o.trail_bps = cmd.trail_bps
-        o.limit_offset = cmd.limit_offset
-        o.min_qty = cmd.min_qty
-        o.aon = cmd.aon
-        o.stp = cmd.stp
-        o.stp_scope = cmd.stp_scope
-        o.expire_ts = cmd.expire_ts
         if ot in TRAILING:
             o.trail_ref = trail_ref
             o.stop_price = self._trail_trigger(o)

@@ -73,22 +73,22 @@ def order_from_state(symbol: str, row: list[Any]) -> tuple[Order, int, int]:
         v["qty"],
         v["price"],
         v["stop_price"],
+        v["display_qty"],
+        v["hidden"],
+        PostOnly(v["post_only"]),
+        PegType(v["peg"]),
+        v["peg_offset"],
+        v["cap"],
+        v["trail_amount"],
+        v["trail_bps"],
+        v["limit_offset"],
+        v["min_qty"],
+        v["aon"],
+        STPMode(v["stp"]),
+        STPScope(v["stp_scope"]),
+        v["expire_ts"],
     )
     o.cum_qty = v["cum_qty"]
     o.leaves = v["leaves"]
-    o.display_qty = v["display_qty"]
-    o.hidden = v["hidden"]
-    o.post_only = PostOnly(v["post_only"])
-    o.peg = PegType(v["peg"])
-    o.peg_offset = v["peg_offset"]
-    o.cap = v["cap"]
-    o.trail_amount = v["trail_amount"]
-    o.trail_bps = v["trail_bps"]
     o.trail_ref = v["trail_ref"]
-    o.limit_offset = v["limit_offset"]
-    o.min_qty = v["min_qty"]
-    o.aon = v["aon"]
-    o.stp = STPMode(v["stp"])
-    o.stp_scope = STPScope(v["stp_scope"])
-    o.expire_ts = v["expire_ts"]
     return o, v["loc"], v["visible"]
