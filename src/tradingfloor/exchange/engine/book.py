@@ -82,6 +82,7 @@ class Level:
                 nxt.prev = prev
         o.prev = o.next = None
         o.level = None
+        o.visible = 0  # shows nothing out of the book (state must not depend on where it was)
 
     def orders(self) -> Iterator[Order]:
         """Orders in priority order: displayed queue, then hidden queue."""

@@ -20,6 +20,7 @@ from tradingfloor.exchange.engine.events import (
     Expired,
     InstrumentUpdated,
     LevelChanged,
+    OrderBooked,
     Rejected,
     Trade,
 )
@@ -276,6 +277,15 @@ class EngineCore:
         side.add(o)
         if o.shows:
             self._mark(inst, side, o.price)
+            self._booked(o)
+
+    def _booked(self, o: Order) -> None:
+        """Announce that ``o``'s displayed slice joined the back of its level."""
+        self._out.append(
+            OrderBooked(
+                self._seq(), self._ts, o.symbol, o.order_id, o.member, o.side, o.price, o.visible
+            )
+        )
 
     def _inst(self, symbol: str) -> Instrument:
         inst = self.instruments.get(symbol)

@@ -27,7 +27,9 @@ __all__ = [
     "InstrumentUpdated",
     "KillSwitchChanged",
     "LevelChanged",
+    "OrderBooked",
     "OrderStatus",
+    "OrderUnbooked",
     "PhaseChanged",
     "Rejected",
     "Replaced",
@@ -170,6 +172,37 @@ class Triggered(msgspec.Struct, tag="triggered", **_CFG):
     price: int  # limit price after triggering, 0 for market
 
 
+class OrderBooked(msgspec.Struct, tag="booked", **_CFG):
+    """A displayed slice of an order joined the back of its price level's queue.
+
+    Sent when an order rests (new, re-queued by a replace or reprice, released into the closing
+    call) and on every iceberg refill. Hidden and all-or-none orders are never booked. With
+    ``Trade``, ``Cancelled``, ``Expired``, ``Replaced``, ``Repriced`` and ``OrderUnbooked`` it
+    lets a consumer rebuild the order-by-order (L3) book from events alone.
+    """
+
+    seq: int
+    ts: int
+    symbol: str
+    order_id: int
+    member: str
+    side: Side
+    price: int
+    qty: int  # displayed quantity
+
+
+class OrderUnbooked(msgspec.Struct, tag="unbooked", **_CFG):
+    """A displayed order left the book with no trade, cancel or expiry to say so.
+
+    Sent when an on-close order returns to hold because the closing call ended early.
+    """
+
+    seq: int
+    ts: int
+    symbol: str
+    order_id: int
+
+
 class LevelChanged(msgspec.Struct, tag="level", **_CFG):
     """Aggregated displayed size at one price after a command; qty 0 removes the level."""
 
@@ -234,6 +267,8 @@ Event = (
     | Replaced
     | Repriced
     | Triggered
+    | OrderBooked
+    | OrderUnbooked
     | LevelChanged
     | PhaseChanged
     | AuctionUncrossed

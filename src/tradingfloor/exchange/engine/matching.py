@@ -221,7 +221,7 @@ class Matching(EngineCore, ABC):
             victim.qty -= d  # decrement cancels part of the order: its quantity shrinks
             level = victim.level
             if victim.loc == LOC_BOOK and victim.shows and level is not None:
-                shown = victim.display_slice()
+                shown = min(victim.visible, victim.leaves)  # shrinks; never refills
                 level.qty += shown - victim.visible
                 victim.visible = shown
                 self._mark(inst, inst.book.side(victim.is_buy), victim.price)
@@ -262,6 +262,9 @@ class Matching(EngineCore, ABC):
             maker.visible -= shown
             level.qty -= shown
             self._mark(inst, side, price)
+        # The trade is announced before any refill, so an L3 consumer applies it to the slice
+        # that traded, not to the fresh one.
+        self._print_trade(inst, price, qty, str(taker.side), maker, taker)
         if maker.leaves == 0:
             side.remove(maker)
             self._forget(maker)
@@ -269,10 +272,10 @@ class Matching(EngineCore, ABC):
             # Iceberg refill: a fresh display slice joins the back of the displayed queue.
             level.unlink(maker)
             level.append(maker)
+            self._booked(maker)
             refilled = True
         if taker.leaves == 0:
             self._forget(taker)
-        self._print_trade(inst, price, qty, str(taker.side), maker, taker)
         if inst.stops_up or inst.stops_down or inst.pegs:
             self._touched[inst.symbol] = inst  # stops follow the last price, pegs the BBO
         return refilled

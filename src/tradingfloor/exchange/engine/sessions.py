@@ -26,6 +26,7 @@ from tradingfloor.exchange.engine.core import (
 from tradingfloor.exchange.engine.events import (
     AuctionUncrossed,
     InstrumentAdded,
+    OrderUnbooked,
     PhaseChanged,
 )
 from tradingfloor.exchange.engine.instrument import NO_TIMER, NS_PER_DAY, Instrument
@@ -182,6 +183,8 @@ class Sessions(Triggers):
             # did not trade wait again for the next closing call.
             for _, o in sorted(self.orders.items()):
                 if o.symbol == inst.symbol and o.tif == TIF_CLS and o.loc != LOC_HELD:
+                    if o.loc == LOC_BOOK and o.shows:
+                        self._out.append(OrderUnbooked(self._seq(), self._ts, o.symbol, o.order_id))
                     self._unplace(inst, o)
                     o.loc = LOC_HELD
                     inst.held[o.order_id] = o
@@ -265,6 +268,9 @@ class Sessions(Triggers):
         for o in (b, s):
             o.leaves -= qty
             o.cum_qty += qty
+        maker, taker = (b, s) if b.order_id < s.order_id else (s, b)
+        self._print_trade(inst, price, qty, "", maker, taker)  # before any iceberg refill
+        for o in (b, s):
             if o.loc == LOC_BOOK:
                 side = inst.book.side(o.is_buy)
                 level = o.level
@@ -280,12 +286,11 @@ class Sessions(Triggers):
                 elif o.shows and o.visible == 0:
                     level.unlink(o)
                     level.append(o)
+                    self._booked(o)
             elif o.leaves == 0:
                 del inst.auction_orders[o.order_id]
             if o.leaves == 0:
                 self._forget(o)
-        maker, taker = (b, s) if b.order_id < s.order_id else (s, b)
-        self._print_trade(inst, price, qty, "", maker, taker)
 
     def _schedule_next(self, inst: Instrument, ts: int) -> None:
         """Point the instrument's schedule at its first step strictly after ``ts``."""
