@@ -1,0 +1,1 @@
+"""Market data: books, trades and bars projected from engine events, and their wire formats."""

@@ -1,0 +1,162 @@
+"""OHLCV bars (1m, 5m, 1h, 1d) built from trade events, per symbol and interval.
+
+A bar covers ``[start, start + length)`` where ``start`` is a multiple of the interval's length
+in nanoseconds since the Unix epoch (UTC), so daily bars run from midnight to midnight UTC. The
+first trade in a bucket opens its bar; the bar closes when a trade of the same symbol falls in a
+later bucket, or when ``close_until(ts)`` says time has reached the bar's end. A bucket without
+trades has no bar. Closed bars are returned to the caller and kept, the last
+``MAX_BAR_HISTORY`` per symbol and interval.
+
+Time comes only from the events (and ``close_until``): it must never go backwards. Prices are
+integer ticks and volumes shares; no clock, no randomness.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from collections.abc import Iterable
+from typing import Final, NamedTuple
+
+import msgspec
+
+from tradingfloor.exchange.engine.events import Event, Trade
+from tradingfloor.exchange.marketdata.views import MarketDataError
+
+__all__ = ["INTERVALS", "MAX_BAR_HISTORY", "Bar", "BarBuilder", "bucket_start"]
+
+_NS_PER_MINUTE: Final = 60 * 1_000_000_000
+
+# Interval name -> length in nanoseconds, shortest first.
+INTERVALS: Final[dict[str, int]] = {
+    "1m": _NS_PER_MINUTE,
+    "5m": 5 * _NS_PER_MINUTE,
+    "1h": 60 * _NS_PER_MINUTE,
+    "1d": 24 * 60 * _NS_PER_MINUTE,
+}
+MAX_BAR_HISTORY: Final = 1440  # closed bars kept per symbol and interval (a day of 1m bars)
+
+
+class Bar(NamedTuple):
+    symbol: str
+    interval: str  # a key of INTERVALS
+    start: int  # ns since the epoch, a multiple of the interval length
+    open: int
+    high: int
+    low: int
+    close: int
+    volume: int
+
+
+def bucket_start(ts: int, length: int) -> int:
+    """Start of the interval of ``length`` ns that contains ``ts`` (aligned to the epoch)."""
+    return ts - ts % length
+
+
+class _OpenBar:
+    __slots__ = ("close", "high", "low", "open", "start", "volume")
+
+    def __init__(self, start: int, price: int, qty: int) -> None:
+        self.start = start
+        self.open = self.high = self.low = self.close = price
+        self.volume = qty
+
+    def add(self, price: int, qty: int) -> None:
+        self.high = max(self.high, price)
+        self.low = min(self.low, price)
+        self.close = price
+        self.volume += qty
+
+    def freeze(self, symbol: str, interval: str) -> Bar:
+        return Bar(
+            symbol, interval, self.start, self.open, self.high, self.low, self.close, self.volume
+        )
+
+
+class BarBuilder:
+    """Open and recent closed bars for every symbol traded. See module docstring."""
+
+    def __init__(self, intervals: Iterable[str] = tuple(INTERVALS)) -> None:
+        names = list(dict.fromkeys(intervals))
+        unknown = [n for n in names if n not in INTERVALS]
+        if unknown or not names:
+            raise ValueError(f"intervals must be among {list(INTERVALS)}, got {names}")
+        self._intervals = [(n, INTERVALS[n]) for n in INTERVALS if n in names]
+        self._order = {n: i for i, (n, _) in enumerate(self._intervals)}
+        self._open: dict[tuple[str, str], _OpenBar] = {}
+        self._history: dict[tuple[str, str], deque[Bar]] = {}
+        self.now = 0  # the latest ts seen (trade or close_until)
+
+    @property
+    def intervals(self) -> list[str]:
+        return [n for n, _ in self._intervals]
+
+    def _advance(self, ts: int) -> None:
+        if ts < self.now:
+            raise MarketDataError(f"time went backwards: {ts} < {self.now}")
+        self.now = ts
+
+    def _close(self, key: tuple[str, str], bar: _OpenBar) -> Bar:
+        closed = bar.freeze(*key)
+        history = self._history.get(key)
+        if history is None:
+            history = self._history[key] = deque(maxlen=MAX_BAR_HISTORY)
+        history.append(closed)
+        return closed
+
+    def apply(self, event: Event) -> list[Bar]:
+        """Feed any engine event; only trades count. Returns the bars the event closed."""
+        if isinstance(event, Trade):
+            return self.add_trade(event.symbol, event.ts, event.price, event.qty)
+        return []
+
+    def add_trade(self, symbol: str, ts: int, price: int, qty: int) -> list[Bar]:
+        """Add one trade; returns the symbol's bars it closed, shortest interval first."""
+        if price <= 0 or qty <= 0:
+            raise MarketDataError(f"trade with price {price} and qty {qty}")
+        self._advance(ts)
+        closed: list[Bar] = []
+        for name, length in self._intervals:
+            key = (symbol, name)
+            start = bucket_start(ts, length)
+            bar = self._open.get(key)
+            if bar is not None and bar.start == start:
+                bar.add(price, qty)
+                continue
+            if bar is not None:
+                closed.append(self._close(key, bar))
+            self._open[key] = _OpenBar(start, price, qty)
+        return closed
+
+    def close_until(self, ts: int) -> list[Bar]:
+        """Time has reached ``ts``: close every open bar that ends at or before it.
+
+        Returns them ordered by end time, then symbol, then interval.
+        """
+        self._advance(ts)
+        lengths = dict(self._intervals)
+        due = [key for key, bar in self._open.items() if bar.start + lengths[key[1]] <= ts]
+        due.sort(key=lambda k: (self._open[k].start + lengths[k[1]], k[0], self._order[k[1]]))
+        return [self._close(key, self._open.pop(key)) for key in due]
+
+    def current(self, symbol: str, interval: str) -> Bar | None:
+        """The open bar of ``symbol`` for ``interval``, if a trade opened one."""
+        self._check(interval)
+        bar = self._open.get((symbol, interval))
+        return None if bar is None else bar.freeze(symbol, interval)
+
+    def history(self, symbol: str, interval: str) -> list[Bar]:
+        """Closed bars, oldest first (at most ``MAX_BAR_HISTORY``)."""
+        self._check(interval)
+        return list(self._history.get((symbol, interval), ()))
+
+    def _check(self, interval: str) -> None:
+        if interval not in self._order:
+            raise KeyError(f"interval {interval!r} not built (built: {self.intervals})")
+
+    def state_hash(self) -> str:
+        """SHA-256 of a canonical encoding of the open bars and the history."""
+        open_bars = sorted([*k, *b.freeze(*k)[2:]] for k, b in self._open.items())
+        history = sorted([*k, [list(b[2:]) for b in h]] for k, h in self._history.items())
+        state = [self.now, self.intervals, open_bars, history]
+        return hashlib.sha256(msgspec.msgpack.encode(state)).hexdigest()

@@ -1,0 +1,360 @@
+"""Market-data books projected from matching-engine events: L1, L2, L3 and recent trades.
+
+``MarketDataBook.apply(event)`` takes every event of one engine, in ``seq`` order (a repeated
+``seq`` is ignored, a gap raises ``MarketDataError``), and keeps per listed symbol:
+
+- the L2 book (price -> displayed size and order count) from ``level`` events;
+- the L3 book (displayed orders in priority order) from ``booked``, ``trade``, ``cancelled``,
+  ``replaced``, ``expired``, ``repriced`` and ``unbooked``, by the rules of docs/engine.md;
+- L1: the best bid/ask of the L2 book, the last trade price, cumulative volume and the ``ts`` of
+  the last change to any of them;
+- the tick size (``instrument_added``), the trading phase (``phase``) and the last
+  ``MAX_TRADES`` trades.
+
+It is a pure projection: no clock, no randomness, integer ticks and shares throughout. The
+engine emits ``level`` events at the end of each command, so the views are consistent with the
+engine's own ``l1``/``l2``/``l3`` after the last event of a command (not in between).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from itertools import islice
+from typing import Any, Final, NamedTuple
+
+import msgspec
+from sortedcontainers import SortedDict
+
+from tradingfloor.exchange.engine.events import (
+    Cancelled,
+    Event,
+    Expired,
+    InstrumentAdded,
+    LevelChanged,
+    OrderBooked,
+    OrderUnbooked,
+    PhaseChanged,
+    Replaced,
+    Repriced,
+    Trade,
+)
+from tradingfloor.exchange.engine.types import Phase, Side
+
+__all__ = [
+    "DEFAULT_DEPTH",
+    "L1",
+    "L2",
+    "L3",
+    "MAX_TRADES",
+    "L3Order",
+    "Level",
+    "MarketDataBook",
+    "MarketDataError",
+    "TradeTick",
+]
+
+DEFAULT_DEPTH: Final = 20  # L2 levels per side in the design's feed
+MAX_TRADES: Final = 1000  # recent trades kept per symbol
+
+Level = tuple[int, int, int]  # (price ticks, displayed size, displayed orders)
+L3Order = tuple[int, int, int, str]  # (price ticks, displayed qty, order id, member)
+
+
+class MarketDataError(Exception):
+    """The event stream cannot be projected: a sequence gap or an event for an unlisted symbol."""
+
+
+class L1(NamedTuple):
+    """Top of book; 0 stands for "none" in every price and size (prices are >= 1 tick)."""
+
+    bid: int
+    bid_size: int
+    ask: int
+    ask_size: int
+    last: int
+    volume: int  # shares traded since the instrument was listed
+    ts: int  # ts of the last change to any field above (listing time before that)
+
+
+class L2(NamedTuple):
+    """Displayed price levels, best first, and the ts of the last level change."""
+
+    bids: list[Level]
+    asks: list[Level]
+    ts: int
+
+
+class L3(NamedTuple):
+    """Displayed orders, best price first and in time priority, and the ts of the last change."""
+
+    bids: list[L3Order]
+    asks: list[L3Order]
+    ts: int
+
+
+class TradeTick(NamedTuple):
+    trade_id: int
+    ts: int
+    price: int
+    qty: int
+    aggressor: str  # "buy" / "sell"; "" for auction trades
+
+
+class _Instrument:
+    """Everything the book keeps for one symbol."""
+
+    __slots__ = (
+        "asks",
+        "bids",
+        "l1_ts",
+        "l2_ts",
+        "l3_asks",
+        "l3_bids",
+        "l3_ts",
+        "last",
+        "members",
+        "phase",
+        "tick",
+        "tick_size",
+        "trades",
+        "volume",
+        "where",
+    )
+
+    def __init__(self, ev: InstrumentAdded) -> None:
+        self.tick_size = ev.tick_size
+        self.tick = Decimal(ev.tick_size)
+        self.phase = ev.phase
+        self.bids: SortedDict = SortedDict()  # price -> (size, orders)
+        self.asks: SortedDict = SortedDict()
+        self.l3_bids: SortedDict = SortedDict()  # price -> {order id: displayed qty}, FIFO
+        self.l3_asks: SortedDict = SortedDict()
+        self.where: dict[int, tuple[bool, int]] = {}  # order id -> (is buy, price)
+        self.members: dict[int, str] = {}
+        self.last = 0
+        self.volume = 0
+        self.l1_ts = self.l2_ts = self.l3_ts = ev.ts
+        self.trades: deque[TradeTick] = deque(maxlen=MAX_TRADES)
+
+    def top(self, is_buy: bool) -> tuple[int, int]:
+        side = self.bids if is_buy else self.asks
+        if not side:
+            return 0, 0
+        price, (size, _orders) = side.peekitem(-1 if is_buy else 0)
+        return int(price), int(size)
+
+    def unqueue(self, oid: int, ts: int) -> None:
+        """Take a displayed order out of the L3 book (nothing if it is not there)."""
+        key = self.where.pop(oid, None)
+        if key is None:
+            return
+        is_buy, price = key
+        side = self.l3_bids if is_buy else self.l3_asks
+        queue: dict[int, int] = side[price]
+        del queue[oid]
+        if not queue:
+            del side[price]
+        del self.members[oid]
+        self.l3_ts = ts
+
+    def queue_of(self, oid: int) -> dict[int, int]:
+        is_buy, price = self.where[oid]
+        queue: dict[int, int] = (self.l3_bids if is_buy else self.l3_asks)[price]
+        return queue
+
+    def state(self) -> list[Any]:
+        return [
+            self.tick_size,
+            self.phase.value,
+            [[p, *v] for p, v in self.bids.items()],
+            [[p, *v] for p, v in self.asks.items()],
+            [[p, list(q.items())] for p, q in self.l3_bids.items()],
+            [[p, list(q.items())] for p, q in self.l3_asks.items()],
+            sorted(self.members.items()),
+            self.last,
+            self.volume,
+            self.l1_ts,
+            self.l2_ts,
+            self.l3_ts,
+            [list(t) for t in self.trades],
+        ]
+
+
+def _levels(side: SortedDict, prices: Iterable[int]) -> list[Level]:
+    out: list[Level] = []
+    for price in prices:
+        size, orders = side[price]
+        out.append((price, size, orders))
+    return out
+
+
+class MarketDataBook:
+    """L1/L2/L3 books and recent trades of every symbol of one engine. See module docstring."""
+
+    def __init__(self) -> None:
+        self.last_seq = 0  # seq of the last event applied
+        self._instruments: dict[str, _Instrument] = {}
+        self._handlers: dict[type[Any], Callable[[Any], None]] = {
+            InstrumentAdded: self._on_instrument_added,
+            PhaseChanged: self._on_phase,
+            LevelChanged: self._on_level,
+            Trade: self._on_trade,
+            OrderBooked: self._on_booked,
+            Cancelled: self._on_cancelled_or_replaced,
+            Replaced: self._on_cancelled_or_replaced,
+            Expired: self._on_removed,
+            Repriced: self._on_removed,
+            OrderUnbooked: self._on_removed,
+        }
+
+    # ------------------------------------------------------------------ feeding
+
+    def apply(self, event: Event) -> bool:
+        """Project one event; False if its ``seq`` was already applied (idempotent replay)."""
+        seq = event.seq
+        if seq <= self.last_seq:
+            return False
+        if seq != self.last_seq + 1:
+            raise MarketDataError(f"event seq {seq} after {self.last_seq}: events were missed")
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(event)
+        self.last_seq = seq
+        return True
+
+    def _get(self, symbol: str) -> _Instrument:
+        inst = self._instruments.get(symbol)
+        if inst is None:
+            raise MarketDataError(f"event for unlisted symbol {symbol!r}")
+        return inst
+
+    def _on_instrument_added(self, ev: InstrumentAdded) -> None:
+        if ev.symbol in self._instruments:
+            raise MarketDataError(f"symbol {ev.symbol!r} listed twice")
+        self._instruments[ev.symbol] = _Instrument(ev)
+
+    def _on_phase(self, ev: PhaseChanged) -> None:
+        self._get(ev.symbol).phase = ev.phase
+
+    def _on_level(self, ev: LevelChanged) -> None:
+        inst = self._get(ev.symbol)
+        is_buy = ev.side == Side.BUY
+        side = inst.bids if is_buy else inst.asks
+        before = inst.top(is_buy)
+        if ev.qty > 0:
+            side[ev.price] = (ev.qty, ev.orders)
+        else:
+            side.pop(ev.price, None)
+        inst.l2_ts = ev.ts
+        if inst.top(is_buy) != before:
+            inst.l1_ts = ev.ts
+
+    def _on_trade(self, ev: Trade) -> None:
+        inst = self._get(ev.symbol)
+        inst.last = ev.price
+        inst.volume += ev.qty
+        inst.l1_ts = ev.ts
+        inst.trades.append(TradeTick(ev.trade_id, ev.ts, ev.price, ev.qty, ev.aggressor))
+        # The maker's displayed slice shrinks (in an auction both sides may be in the book);
+        # a spent slice leaves the book and an iceberg refill is booked afresh.
+        for oid, leaves in (
+            (ev.maker_order_id, ev.maker_leaves),
+            (ev.taker_order_id, ev.taker_leaves),
+        ):
+            if oid not in inst.where:
+                continue
+            queue = inst.queue_of(oid)
+            shown = queue[oid] - ev.qty
+            if leaves == 0 or shown <= 0:
+                inst.unqueue(oid, ev.ts)
+            else:
+                queue[oid] = shown
+                inst.l3_ts = ev.ts
+
+    def _on_booked(self, ev: OrderBooked) -> None:
+        inst = self._get(ev.symbol)
+        inst.unqueue(ev.order_id, ev.ts)
+        is_buy = ev.side == Side.BUY
+        side = inst.l3_bids if is_buy else inst.l3_asks
+        queue: dict[int, int] = side.setdefault(ev.price, {})
+        queue[ev.order_id] = ev.qty
+        inst.where[ev.order_id] = (is_buy, ev.price)
+        inst.members[ev.order_id] = ev.member
+        inst.l3_ts = ev.ts
+
+    def _on_cancelled_or_replaced(self, ev: Cancelled | Replaced) -> None:
+        inst = self._get(ev.symbol)
+        if ev.order_id not in inst.where:
+            return
+        if ev.leaves_qty == 0 or (isinstance(ev, Replaced) and not ev.priority_kept):
+            inst.unqueue(ev.order_id, ev.ts)
+            return
+        queue = inst.queue_of(ev.order_id)
+        shown = min(queue[ev.order_id], ev.leaves_qty)
+        if shown != queue[ev.order_id]:
+            queue[ev.order_id] = shown
+            inst.l3_ts = ev.ts
+
+    def _on_removed(self, ev: Expired | Repriced | OrderUnbooked) -> None:
+        self._get(ev.symbol).unqueue(ev.order_id, ev.ts)
+
+    # ------------------------------------------------------------------ views
+
+    def symbols(self) -> list[str]:
+        """Listed symbols in listing order."""
+        return list(self._instruments)
+
+    def tick_size(self, symbol: str) -> Decimal:
+        """The instrument's tick size, for rendering ticks as prices at the edge."""
+        return self._instruments[symbol].tick
+
+    def phase(self, symbol: str) -> Phase:
+        return self._instruments[symbol].phase
+
+    def l1(self, symbol: str) -> L1:
+        inst = self._instruments[symbol]
+        bid, bid_size = inst.top(True)
+        ask, ask_size = inst.top(False)
+        return L1(bid, bid_size, ask, ask_size, inst.last, inst.volume, inst.l1_ts)
+
+    def l2(self, symbol: str, depth: int = DEFAULT_DEPTH) -> L2:
+        """Up to ``depth`` displayed levels per side as (price, size, orders), best first."""
+        if depth < 0:
+            raise ValueError(f"depth {depth} < 0")
+        inst = self._instruments[symbol]
+        return L2(
+            _levels(inst.bids, islice(reversed(inst.bids), depth)),
+            _levels(inst.asks, islice(inst.asks, depth)),
+            inst.l2_ts,
+        )
+
+    def l3(self, symbol: str) -> L3:
+        """Displayed orders as (price, displayed qty, order id, member) in priority order."""
+        inst = self._instruments[symbol]
+        members = inst.members
+        bids = [
+            (p, qty, oid, members[oid])
+            for p in reversed(inst.l3_bids)
+            for oid, qty in inst.l3_bids[p].items()
+        ]
+        asks = [
+            (p, qty, oid, members[oid])
+            for p in inst.l3_asks
+            for oid, qty in inst.l3_asks[p].items()
+        ]
+        return L3(bids, asks, inst.l3_ts)
+
+    def trades(self, symbol: str, n: int = MAX_TRADES) -> list[TradeTick]:
+        """The last ``n`` trades (at most ``MAX_TRADES``), oldest first."""
+        if n < 0:
+            raise ValueError(f"n {n} < 0")
+        ticks = self._instruments[symbol].trades
+        return list(islice(ticks, max(len(ticks) - n, 0), None))
+
+    def state_hash(self) -> str:
+        """SHA-256 of a canonical encoding of everything the book holds."""
+        state = [self.last_seq, [[s, i.state()] for s, i in self._instruments.items()]]
+        return hashlib.sha256(msgspec.msgpack.encode(state)).hexdigest()
