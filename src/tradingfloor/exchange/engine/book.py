@@ -30,6 +30,7 @@ class Level:
         self.hid_tail: Order | None = None
 
     def empty(self) -> bool:
+        """No order rests here, displayed or hidden."""
         return self.vis_head is None and self.hid_head is None
 
     def append(self, o: Order) -> None:
@@ -95,10 +96,6 @@ class Level:
             yield o
             o = o.next
 
-    def total(self) -> int:
-        """Open quantity of every order at this level, displayed or not."""
-        return sum(o.leaves for o in self.orders())
-
 
 class BookSide:
     """One side of a book: price -> Level plus a sorted price index."""
@@ -139,13 +136,13 @@ class BookSide:
             raise RuntimeError(f"order {o.order_id} is not in a level")
         level.unlink(o)
         o.loc = LOC_DEAD
-        if level.vis_head is None and level.hid_head is None:
+        if level.empty():
             del self.levels[level.price]
             self.prices.remove(level.price)
         return level
 
     def drop_if_empty(self, level: Level) -> None:
-        if level.vis_head is None and level.hid_head is None and level.price in self.levels:
+        if level.empty() and level.price in self.levels:
             del self.levels[level.price]
             self.prices.remove(level.price)
 

@@ -168,7 +168,7 @@ class Matching(EngineCore, ABC):
                 return True
             level = opp.levels[price]
             stopped = self._match_level(inst, o, opp, level)
-            if level.vis_head is None and level.hid_head is None:
+            if level.empty():
                 opp.drop_if_empty(level)
             else:
                 rank += 1
