@@ -192,18 +192,22 @@ class JournaledEngine(Generic[M]):
 
     def submit(self, commands: Sequence[Command]) -> list[Event]:
         """Run one batch; return its events once the batch is durable (the acknowledgement)."""
+        return [event for events in self.submit_each(commands) for event in events]
+
+    def submit_each(self, commands: Sequence[Command]) -> list[list[Event]]:
+        """Like ``submit``, with the events of each command in a list of their own."""
         if self._failed:
             raise PipelineFailedError("an earlier batch failed; restart and recover")
         if len(commands) > MAX_BATCH_COMMANDS:
             raise ValueError(f"batch of {len(commands)} commands exceeds MAX_BATCH_COMMANDS")
         if not commands:
             return []
-        events: list[Event] = []
+        events: list[list[Event]] = []
         try:
             for command in commands:
                 record = self._sequencer.stamp(command)
                 self._journal.append(record)
-                events.extend(self._engine.apply(record.seq, record.ts, record.command))
+                events.append(list(self._engine.apply(record.seq, record.ts, record.command)))
                 if self._engine.last_seq != record.seq:
                     raise PipelineFailedError(
                         f"engine is at seq {self._engine.last_seq} after applying {record.seq}"

@@ -1,0 +1,278 @@
+"""The exchange as a running asyncio service: commands in, journaled, matched, events fanned out.
+
+One ``Venue`` owns one ``JournaledEngine``. Gateways call ``submit_nowait`` (or ``submit``)
+from the event-loop thread; a single batcher task takes every command queued so far (up to
+``MAX_BATCH``), runs the batch in a worker thread (sequencing, journal append, matching, one
+fsync) and, once it is durable, hands each command's events to every listener, in sequence
+order, on the loop thread, then resolves the callers' futures. While a batch is being synced
+the next one queues up, which is what makes group commit work under load.
+
+Only the batcher touches the engine while the venue runs; everything else reads projections
+built by listeners from events (market-data books, execution-report state). At start the
+projections are rebuilt by replaying the whole journal through a fresh engine, and that
+engine's state hash must equal the recovered one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from tradingfloor.exchange.engine import Engine
+from tradingfloor.exchange.engine.commands import AddInstrument, Command, Tick
+from tradingfloor.exchange.engine.events import Event
+from tradingfloor.exchange.journal import JournalReader
+from tradingfloor.exchange.recovery import RecoveryReport
+from tradingfloor.exchange.sequencer import Clock, JournaledEngine
+
+__all__ = [
+    "MAX_BATCH",
+    "MAX_QUEUED_COMMANDS",
+    "Listener",
+    "Venue",
+    "VenueBusyError",
+    "VenueClosedError",
+    "VenueError",
+    "VenueStats",
+]
+
+_log = logging.getLogger(__name__)
+
+MAX_BATCH: Final = 256  # commands per journal commit (one fsync)
+MAX_QUEUED_COMMANDS: Final = 100_000  # beyond this, submit_nowait raises VenueBusyError
+TICK_INTERVAL_S: Final = 1.0  # timers (schedules, GTD expiry, pause ends) fire at this grain
+
+Listener = Callable[[Command, Sequence[Event]], None]
+"""Called once per acknowledged command, in sequence order, on the event-loop thread."""
+
+
+class VenueError(RuntimeError):
+    """The venue cannot go on (a failed journal write, diverging replay); restart and recover."""
+
+
+class VenueBusyError(VenueError):
+    """Too many commands are waiting; the gateway rejects the request with 'venue busy'."""
+
+
+class VenueClosedError(VenueError):
+    """The venue is not running (not started yet, stopping, or stopped after a failure)."""
+
+
+@dataclass(slots=True)
+class VenueStats:
+    commands: int = 0
+    batches: int = 0
+    events: int = 0
+    listener_errors: int = 0
+
+
+_Pending = tuple[Command, "asyncio.Future[list[Event]]"]
+
+
+class Venue:
+    """See module docstring."""
+
+    def __init__(self, pipeline: JournaledEngine[Engine], journal_dir: Path) -> None:
+        self._pipeline = pipeline
+        self._journal_dir = journal_dir
+        self._listeners: list[Listener] = []
+        self._queue: list[_Pending] = []
+        self._wakeup: asyncio.Event | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._batcher: asyncio.Task[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._running = False
+        self._failure: BaseException | None = None
+        self._replayed = False
+        self.stats = VenueStats()
+        self.recovery: RecoveryReport | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls, data_dir: str | Path, *, clock: Clock = time.time_ns, snapshot_every: int = 100_000
+    ) -> Venue:
+        """Recover the engine from ``data_dir`` (journal/ and snapshots/) and open for appends."""
+        root = Path(data_dir)
+        journal_dir, snapshot_dir = root / "journal", root / "snapshots"
+        journal_dir.mkdir(parents=True, exist_ok=True)
+        snapshot_dir.mkdir(parents=True, exist_ok=True)
+        pipeline, report = JournaledEngine.open(
+            journal_dir, snapshot_dir, clock=clock, snapshot_every=snapshot_every
+        )
+        venue = cls(pipeline, journal_dir)
+        venue.recovery = report
+        return venue
+
+    def add_listener(self, listener: Listener) -> None:
+        """Register before ``replay_history``/``start`` so the listener sees every event."""
+        self._listeners.append(listener)
+
+    def replay_history(self) -> int:
+        """Feed every journaled command's events to the listeners; return how many commands.
+
+        Replays the journal from the first record through a fresh engine (the recovered engine
+        may have started from a snapshot) and checks that both end in the same state.
+        """
+        if self._replayed:
+            raise VenueError("history was replayed already")
+        if self._running:
+            raise VenueError("replay history before start()")
+        shadow = Engine()
+        n = 0
+        for record in JournalReader(self._journal_dir):
+            events = shadow.apply(record.seq, record.ts, record.command)
+            self._notify(record.command, events)
+            n += 1
+        if shadow.state_hash() != self._pipeline.engine.state_hash():
+            raise VenueError(
+                f"replaying the journal gives state {shadow.state_hash()[:12]} but recovery "
+                f"gave {self._pipeline.engine.state_hash()[:12]}"
+            )
+        self._replayed = True
+        return n
+
+    def missing_instruments(self, instruments: Iterable[AddInstrument]) -> list[AddInstrument]:
+        """Configured instruments the engine does not list yet (call before ``start``)."""
+        if self._running:
+            raise VenueError("ask for missing instruments before start()")
+        listed = self._pipeline.engine.instruments
+        return [i for i in instruments if i.symbol not in listed]
+
+    async def start(self, *, tick_interval: float | None = TICK_INTERVAL_S) -> None:
+        """Start the batcher (and the timer tick when ``tick_interval`` is not None)."""
+        if self._running:
+            return
+        if self._failure is not None or self._pipeline.failed:
+            raise VenueClosedError("the venue failed; restart and recover")
+        self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="venue-journal")
+        self._running = True
+        self._batcher = asyncio.create_task(self._run_batches(), name="venue-batcher")
+        if tick_interval is not None:
+            self._ticker = asyncio.create_task(self._run_ticks(tick_interval), name="venue-tick")
+
+    async def stop(self) -> None:
+        """Stop taking commands, finish the queued ones, close the journal."""
+        if not self._running and self._batcher is None:
+            self._pipeline.close()
+            return
+        self._running = False
+        if self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+            self._ticker = None
+        if self._wakeup is not None:
+            self._wakeup.set()
+        if self._batcher is not None:
+            await asyncio.gather(self._batcher, return_exceptions=True)
+            self._batcher = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        self._fail_queued(VenueClosedError("the venue stopped"))
+        self._pipeline.close()
+
+    # --- submitting ----------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    @property
+    def last_seq(self) -> int:
+        """seq of the last acknowledged (durable) command."""
+        return self._pipeline.last_seq
+
+    def submit_nowait(self, command: Command) -> asyncio.Future[list[Event]]:
+        """Queue a command; the future gets its events once they are durable.
+
+        Commands are sequenced in the order of these calls. Raises ``VenueClosedError`` when
+        the venue is not running and ``VenueBusyError`` when ``MAX_QUEUED_COMMANDS`` wait.
+        """
+        if not self._running or self._wakeup is None:
+            raise VenueClosedError("the venue is not running")
+        if len(self._queue) >= MAX_QUEUED_COMMANDS:
+            raise VenueBusyError(f"{len(self._queue)} commands are waiting")
+        future: asyncio.Future[list[Event]] = asyncio.get_running_loop().create_future()
+        self._queue.append((command, future))
+        self._wakeup.set()
+        return future
+
+    async def submit(self, command: Command) -> list[Event]:
+        """Queue a command and wait until it is durable; return its events."""
+        return await self.submit_nowait(command)
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _notify(self, command: Command, events: Sequence[Event]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(command, events)
+            except Exception:
+                # A projection that fails must not stop the venue or the other listeners.
+                self.stats.listener_errors += 1
+                _log.exception("venue listener %r failed on %s", listener, type(command).__name__)
+
+    def _fail_queued(self, exc: BaseException) -> None:
+        queued, self._queue = self._queue, []
+        for _command, future in queued:
+            if not future.done():
+                future.set_exception(exc)
+
+    async def _run_batches(self) -> None:
+        assert self._wakeup is not None and self._executor is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._queue:
+                if not self._running:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            commands = [command for command, _future in batch]
+            try:
+                results = await loop.run_in_executor(
+                    self._executor, self._pipeline.submit_each, commands
+                )
+            except BaseException as exc:
+                self._failure = exc
+                self._running = False
+                _log.critical("journal batch failed; the venue stops: %r", exc)
+                error = VenueError(f"journal batch failed: {exc!r}")
+                for _command, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                self._fail_queued(error)
+                return
+            self.stats.batches += 1
+            self.stats.commands += len(batch)
+            for (command, future), events in zip(batch, results, strict=True):
+                self.stats.events += len(events)
+                self._notify(command, events)
+                if not future.done():
+                    future.set_result(events)
+
+    async def _run_ticks(self, interval: float) -> None:
+        while self._running:
+            await asyncio.sleep(interval)
+            if self._running and not self._queue:
+                # Fire-and-forget: a Tick only advances timers; its events reach listeners.
+                self.submit_nowait(Tick()).add_done_callback(_ignore_result)
+
+
+def _ignore_result(future: asyncio.Future[list[Event]]) -> None:
+    if not future.cancelled():
+        future.exception()  # mark retrieved; failures are logged by the batcher
