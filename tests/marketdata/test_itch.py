@@ -646,3 +646,32 @@ def test_itch_book_rebuilt_from_the_wire_matches_the_engine(cmds: list[Command])
             for _, q, oid, _ in bids + asks:
                 assert translator.shown(oid) == q
         assert book.printed == traded
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(engine_streams(), st.data())
+def test_a_late_joiner_starting_from_state_messages_matches_the_engine(
+    cmds: list[Command], data: st.DataObject
+) -> None:
+    engine = Engine()
+    translator = ItchTranslator()
+    cut = data.draw(st.integers(2, len(cmds)), label="cut")
+    late: ItchBook | None = None
+    for seq, cmd in enumerate(cmds, 1):
+        messages = translator.translate(engine.apply(seq, 1_000 + seq, cmd))
+        if late is not None:
+            for msg in messages:
+                late.apply(decode(encode(msg)))
+        if seq == cut:
+            late = ItchBook()
+            state = translator.state_messages(1_000 + seq)
+            assert state[0] == SystemEvent(0, 1_000 + seq, "O")
+            for msg in state:
+                late.apply(decode(encode(msg)))
+    assert late is not None
+    for symbol in engine.instruments:
+        locate = translator.locate(symbol)
+        assert late.symbols[locate] == symbol
+        bids, asks = engine.l3(symbol)
+        assert late.l3(locate, "B") == [(p, q, oid) for p, q, oid, _ in bids]
+        assert late.l3(locate, "S") == [(p, q, oid) for p, q, oid, _ in asks]

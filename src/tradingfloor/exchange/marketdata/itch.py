@@ -580,7 +580,8 @@ class ItchTranslator:
         self._locates: dict[str, int] = {}
         self._symbols: dict[int, str] = {}
         self._phases: dict[str, Phase] = {}
-        self._book: dict[int, _Shown] = {}
+        self._book: dict[int, _Shown] = {}  # insertion order = time priority within a level
+        self._directory: dict[str, StockDirectory] = {}
 
     # ------------------------------------------------------------ views
 
@@ -604,6 +605,24 @@ class ItchTranslator:
             sorted((ref, e.locate, e.side, e.price, e.shown) for ref, e in self._book.items()),
         )
         return hashlib.sha256(msgspec.msgpack.encode(state)).hexdigest()
+
+    def state_messages(self, ts: int) -> list[ItchMessage]:
+        """Messages that bring a consumer starting from nothing to the current state.
+
+        Start of messages ('O'), then per listed symbol its directory ('R') and trading state
+        ('H'), then every displayed order as an 'A' in time priority. A feed session that starts
+        mid-day sends these first, so its message 1 onwards describes the whole book.
+        """
+        out: list[ItchMessage] = [SystemEvent(0, ts, "O")]
+        for symbol, directory in self._directory.items():
+            out.append(msgspec.structs.replace(directory, ts=ts))
+            out.append(self._action(symbol, ts, self._phases[symbol], "listed"))
+        for ref, entry in self._book.items():
+            symbol = self._symbols[entry.locate]
+            out.append(
+                AddOrder(entry.locate, ts, ref, entry.side, entry.shown, symbol, entry.price)
+            )
+        return out
 
     # ------------------------------------------------------------ translation
 
@@ -672,6 +691,7 @@ class ItchTranslator:
         directory.pack()  # symbol, currency, lot size must fit: fail before taking the locate
         self._locates[ev.symbol] = locate
         self._symbols[locate] = ev.symbol
+        self._directory[ev.symbol] = directory
         self._phases[ev.symbol] = ev.phase
         out.append(directory)
         out.append(self._action(ev.symbol, ev.ts, ev.phase, "listed"))
@@ -688,6 +708,7 @@ class ItchTranslator:
             out.append(OrderReplace(locate, ev.ts, ev.order_id, ev.order_id, ev.qty, ev.price))
         else:
             out.append(AddOrder(locate, ev.ts, ev.order_id, side, ev.qty, ev.symbol, ev.price))
+        self._book.pop(ev.order_id, None)  # re-inserted: dict order is time priority
         self._book[ev.order_id] = _Shown(locate, side, ev.price, ev.qty)
 
     @staticmethod
@@ -709,6 +730,7 @@ class ItchTranslator:
         nxt = events[j] if j < len(events) else None
         if isinstance(nxt, OrderBooked) and nxt.order_id == ref:
             out.append(OrderReplace(entry.locate, ts, ref, ref, nxt.qty, nxt.price))
+            del self._book[ref]  # re-inserted at the back: dict order is time priority
             self._book[ref] = _Shown(entry.locate, entry.side, nxt.price, nxt.qty)
             return True
         self._delete(ref, ts, out)
