@@ -531,6 +531,66 @@ def bench_engine(
     run_bench(messages=messages, seed=seed, journal=journal)
 
 
+def _address(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise typer.BadParameter(f"expected HOST:PORT, got {value!r}")
+    return host, int(port)
+
+
+@app.command("serve")
+def serve(
+    data_dir: Annotated[
+        Path, typer.Option(help="Journal, snapshots and FIX session stores live here.")
+    ] = Path("var/venue"),
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True, dir_okay=False, help="Venue TOML (instruments, members); see docs/fix.md."
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address every listener binds.")] = "127.0.0.1",
+    fix_port: Annotated[int, typer.Option(min=0, max=65535, help="FIX 4.4 acceptor.")] = 9878,
+    http_port: Annotated[int, typer.Option(min=0, max=65535, help="HTTP + WebSocket.")] = 8000,
+    udp_feed: Annotated[
+        str, typer.Option(help="Binary feed destination HOST:PORT (multicast or unicast).")
+    ] = "239.255.42.99:31001",
+    no_udp_feed: Annotated[bool, typer.Option("--no-udp-feed", help="Do not send it.")] = False,
+    retransmission_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Binary feed retransmission server (UDP).")
+    ] = 31002,
+    tick_interval: Annotated[
+        float, typer.Option(min=0.01, help="Seconds between timer ticks when idle.")
+    ] = 1.0,
+) -> None:
+    """Run the exchange: FIX acceptor, market data over WebSocket/HTTP and UDP, one journal."""
+    from tradingfloor.exchange.config import ConfigError, load_config
+    from tradingfloor.exchange.serve import ServeOptions
+    from tradingfloor.exchange.serve import run as run_serve
+
+    try:
+        load_config(config)
+    except ConfigError as exc:
+        _fail(f"bad venue config: {exc}")
+    options = ServeOptions(
+        data_dir=data_dir,
+        config_path=config,
+        host=host,
+        fix_port=fix_port,
+        http_port=http_port,
+        udp_feed=None if no_udp_feed else _address(udp_feed),
+        retransmission_port=retransmission_port,
+        tick_interval=tick_interval,
+        announce=lambda line: print(line, flush=True),
+    )
+    try:
+        run_serve(options)
+    except DirectoryLockedError as exc:
+        _fail(f"{exc} (is another `tradingfloor serve` using {data_dir}?)")
+    except OSError as exc:
+        _fail(f"cannot start: {exc}")
+
+
 @app.command("version")
 def version() -> None:
     """Print the tradingfloor version."""

@@ -20,6 +20,7 @@ from typing import Final, Protocol
 from tradingfloor.core.units import from_ticks
 from tradingfloor.exchange.engine.events import Event, Trade
 from tradingfloor.exchange.fix import tags as t
+from tradingfloor.exchange.fix.codec import Message
 from tradingfloor.exchange.marketdata.views import Level, MarketDataBook
 
 __all__ = [
@@ -54,7 +55,7 @@ class MdSession(Protocol):
 
     def send(self, msg_type: str, body: Sequence[tuple[int, str]]) -> None: ...
 
-    def reject(self, msg: MdFields, reason: int, ref_tag: int | None, text: str) -> None: ...
+    def reject(self, msg: Message, reason: int, ref_tag: int | None, text: str) -> None: ...
 
 
 @dataclass(slots=True)
@@ -95,7 +96,7 @@ class FixMarketData:
 
     # --- requests -------------------------------------------------------------------------------
 
-    def on_request(self, session: MdSession, msg: MdFields) -> None:
+    def on_request(self, session: MdSession, msg: Message) -> None:
         """Answer one MarketDataRequest (35=V)."""
         req_id = msg.get(t.MDReqID)
         if not req_id:

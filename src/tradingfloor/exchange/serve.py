@@ -1,0 +1,172 @@
+"""`tradingfloor serve`: the exchange in one asyncio process (venue, FIX, HTTP/WebSocket, UDP feed).
+
+Start-up order: recover the venue from the data directory, attach the projections (WebSocket
+market-data feed, FIX execution reports and market data, binary feed) and replay the journal
+into them, list configured instruments that are new, then open the FIX acceptor, the HTTP
+server and the UDP feed and print one "... listening on HOST:PORT" line for each. SIGINT or
+SIGTERM stops it in reverse order: members are logged out, queued commands are finished and
+journaled, the feed sends its end of session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import uvicorn
+
+from tradingfloor.exchange.config import VenueConfig, load_config
+from tradingfloor.exchange.engine.commands import Command
+from tradingfloor.exchange.engine.events import Event
+from tradingfloor.exchange.fix.acceptor import FixAcceptor
+from tradingfloor.exchange.fix.gateway import FixGateway
+from tradingfloor.exchange.http import create_app
+from tradingfloor.exchange.marketdata.binaryfeed import DEFAULT_FEED_ADDRESS, BinaryFeed
+from tradingfloor.exchange.marketdata.feed import MarketDataFeed
+from tradingfloor.exchange.venue import Venue
+
+__all__ = ["ServeOptions", "VenueServer", "run"]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class ServeOptions:
+    data_dir: Path = Path("var/venue")
+    config_path: Path | None = None
+    host: str = "127.0.0.1"
+    fix_port: int = 9878
+    http_port: int = 8000
+    udp_feed: tuple[str, int] | None = DEFAULT_FEED_ADDRESS
+    retransmission_port: int = 0
+    tick_interval: float | None = 1.0
+    snapshot_every: int = 100_000
+    announce: Callable[[str], None] = field(default=print)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the venue owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class VenueServer:
+    """Everything `serve` runs, started and stopped as one."""
+
+    def __init__(self, options: ServeOptions, config: VenueConfig | None = None) -> None:
+        self.options = options
+        self.config = config if config is not None else load_config(options.config_path)
+        self.venue: Venue | None = None
+        self.feed = MarketDataFeed()
+        self.binary = BinaryFeed()
+        self.gateway: FixGateway | None = None
+        self.acceptor: FixAcceptor | None = None
+        self._http: _Server | None = None
+        self._http_task: asyncio.Task[None] | None = None
+        self.fix_port = 0
+        self.http_port = 0
+
+    def _on_events(self, command: Command, events: Sequence[Event]) -> None:
+        self.feed.on_events(events)
+
+    async def start(self) -> None:
+        opts = self.options
+        data = opts.data_dir
+        venue = Venue.open(data, snapshot_every=opts.snapshot_every)
+        self.venue = venue
+        gateway = FixGateway(self.config, venue, self.feed.book, mark_dir=data / "fix")
+        self.gateway = gateway
+        # The acceptor exists (not listening yet) before the replay, so that reports the last
+        # run journaled but did not store can still go to the members' session stores.
+        acceptor = FixAcceptor(self.config, data / "fix" / "sessions", gateway)
+        gateway.attach(acceptor)
+        self.acceptor = acceptor
+        venue.add_listener(self._on_events)  # market-data book first: FIX reads it
+        venue.add_listener(gateway.on_events)
+        venue.add_listener(self.binary.on_events)
+        replayed = venue.replay_history()
+        missing = venue.missing_instruments(self.config.instruments)
+        await venue.start(tick_interval=opts.tick_interval)
+        for instrument in missing:
+            await venue.submit(instrument)
+        opts.announce(
+            f"Venue {self.config.name}: {replayed} journaled commands replayed, "
+            f"{len(self.config.instruments)} instruments, data in {data}"
+        )
+        self.fix_port = await acceptor.start(opts.host, opts.fix_port)
+        opts.announce(f"FIX listening on {opts.host}:{self.fix_port}")
+        app = create_app(self.feed)
+        config = uvicorn.Config(
+            app, host=opts.host, port=opts.http_port, lifespan="off", log_level="warning"
+        )
+        self._http = _Server(config)
+        self._http_task = asyncio.create_task(self._http.serve(), name="http")
+        while not self._http.started:
+            if self._http_task.done():
+                self._http_task.result()  # raises the start-up error
+                raise RuntimeError("the HTTP server stopped during start-up")
+            await asyncio.sleep(0.01)
+        self.http_port = int(self._http.servers[0].sockets[0].getsockname()[1])
+        opts.announce(f"HTTP listening on {opts.host}:{self.http_port}")
+        if opts.udp_feed is not None:
+            await self.binary.open(
+                opts.udp_feed,
+                start_ns=time.time_ns(),
+                retransmission_bind=(opts.host, opts.retransmission_port),
+            )
+            assert self.binary.server is not None
+            host, port = self.binary.server.address[:2]
+            opts.announce(
+                f"UDP feed to {opts.udp_feed[0]}:{opts.udp_feed[1]}, "
+                f"retransmission on {host}:{port}"
+            )
+
+    async def stop(self) -> None:
+        """Finish and journal queued commands (their reports reach the session stores), then
+        log the members out. A venue shutdown is no member disconnect: resting orders stay."""
+        if self.gateway is not None:
+            self.gateway.closing = True  # no cancel-on-disconnect for logouts we cause
+        if self.venue is not None:
+            await self.venue.stop()
+        if self.acceptor is not None:
+            await self.acceptor.stop()
+        if self._http is not None and self._http_task is not None:
+            self._http.should_exit = True
+            await asyncio.gather(self._http_task, return_exceptions=True)
+        await self.binary.close()
+
+
+async def _serve(options: ServeOptions) -> None:
+    server = VenueServer(options)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await server.start()
+        options.announce("Ready. Stop with Ctrl-C.")
+        await stop.wait()
+        options.announce("Stopping ...")
+    finally:
+        await server.stop()
+    options.announce("Stopped.")
+
+
+def run(options: ServeOptions) -> None:
+    """Run until SIGINT/SIGTERM (uvloop when available)."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a pinned dependency on Linux
+        asyncio.run(_serve(options))
+    else:
+        uvloop.run(_serve(options))
