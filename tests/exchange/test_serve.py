@@ -1,0 +1,226 @@
+"""`tradingfloor serve` assembled in process: FIX in, reports out, market data, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+
+from tradingfloor.exchange.engine.commands import NewOrder
+from tradingfloor.exchange.engine.types import Side
+from tradingfloor.exchange.fix import tags as t
+from tradingfloor.exchange.fix.codec import Message, StreamDecoder, encode, utc_timestamp
+from tradingfloor.exchange.sequencer import JournaledEngine
+from tradingfloor.exchange.serve import ServeOptions, VenueServer
+
+PASSWORDS = {"MEMBER1": "member1-secret", "MEMBER2": "member2-secret"}
+
+
+class Client:
+    """A minimal FIX initiator over asyncio streams (the QuickFIX peer is in tests/integration)."""
+
+    def __init__(self, comp_id: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.comp_id = comp_id
+        self.reader = reader
+        self.writer = writer
+        self.seq = 0
+        self.decoder = StreamDecoder()
+        self.inbox: list[Message] = []
+
+    @classmethod
+    async def logon(cls, port: int, comp_id: str, *, reset: bool = True, seq: int = 0) -> Client:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        client = cls(comp_id, reader, writer)
+        client.seq = seq
+        body = [(t.EncryptMethod, "0"), (t.HeartBtInt, "30")]
+        if reset:
+            body.append((t.ResetSeqNumFlag, "Y"))
+        client.send(t.MT_LOGON, [*body, (t.Password, PASSWORDS[comp_id])])
+        await client.expect(lambda m: m.msg_type == t.MT_LOGON)
+        return client
+
+    def send(self, msg_type: str, body: list[tuple[int, str]]) -> None:
+        self.seq += 1
+        header = [
+            (t.SenderCompID, self.comp_id),
+            (t.TargetCompID, "TFEX"),
+            (t.MsgSeqNum, str(self.seq)),
+            (t.SendingTime, utc_timestamp(__import__("time").time_ns())),
+        ]
+        self.writer.write(encode(t.BEGIN_STRING, msg_type, header, body))
+
+    async def expect(self, match: object, timeout: float = 5.0) -> Message:
+        assert callable(match)
+        async with asyncio.timeout(timeout):
+            while True:
+                for i, msg in enumerate(self.inbox):
+                    if match(msg):
+                        return self.inbox.pop(i)
+                data = await self.reader.read(65536)
+                if not data:
+                    raise ConnectionError("closed by the venue")
+                self.inbox += [m for m in self.decoder.feed(data) if isinstance(m, Message)]
+
+    def order(self, cl: str, side: str, price: str, qty: int = 10, symbol: str = "AAPL") -> None:
+        self.send(
+            t.MT_NEW_ORDER_SINGLE,
+            [
+                (t.ClOrdID, cl),
+                (t.Symbol, symbol),
+                (t.Side, side),
+                (t.TransactTime, utc_timestamp(0)),
+                (t.OrderQty, str(qty)),
+                (t.OrdType, t.ORD_LIMIT),
+                (t.Price, price),
+            ],
+        )
+
+    async def report(self, cl: str, exec_type: str) -> Message:
+        return await self.expect(
+            lambda m: (
+                m.msg_type == t.MT_EXECUTION_REPORT
+                and m.get(t.ClOrdID) == cl
+                and m.get(t.ExecType) == exec_type
+            )
+        )
+
+    async def close(self) -> None:
+        self.writer.close()
+        await asyncio.gather(self.writer.wait_closed(), return_exceptions=True)
+
+
+def options(data_dir: Path) -> ServeOptions:
+    return ServeOptions(
+        data_dir=data_dir,
+        fix_port=0,
+        http_port=0,
+        udp_feed=None,
+        tick_interval=None,
+        announce=lambda _line: None,
+    )
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[VenueServer]:
+    srv = VenueServer(options(tmp_path / "venue"))
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+async def test_orders_trade_and_every_feed_sees_it(server: VenueServer) -> None:
+    url = f"ws://127.0.0.1:{server.http_port}/ws/marketdata"
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"op": "subscribe", "channels": ["trade"], "symbols": ["AAPL"]}))
+        assert json.loads(await ws.recv())["type"] == "subscribed"
+        snapshot = json.loads(await ws.recv())
+        assert snapshot["snapshot"] is True and snapshot["trades"] == []
+        m1 = await Client.logon(server.fix_port, "MEMBER1")
+        m2 = await Client.logon(server.fix_port, "MEMBER2")
+        m1.order("b1", t.SIDE_BUY, "190.00")
+        new = await m1.report("b1", t.EXEC_NEW)
+        assert (new.get(t.OrdStatus), new.get(t.LeavesQty)) == (t.ST_NEW, "10")
+        m2.order("s1", t.SIDE_SELL, "189.00", qty=4)
+        fill = await m2.report("s1", t.EXEC_TRADE)
+        assert (fill.get(t.LastPx), fill.get(t.LastQty), fill.get(t.OrdStatus)) == (
+            "190.00",
+            "4",
+            t.ST_FILLED,
+        )
+        maker = await m1.report("b1", t.EXEC_TRADE)
+        assert (maker.get(t.CumQty), maker.get(t.LeavesQty)) == ("4", "6")
+        trade = json.loads(await ws.recv())
+        assert (trade["seq"], trade["price"], trade["size"]) == (1, "190.00", 4)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as http:
+            l1 = (await http.get("/api/v1/marketdata/AAPL/l1")).json()
+        assert (l1["bid"], l1["bidSize"], l1["last"], l1["volume"]) == ("190.00", 6, "190.00", 4)
+        await m1.close()
+        await m2.close()
+
+
+async def test_duplicate_cl_ord_id_is_rejected_and_not_executed_twice(
+    server: VenueServer,
+) -> None:
+    m1 = await Client.logon(server.fix_port, "MEMBER1")
+    m1.order("dup", t.SIDE_BUY, "190.00", qty=5)
+    await m1.report("dup", t.EXEC_NEW)
+    m1.order("dup", t.SIDE_BUY, "190.00", qty=5)
+    rejected = await m1.report("dup", t.EXEC_REJECTED)
+    assert rejected.get(t.OrdRejReason) == "6"
+    assert server.feed.book.l2("AAPL").bids == [(19000, 5, 1)]
+    await m1.close()
+
+
+async def test_resting_orders_and_sequence_numbers_survive_a_restart(tmp_path: Path) -> None:
+    srv = VenueServer(options(tmp_path / "venue"))
+    await srv.start()
+    m2 = await Client.logon(srv.fix_port, "MEMBER2")  # MEMBER2 keeps orders on disconnect
+    m2.order("keep", t.SIDE_SELL, "191.00")
+    await m2.report("keep", t.EXEC_NEW)
+    sent = m2.seq
+    await m2.close()
+    await srv.stop()
+
+    srv2 = VenueServer(options(tmp_path / "venue"))
+    await srv2.start()
+    try:
+        assert srv2.feed.book.l2("AAPL").asks == [(19100, 10, 1)]
+        m2 = await Client.logon(srv2.fix_port, "MEMBER2", reset=False, seq=sent)
+        m2.send(
+            t.MT_ORDER_CANCEL_REQUEST,
+            [(t.ClOrdID, "c1"), (t.OrigClOrdID, "keep"), (t.Symbol, "AAPL"), (t.Side, "2")],
+        )
+        cancelled = await m2.report("c1", t.EXEC_CANCELED)
+        assert cancelled.get(t.OrigClOrdID) == "keep"
+        await m2.close()
+    finally:
+        await srv2.stop()
+
+
+async def test_reports_journaled_but_never_stored_are_sent_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "venue"
+    srv = VenueServer(options(data))
+    await srv.start()
+    m2 = await Client.logon(srv.fix_port, "MEMBER2")
+    await m2.close()
+    await srv.stop()
+    # A crash right after the journal fsync: the command is acknowledged by the journal, but the
+    # gateway never stored its report.
+    pipeline, _ = JournaledEngine.open(data / "journal", data / "snapshots")
+    order = NewOrder(
+        symbol="AAPL", member="MEMBER2", cl_ord_id="lost", side=Side.BUY, qty=3, price=18900
+    )
+    pipeline.submit([order])
+    pipeline.close()
+
+    srv2 = VenueServer(options(data))
+    await srv2.start()
+    try:
+        m2 = await Client.logon(srv2.fix_port, "MEMBER2", reset=False, seq=1)
+        logon_seq = m2.inbox[-1].seq_num if m2.inbox else 0
+        m2.send(t.MT_RESEND_REQUEST, [(t.BeginSeqNo, "1"), (t.EndSeqNo, "0")])
+        report = await m2.report("lost", t.EXEC_NEW)
+        assert report.get(t.PossDupFlag) == "Y"
+        assert report.seq_num < logon_seq or logon_seq == 0
+    finally:
+        await srv2.stop()
+
+
+async def test_cancel_on_disconnect(server: VenueServer) -> None:
+    m1 = await Client.logon(server.fix_port, "MEMBER1")  # cancel_on_disconnect = true
+    m1.order("gone", t.SIDE_BUY, "189.50")
+    await m1.report("gone", t.EXEC_NEW)
+    assert server.feed.book.l2("AAPL").bids == [(18950, 10, 1)]
+    await m1.close()
+    for _ in range(100):
+        if not server.feed.book.l2("AAPL").bids:
+            break
+        await asyncio.sleep(0.02)
+    assert server.feed.book.l2("AAPL").bids == []
