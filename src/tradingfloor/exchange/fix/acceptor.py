@@ -268,16 +268,28 @@ class _Connection(asyncio.Protocol):
             self._timer = None
 
     def arm_timer(self) -> None:
-        """Schedule the session's next heartbeat/timeout check."""
-        self._cancel_timer()
+        """Schedule the session's next heartbeat/timeout check.
+
+        A timer already due no later than that is kept (``on_timer`` checks what is due and
+        re-arms): at a steady message rate the due time only moves later, and this runs once
+        per flush.
+        """
         entry = self.entry
         if entry is None or self.closing:
+            self._cancel_timer()
             return
         due = entry.session.next_timer_ns()
         if due is None:
+            self._cancel_timer()
             return
         delay = max(0.0, min(1.0, (due - self._acceptor.clock()) / 1e9))
-        self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+        loop = asyncio.get_running_loop()
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= loop.time() + delay:
+                return
+            timer.cancel()
+        self._timer = loop.call_later(delay, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import calendar
 import re
 import time
+import zlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Final, Protocol
@@ -58,6 +59,21 @@ _RAW_DATA_TAGS: Final = {
     618: 619,  # EncodedLegIssuerLen
     621: 622,  # EncodedLegSecurityDescLen
 }
+_BEGIN_STRING_BYTES: Final = t.BEGIN_STRING.encode()
+
+# Fast paths (the careful field-by-field loops below stay the reference; see the tests):
+# a body of well-formed "tag=value<SOH>" fields, with no length-of-data tag, splits with
+# two regex passes; anything else (a data field, or any error) takes the careful loop.
+_FIELDS_RE: Final = re.compile(r"(?:[1-9][0-9]{0,8}=[^\x01]*\x01)*")
+_FIELD_RE: Final = re.compile(r"([1-9][0-9]{0,8})=([^\x01]*)\x01")
+_RAW_LEN_TAG_STRS: Final = frozenset(str(tag) for tag in _RAW_DATA_TAGS)
+# A length-of-data field in an encoded body, every field of which follows a SOH ("35=" leads).
+_RAW_LEN_FIELD_RE: Final = re.compile(
+    "\x01(?:" + "|".join(sorted(_RAW_LEN_TAG_STRS, key=lambda s: (-len(s), s))) + ")="
+)
+# zlib.adler32 of at most this many bytes, starting from 1, holds their exact sum + 1 in its low
+# 16 bits (1 + 256 * 255 < 65521): the FIX CheckSum without a Python-level loop over the bytes.
+_ADLER_CHUNK: Final = 256
 
 
 class MessageFields(Protocol):
@@ -118,6 +134,18 @@ class DecodeError(msgspec.Struct, frozen=True, gc=False):
     data: bytes  # the first bytes of the offending frame, for the log
 
 
+def _checksum(data: bytes | bytearray | memoryview) -> int:
+    """Sum of the bytes of ``data`` modulo 256 (the FIX CheckSum)."""
+    size = len(data)
+    if size <= _ADLER_CHUNK:
+        return (zlib.adler32(data) - 1) & 0xFF
+    view = memoryview(data)
+    total = 0
+    for pos in range(0, size, _ADLER_CHUNK):
+        total += (zlib.adler32(view[pos : pos + _ADLER_CHUNK]) & 0xFFFF) - 1
+    return total & 0xFF
+
+
 def _encode_fields(out: list[bytes], fields: Iterable[tuple[int, str]]) -> None:
     data_tag, data_len = 0, -1  # the data field announced by the previous length field
     for tag, value in fields:
@@ -149,16 +177,53 @@ def encode(
     """
     if not msg_type:
         raise ValueError("empty MsgType")
-    parts: list[bytes] = [b"35=", msg_type.encode("latin-1"), SOH]
-    _encode_fields(parts, header)
-    _encode_fields(parts, body)
-    payload = b"".join(parts)
+    payload = _encode_payload_fast(msg_type, header, body)
+    if payload is None:
+        parts: list[bytes] = [b"35=", msg_type.encode("latin-1"), SOH]
+        _encode_fields(parts, header)
+        _encode_fields(parts, body)
+        payload = b"".join(parts)
     frame = b"8=%b\x019=%d\x01%b" % (begin_string.encode("latin-1"), len(payload), payload)
-    return b"%b10=%03d\x01" % (frame, sum(frame) & 0xFF)
+    return b"%b10=%03d\x01" % (frame, _checksum(frame))
+
+
+def _encode_payload_fast(
+    msg_type: str, header: Sequence[tuple[int, str]], body: Sequence[tuple[int, str]]
+) -> bytes | None:
+    """``35=...`` through the last body field as one str encoded once; None when the careful
+    per-field path must decide (an empty value or SOH, a length-of-data field, a non-latin-1
+    character): that path then encodes it the same way or raises its error."""
+    text = "".join(
+        [
+            f"35={msg_type}\x01",
+            *[f"{tag}={value}\x01" for tag, value in header],
+            *[f"{tag}={value}\x01" for tag, value in body],
+        ]
+    )
+    if (
+        text.count("\x01") != 1 + len(header) + len(body)  # a SOH inside a value
+        or "=\x01" in text  # an empty value (or one ending in "=": the careful path decides)
+        or _RAW_LEN_FIELD_RE.search(text) is not None
+    ):
+        return None
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return None
 
 
 def _parse_fields(body: bytes) -> tuple[tuple[int, str], ...] | str:
     """Split ``tag=value\\x01...`` into fields; a str is the reason it is garbled."""
+    text = body.decode("latin-1")
+    if _FIELDS_RE.fullmatch(text) is not None:
+        found: list[tuple[str, str]] = _FIELD_RE.findall(text)
+        if _RAW_LEN_TAG_STRS.isdisjoint(dict(found)):
+            return tuple([(int(tag), value) for tag, value in found])
+    return _parse_fields_careful(body)
+
+
+def _parse_fields_careful(body: bytes) -> tuple[tuple[int, str], ...] | str:
+    """``_parse_fields`` field by field: length-of-data fields, and the reason of an error."""
     fields: list[tuple[int, str]] = []
     pos = 0
     end = len(body)
@@ -267,7 +332,7 @@ class StreamDecoder:
             return None
         body_end = body_start + body_len
         trailer = bytes(buf[body_end : body_end + _CHECKSUM_LEN])
-        sample = bytes(buf[start : min(start + frame_len, start + _MAX_ERROR_BYTES)])
+        sample_end = min(start + frame_len, start + _MAX_ERROR_BYTES)  # bytes kept in an error
         if (
             body_len == 0
             or buf[body_end - 1] != _SOH_BYTE
@@ -276,19 +341,22 @@ class StreamDecoder:
             or not trailer[3:6].isdigit()
         ):
             # the declared length does not land on a CheckSum field: resynchronise after "8="
+            sample = bytes(buf[start:sample_end])
             return DecodeError("BodyLength does not match the message", False, sample), 1
-        checksum = sum(memoryview(buf)[start:body_end]) & 0xFF
+        with memoryview(buf) as view:
+            checksum = _checksum(view[start:body_end])
         if checksum != int(trailer[3:6]):
             reason = f"CheckSum {int(trailer[3:6]):03d} does not match computed {checksum:03d}"
-            return DecodeError(reason, False, sample), frame_len
-        if begin_string != t.BEGIN_STRING.encode():
+            return DecodeError(reason, False, bytes(buf[start:sample_end])), frame_len
+        if begin_string != _BEGIN_STRING_BYTES:
             reason = f"unsupported BeginString {begin_string.decode('latin-1')!r}"
-            return DecodeError(reason, True, sample), frame_len
+            return DecodeError(reason, True, bytes(buf[start:sample_end])), frame_len
         fields = _parse_fields(bytes(buf[body_start:body_end]))
         if isinstance(fields, str):
-            return DecodeError(fields, False, sample), frame_len
+            return DecodeError(fields, False, bytes(buf[start:sample_end])), frame_len
         if fields[0][0] != t.MsgType or not fields[0][1]:
-            return DecodeError("third field is not MsgType (35)", False, sample), frame_len
+            reason = "third field is not MsgType (35)"
+            return DecodeError(reason, False, bytes(buf[start:sample_end])), frame_len
         return Message(fields), frame_len
 
 
@@ -307,6 +375,8 @@ _TS_RE: Final = re.compile(
 )
 _NS_PER_S: Final = 1_000_000_000
 _ts_cache: tuple[int, str] = (-1 << 62, "")  # (second, "YYYYMMDD-HH:MM:SS") of the last call
+_TS_HEAD_LEN: Final = 17  # len("YYYYMMDD-HH:MM:SS")
+_parse_cache: tuple[str, int] = ("", 0)  # ("YYYYMMDD-HH:MM:SS", its epoch second), last parsed
 
 
 def utc_timestamp(ns: int) -> str:
@@ -325,14 +395,21 @@ def parse_utc_timestamp(s: str) -> int:
 
     Accepts a leap second (``:60``) as the following second. ValueError on anything else.
     """
+    global _parse_cache
     m = _TS_RE.fullmatch(s)
     if m is None:
         raise ValueError(f"not a FIX UTCTimestamp: {s!r}")
-    y, mo, d, hh, mm, ss = (int(g) for g in m.groups()[:6])
-    if hh > 23 or mm > 59 or ss > 60:
-        raise ValueError(f"time out of range: {s!r}")
-    datetime(y, mo, d)  # validates the calendar date, raising ValueError
-    seconds = calendar.timegm((y, mo, d, hh, mm, 0, 0, 0, 0)) + ss
+    head = s[:_TS_HEAD_LEN]  # the fixed-width "YYYYMMDD-HH:MM:SS" the regex just matched
+    cached = _parse_cache  # one read: the tuple is replaced whole, never mutated
+    if cached[0] == head:
+        seconds = cached[1]
+    else:
+        y, mo, d, hh, mm, ss = (int(g) for g in m.groups()[:6])
+        if hh > 23 or mm > 59 or ss > 60:
+            raise ValueError(f"time out of range: {s!r}")
+        datetime(y, mo, d)  # validates the calendar date, raising ValueError
+        seconds = calendar.timegm((y, mo, d, hh, mm, 0, 0, 0, 0)) + ss
+        _parse_cache = (head, seconds)
     frac = m.group(7) or ""
     sub_ns = int(frac.ljust(9, "0")) if frac else 0
     return seconds * _NS_PER_S + sub_ns

@@ -195,6 +195,58 @@ class FixFields(Protocol):
     def has(self, tag: int) -> bool: ...
 
 
+class _Indexed:
+    """A ``FixFields`` with its fields indexed by tag once, for the parsers' many lookups.
+
+    ``get_all`` on a ``codec.Message`` scans every field; a parser asks for ~20 tags. Values
+    and errors are those of the wrapped message (msg_type and seq_num are delegated).
+    """
+
+    __slots__ = ("_dups", "_fields", "_first", "_msg")
+
+    def __init__(self, msg: FixFields, fields: tuple[tuple[int, str], ...]) -> None:
+        self._msg = msg
+        self._fields = fields
+        self._first: dict[int, str] = dict(reversed(fields))  # first occurrence of each tag
+        self._dups: frozenset[int] = frozenset()
+        if len(self._first) != len(fields):
+            seen: set[int] = set()
+            dups: set[int] = set()
+            for tag, _ in fields:
+                (dups if tag in seen else seen).add(tag)
+            self._dups = frozenset(dups)
+
+    @property
+    def msg_type(self) -> str:
+        return self._msg.msg_type
+
+    @property
+    def seq_num(self) -> int:
+        return self._msg.seq_num
+
+    def get(self, tag: int) -> str | None:
+        return self._first.get(tag)
+
+    def get_all(self, tag: int) -> list[str]:
+        value = self._first.get(tag)
+        if value is None:
+            return []
+        if tag in self._dups:
+            return [v for k, v in self._fields if k == tag]
+        return [value]
+
+    def has(self, tag: int) -> bool:
+        return tag in self._first
+
+
+def _indexed(msg: FixFields) -> FixFields:
+    """``msg`` indexed by tag when it carries its fields (``codec.Message`` does), else itself."""
+    fields = getattr(msg, "fields", None)
+    if type(fields) is not tuple:
+        return msg
+    return _Indexed(msg, fields)
+
+
 RejectionKind = Literal["session", "execution", "cancel_reject", "business", "mass_cancel_reject"]
 
 
@@ -257,14 +309,21 @@ def _execution(tag: int, reason: int, text: str) -> NoReturn:
 
 def _one(msg: FixFields, tag: int) -> str | None:
     """The single value of ``tag``; session reject if repeated or empty."""
-    values = msg.get_all(tag)
-    if not values:
-        return None
-    if len(values) > 1:
+    if type(msg) is _Indexed:
+        value = msg._first.get(tag)
+        if value is None:
+            return None
+        repeated = tag in msg._dups
+    else:
+        values = msg.get_all(tag)
+        if not values:
+            return None
+        value, repeated = values[0], len(values) > 1
+    if repeated:
         _session(tag, ft.SRR_TAG_APPEARS_MORE_THAN_ONCE, f"tag {tag} appears more than once")
-    if values[0] == "":
+    if value == "":
         _session(tag, ft.SRR_TAG_WITHOUT_VALUE, f"tag {tag} has no value")
-    return values[0]
+    return value
 
 
 def _req(msg: FixFields, tag: int) -> str:
@@ -335,11 +394,19 @@ def _parse_utc_timestamp(value: str) -> int | None:
     return (days * 86_400 + hh * 3_600 + mm * 60 + ss) * _NS + sub
 
 
+_fmt_cache: tuple[int | None, str] = (None, "")  # (second, "YYYYMMDD-HH:MM:SS") of the last call
+
+
 def _format_utc_timestamp(ts_ns: int) -> str:
     """``YYYYMMDD-HH:MM:SS.sss`` (UTC, milliseconds) of nanoseconds since the epoch."""
+    global _fmt_cache
     secs, sub = divmod(ts_ns, _NS)
-    moment = _EPOCH + timedelta(seconds=secs)
-    return f"{moment:%Y%m%d-%H:%M:%S}.{sub // 1_000_000:03d}"
+    cached = _fmt_cache  # one read: the tuple is replaced whole, never mutated
+    if cached[0] != secs:
+        moment = _EPOCH + timedelta(seconds=secs)
+        cached = (secs, f"{moment:%Y%m%d-%H:%M:%S}")
+        _fmt_cache = cached
+    return f"{cached[1]}.{sub // 1_000_000:03d}"
 
 
 def _side(value: str) -> Side:
@@ -409,7 +476,7 @@ def parse_new_order(
 ) -> NewOrder | FixRejection:
     """NewOrderSingle (35=D) -> ``NewOrder`` for ``member``, or how to refuse it."""
     try:
-        return _new_order(msg, member, tick_sizes)
+        return _new_order(_indexed(msg), member, tick_sizes)
     except _Fail as failure:
         return failure.rejection
 
@@ -546,6 +613,7 @@ def _order_ref(msg: FixFields) -> tuple[int, str]:
 
 def parse_cancel(msg: FixFields, member: str) -> CancelOrder | FixRejection:
     """OrderCancelRequest (35=F) -> ``CancelOrder``; Side (54) is required but not compared."""
+    msg = _indexed(msg)
     try:
         cl_ord_id = _id(msg, ft.ClOrdID, required=True)
         symbol = _req(msg, ft.Symbol)
@@ -570,6 +638,7 @@ def parse_replace(
     Only OrderQty, Price and StopPx change the order; an absent Price/StopPx keeps the current
     one. The other fields are not compared with the order.
     """
+    msg = _indexed(msg)
     try:
         cl_ord_id = _id(msg, ft.ClOrdID, required=True)
         symbol = _req(msg, ft.Symbol)
@@ -605,6 +674,7 @@ def parse_status(msg: FixFields, member: str) -> OrderStatusRequest | FixRejecti
     The order is named by OrderID (37), else OrigClOrdID (41, an extension), else ClOrdID (11,
     FIX 4.4's way: the order's current ClOrdID). Pass ``status_echo(msg)`` to the reporter.
     """
+    msg = _indexed(msg)
     try:
         symbol = _req(msg, ft.Symbol)
         _req(msg, ft.Side)
@@ -641,6 +711,7 @@ def status_echo(msg: FixFields) -> StatusEcho:
 def parse_mass_cancel(msg: FixFields, member: str) -> MassCancel | FixRejection:
     """OrderMassCancelRequest (35=q) -> ``MassCancel``: type 1 (by Symbol) or 7 (all orders);
     Account (1) narrows it (an extension to 4.4)."""
+    msg = _indexed(msg)
     try:
         cl_ord_id = _id(msg, ft.ClOrdID, required=True)
         kind = _req(msg, ft.MassCancelRequestType)
@@ -773,6 +844,27 @@ class _State(msgspec.Struct, array_like=True):
 
 
 _CANCEL_TEXT: Final = {reason: reason.value for reason in CancelReason}
+# Every event type ``ExecutionReporter.apply`` acts on; per event class, whether it is one.
+_REPORTED_EVENTS: Final = (
+    Trade,
+    Accepted,
+    Cancelled,
+    Expired,
+    Replaced,
+    Repriced,
+    Triggered,
+    OrderStatus,
+    Rejected,
+    InstrumentAdded,
+)
+_REPORTED: dict[type, bool] = {}
+_PX_CACHE_SIZE: Final = 4096  # formatted prices kept per symbol (the cache restarts when full)
+# An average price that is a whole number of ticks, from a notional below this and a tick of at
+# most _SMALL_TICK_DIGITS digits, is formatted as a price: the general computation (4 more
+# decimal places, then back to the tick) is then exact in the default 28-digit context and
+# gives the same string.
+_AVG_PX_EXACT_LIMIT: Final = 10**12
+_SMALL_TICK_DIGITS: Final = 10
 
 
 class ExecutionReporter:
@@ -788,6 +880,8 @@ class ExecutionReporter:
         self, tick_sizes: Mapping[str, Decimal] | None = None, *, fix44_strict: bool = False
     ) -> None:
         self._ticks: dict[str, Decimal] = dict(tick_sizes or {})
+        self._px_cache: dict[str, dict[int, str]] = {}  # symbol -> ticks -> formatted price
+        self._small_ticks: dict[str, bool] = {}  # symbol -> tick of at most _SMALL_TICK_DIGITS
         self._orders: dict[int, _Order] = {}
         self._strict = fix44_strict
         # Status requests waiting for their events: command -> echoes, oldest first. Transient
@@ -873,6 +967,11 @@ class ExecutionReporter:
         mass_cancelled = 0
         mass_rejected = False
         for ev in events:
+            reported = _REPORTED.get(type(ev))
+            if reported is None:
+                reported = _REPORTED[type(ev)] = issubclass(type(ev), _REPORTED_EVENTS)
+            if not reported:
+                continue  # e.g. book and level events: none of the branches below
             if isinstance(ev, Trade):
                 self._on_trade(ev, out)
             elif isinstance(ev, Accepted):
@@ -904,6 +1003,8 @@ class ExecutionReporter:
                 self._on_rejected(ev, command, echo, out)
             elif isinstance(ev, InstrumentAdded):
                 self._ticks[ev.symbol] = Decimal(ev.tick_size)
+                self._px_cache.pop(ev.symbol, None)
+                self._small_ticks.pop(ev.symbol, None)
         if isinstance(command, MassCancel) and events and not mass_rejected:
             last = events[-1]
             body = [(ft.OrderID, str(last.seq))]
@@ -940,12 +1041,31 @@ class ExecutionReporter:
         return tick
 
     def _px(self, symbol: str, ticks: int) -> str:
-        return f"{from_ticks(ticks, self._tick(symbol)):f}"
+        cache = self._px_cache.get(symbol)
+        if cache is None:
+            cache = self._px_cache[symbol] = {}
+        text = cache.get(ticks)
+        if text is None:
+            text = f"{from_ticks(ticks, self._tick(symbol)):f}"
+            if len(cache) >= _PX_CACHE_SIZE:
+                cache.clear()
+            cache[ticks] = text
+        return text
+
+    def _small_tick(self, symbol: str) -> bool:
+        small = self._small_ticks.get(symbol)
+        if small is None:
+            small = len(self._tick(symbol).as_tuple().digits) <= _SMALL_TICK_DIGITS
+            self._small_ticks[symbol] = small
+        return small
 
     def _avg_px(self, o: _Order) -> str:
         if not o.cum_qty:
             return "0"
         tick = self._tick(o.symbol)
+        whole, rest = divmod(o.notional, o.cum_qty)
+        if not rest and abs(o.notional) < _AVG_PX_EXACT_LIMIT and self._small_tick(o.symbol):
+            return self._px(o.symbol, whole)  # on a tick: what the general case gives then
         exponent = tick.as_tuple().exponent
         if not isinstance(exponent, int):
             raise ReporterError(f"tick size {tick} is not finite")

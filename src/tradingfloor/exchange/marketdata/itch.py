@@ -567,6 +567,22 @@ _CROSS_BY_PHASE: Final[dict[Phase, str]] = {
 }
 
 
+# Every event type ``ItchTranslator.translate`` acts on; per event class, whether it is one.
+_TRANSLATED_EVENTS: Final = (
+    OrderBooked,
+    Trade,
+    Cancelled,
+    Replaced,
+    Repriced,
+    Expired,
+    OrderUnbooked,
+    AuctionUncrossed,
+    PhaseChanged,
+    InstrumentAdded,
+)
+_TRANSLATED: dict[type, bool] = {}
+
+
 class ItchTranslator:
     """Turns engine events into ITCH messages, one command's event batch at a time.
 
@@ -638,6 +654,12 @@ class ItchTranslator:
         for i, ev in enumerate(events):
             if i == skip:
                 continue
+            if cross is None:
+                translated = _TRANSLATED.get(type(ev))
+                if translated is None:
+                    translated = _TRANSLATED[type(ev)] = issubclass(type(ev), _TRANSLATED_EVENTS)
+                if not translated:
+                    continue  # e.g. accepted and level events: none of the branches below
             if cross is not None and not (
                 (isinstance(ev, Trade) and not ev.aggressor)
                 or isinstance(ev, OrderBooked | LevelChanged)
