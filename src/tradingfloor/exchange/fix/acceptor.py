@@ -498,6 +498,9 @@ class FixAcceptor:
             self._sync_timer.cancel()
             self._sync_timer = None
         unsynced, self._unsynced = self._unsynced, {}
+        # Also the stores written since the last _flush: on_synced lets the gateway advance its
+        # mark past every report sent so far, so all of them must be on disk first.
+        unsynced.update(self._dirty)
         self._sync(unsynced.values())
 
 
