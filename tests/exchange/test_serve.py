@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -224,3 +225,39 @@ async def test_cancel_on_disconnect(server: VenueServer) -> None:
             break
         await asyncio.sleep(0.02)
     assert server.feed.book.l2("AAPL").bids == []
+
+
+async def test_the_binary_feed_carries_the_book_and_the_orders(tmp_path: Path) -> None:
+    from tradingfloor.exchange.marketdata.itch import AddOrder, StockDirectory, decode
+    from tradingfloor.exchange.marketdata.udpfeed import FeedReceiver
+
+    received: list[object] = []
+    opts = options(tmp_path / "venue")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        retransmission_port = int(probe.getsockname()[1])
+    receiver = await FeedReceiver.open(
+        ("127.0.0.1", 0),
+        ("127.0.0.1", retransmission_port),
+        lambda _n, raw: received.append(decode(raw)),
+    )
+    opts.udp_feed = ("127.0.0.1", receiver.address[1])
+    opts.retransmission_port = retransmission_port
+    srv = VenueServer(opts)
+    await srv.start()
+    try:
+        m1 = await Client.logon(srv.fix_port, "MEMBER1")
+        m1.order("u1", t.SIDE_BUY, "190.00", qty=7)
+        await m1.report("u1", t.EXEC_NEW)
+        for _ in range(200):
+            if any(isinstance(m, AddOrder) for m in received):
+                break
+            await asyncio.sleep(0.01)
+        symbols = [m.symbol for m in received if isinstance(m, StockDirectory)]
+        assert symbols == ["AAPL", "MSFT", "GOOG", "AMZN", "TSLA"]
+        [add] = [m for m in received if isinstance(m, AddOrder)]
+        assert (add.symbol, add.side, add.shares, add.price) == ("AAPL", "B", 7, 19000)
+        await m1.close()
+    finally:
+        await srv.stop()
+        await receiver.close()
