@@ -84,6 +84,11 @@ class BarBuilder:
         self._intervals = [(n, INTERVALS[n]) for n in INTERVALS if n in names]
         self._order = {n: i for i, (n, _) in enumerate(self._intervals)}
         self._open: dict[tuple[str, str], _OpenBar] = {}
+        # symbol -> (end of its shortest open bar, its open bars), set by add_trade when
+        # every interval has an open bar containing the trade: until that end, a trade of
+        # the symbol only updates those bars (lengths nest, so every bucket of a longer
+        # interval is a union of buckets of a shorter one). Derived; dropped on any close.
+        self._hot: dict[str, tuple[int, list[_OpenBar]]] = {}
         self._history: dict[tuple[str, str], deque[Bar]] = {}
         self.now = 0  # the latest ts seen (trade or close_until)
 
@@ -115,17 +120,38 @@ class BarBuilder:
         if price <= 0 or qty <= 0:
             raise MarketDataError(f"trade with price {price} and qty {qty}")
         self._advance(ts)
+        hot = self._hot.get(symbol)
+        if hot is not None and ts < hot[0]:
+            for current in hot[1]:
+                if price > current.high:
+                    current.high = price
+                elif price < current.low:
+                    current.low = price
+                current.close = price
+                current.volume += qty
+            return []
         closed: list[Bar] = []
+        open_bars = self._open
         for name, length in self._intervals:
             key = (symbol, name)
-            start = bucket_start(ts, length)
-            bar = self._open.get(key)
+            start = ts - ts % length  # bucket_start, inlined (hot path)
+            bar = open_bars.get(key)
             if bar is not None and bar.start == start:
-                bar.add(price, qty)
+                if price > bar.high:
+                    bar.high = price
+                elif price < bar.low:
+                    bar.low = price
+                bar.close = price
+                bar.volume += qty
                 continue
             if bar is not None:
                 closed.append(self._close(key, bar))
-            self._open[key] = _OpenBar(start, price, qty)
+            open_bars[key] = _OpenBar(start, price, qty)
+        shortest = self._intervals[0][1]
+        self._hot[symbol] = (
+            ts - ts % shortest + shortest,
+            [open_bars[(symbol, name)] for name, _length in self._intervals],
+        )
         return closed
 
     def close_until(self, ts: int) -> list[Bar]:
@@ -134,6 +160,7 @@ class BarBuilder:
         Returns them ordered by end time, then symbol, then interval.
         """
         self._advance(ts)
+        self._hot.clear()
         lengths = dict(self._intervals)
         due = [key for key, bar in self._open.items() if bar.start + lengths[key[1]] <= ts]
         due.sort(key=lambda k: (self._open[k].start + lengths[k[1]], k[0], self._order[k[1]]))

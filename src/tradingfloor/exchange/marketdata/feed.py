@@ -68,7 +68,6 @@ from tradingfloor.exchange.marketdata.views import (
     MAX_TRADES,
     Level,
     MarketDataBook,
-    TradeTick,
 )
 
 __all__ = [
@@ -86,6 +85,7 @@ __all__ = [
 MAX_QUEUED_MESSAGES: Final = 10_000  # per subscriber; one more and it is dropped
 MAX_SUBSCRIPTIONS: Final = 1_000  # (channel, symbol) pairs per connection
 MAX_INBOUND_BYTES: Final = 16_384  # largest client request accepted
+_encode: Final = msgspec.json.Encoder().encode  # as messages.encode: compact, keys in order
 L2_DEPTH: Final = DEFAULT_DEPTH  # levels per side in L2 snapshots and the update window
 SNAPSHOT_TRADES: Final = 100  # recent trades in a trade-channel snapshot
 
@@ -199,14 +199,100 @@ async def pump(subscriber: Subscriber, send: Callable[[str], Awaitable[None]]) -
             await send(payload)
 
 
-def _level_diff(before: Sequence[Level], after: Sequence[Level], best_high: bool) -> list[Level]:
-    """Levels of ``after`` that differ from ``before``, and those gone as (price, 0, 0)."""
-    old = {lv[0]: lv for lv in before}
-    out = [lv for lv in after if old.pop(lv[0], None) != lv]
-    if old:
-        out.extend((price, 0, 0) for price in old)
-        out.sort(reverse=best_high)
+Touched = dict[int, LevelChanged]  # price -> the command's last level event at that price
+
+
+class _SentL2:
+    """The top-of-L2 window of one symbol as of the last update (both sides)."""
+
+    __slots__ = ("ask_map", "asks", "bid_map", "bids")
+
+    def __init__(self, bids: list[Level], asks: list[Level]) -> None:
+        self.bids = bids  # the book's window lists (never mutated)
+        self.asks = asks
+        self.bid_map = {lv[0]: lv for lv in bids}  # the same levels by price
+        self.ask_map = {lv[0]: lv for lv in asks}
+
+
+def _in_place_changes(
+    before: list[Level], old: dict[int, Level], touched: Touched, best_high: bool
+) -> list[Level] | None:
+    """The window's changes, best first, if the command only resized levels already in it
+    (or touched levels below a full window); None, and nothing changed, otherwise.
+
+    ``before``/``old`` as for ``_window_changes`` (only the prices of ``before`` are used, so
+    it may hold older sizes); ``old`` is updated.
+    """
+    full = len(old) >= L2_DEPTH
+    worst = before[-1][0] if before else 0
+    out: list[Level] = []
+    for price, ev in touched.items():
+        was = old.get(price)
+        if was is not None:
+            if ev.qty <= 0:
+                return None  # a level left the window
+            now = (price, ev.qty, ev.orders)
+            if now != was:
+                out.append(now)
+        elif not full or ((price >= worst) if best_high else (price <= worst)):
+            return None  # a level joined the window
+    for lv in out:
+        old[lv[0]] = lv
+    out.sort(reverse=best_high)
     return out
+
+
+def _window_changes(
+    before: list[Level],
+    old: dict[int, Level],
+    after: list[Level],
+    touched: Touched,
+    best_high: bool,
+) -> list[Level]:
+    """Levels of ``after`` that differ from ``before``, and those gone as (price, 0, 0), best
+    first, found from the command's level events (``touched``) rather than by comparing the
+    windows level by level.
+
+    ``old`` holds the levels of the window last sent by price, and ``before`` the window they
+    were taken from (its prices are those of ``old``; its sizes may be older); ``old`` is
+    updated to the levels of ``after``.
+    Only a touched price, or an untouched level pushed into or out of the bottom of a full
+    window, can differ.
+    """
+    out: dict[int, Level] = {}
+    full = len(after) >= L2_DEPTH
+    worst = after[-1][0] if after else 0
+    for price, ev in touched.items():
+        now: Level | None = None
+        if ev.qty > 0 and (not full or (price >= worst if best_high else price <= worst)):
+            now = (price, ev.qty, ev.orders)
+        if now != old.get(price):
+            out[price] = (price, 0, 0) if now is None else now
+    # Untouched levels entering a full window from below (a level above them left).
+    if len(before) >= L2_DEPTH:
+        bound = before[-1][0]
+        for lv in reversed(after):
+            price = lv[0]
+            if (price >= bound) if best_high else (price <= bound):
+                break
+            if price not in touched:
+                out[price] = lv
+    # Untouched levels pushed out of the bottom of a full window.
+    if full:
+        for lv in reversed(before):
+            price = lv[0]
+            if (price >= worst) if best_high else (price <= worst):
+                break
+            if price not in touched:
+                out[price] = (price, 0, 0)
+    if not out:
+        return []
+    for price, lv in out.items():
+        if lv[1]:
+            old[price] = lv
+        else:
+            del old[price]
+    return [out[price] for price in sorted(out, reverse=best_high)]
 
 
 L3Change = tuple[bool, int, int, int, str]  # (is buy, price, displayed size, order id, op)
@@ -294,7 +380,7 @@ class MarketDataFeed:
         # The L1 and top-of-L2 window as of the last command, kept while someone watches
         # them: an update is the difference to it.
         self._l1_sent: dict[str, L1] = {}
-        self._l2_sent: dict[str, tuple[list[Level], list[Level]]] = {}
+        self._l2_sent: dict[str, _SentL2] = {}
         self._l3_sent: dict[str, dict[int, list[int]]] = {}  # order id -> [is buy, price, shown]
         self._clients: dict[str, Subscriber] = {}
         # Counters for observation (no clocks on the hot path).
@@ -343,72 +429,141 @@ class MarketDataFeed:
                 if book.apply(ev) and isinstance(ev, Trade):
                     bars.apply(ev)
             return
-        l1_syms: dict[str, None] = {}  # symbols whose L1 may have changed, if watched
-        l2_syms: dict[str, None] = {}
-        l3_changes: dict[str, tuple[list[L3Change], list[int]]] = {}  # changes, [ts]
+        # Symbols whose L1 / top of L2 / open bars may have changed, if watched; trades and
+        # closed bars to send; L3 changes per symbol: (changes, [ts of the last]).
+        # Allocated only when needed (most commands touch one or two of them).
+        l1_syms: dict[str, None] | None = None
+        l2_syms: dict[str, tuple[Touched, Touched, list[int]]] | None = None  # bids, asks, [ts]
+        bar_syms: dict[str, None] | None = None
+        trades: list[Trade] | None = None
+        closed: list[Bar] | None = None
+        l3_changes: dict[str, tuple[list[L3Change], list[int]]] | None = None
         l3_sent = self._l3_sent
-        bar_syms: dict[str, None] = {}
-        trades: list[Trade] = []
-        closed: list[Bar] = []
+        apply = book.apply
         try:
             for ev in events:
-                if not book.apply(ev):
+                if not apply(ev):
                     continue
-                if isinstance(ev, LevelChanged):
+                if type(ev) is LevelChanged:  # engine events are never subclassed
                     sym = ev.symbol
                     if ("l2", sym) in subs:
-                        l2_syms[sym] = None
+                        if l2_syms is None:
+                            l2_syms = {}
+                        touched = l2_syms.get(sym)
+                        if touched is None:
+                            touched = l2_syms[sym] = ({}, {}, [0])
+                        if ev.side == Side.BUY:
+                            touched[0][ev.price] = ev
+                        else:
+                            touched[1][ev.price] = ev
+                        touched[2][0] = ev.ts  # the book's L2 ts after the command
                     if ("l1", sym) in subs:
-                        l1_syms[sym] = None
-                elif isinstance(ev, Trade):
+                        if l1_syms is None:
+                            l1_syms = {sym: None}
+                        else:
+                            l1_syms[sym] = None
+                elif type(ev) is Trade:
                     sym = ev.symbol
-                    closed.extend(bars.apply(ev))
+                    done = bars.apply(ev)
+                    if done:
+                        if closed is None:
+                            closed = done
+                        else:
+                            closed.extend(done)
                     if ("trade", sym) in subs:
-                        trades.append(ev)
+                        if trades is None:
+                            trades = [ev]
+                        else:
+                            trades.append(ev)
                     if ("l1", sym) in subs:
-                        l1_syms[sym] = None
+                        if l1_syms is None:
+                            l1_syms = {sym: None}
+                        else:
+                            l1_syms[sym] = None
                     if ("bar", sym) in subs:
-                        bar_syms[sym] = None
+                        if bar_syms is None:
+                            bar_syms = {sym: None}
+                        else:
+                            bar_syms[sym] = None
                     if sym in l3_sent:
+                        if l3_changes is None:
+                            l3_changes = {}
                         changes, at = l3_changes.setdefault(sym, ([], [0]))
                         _track_l3(l3_sent[sym], ev, changes)
                         at[0] = ev.ts
-                elif isinstance(ev, _L3_EVENTS) and ev.symbol in l3_sent:
+                elif l3_sent and isinstance(ev, _L3_EVENTS) and ev.symbol in l3_sent:
+                    if l3_changes is None:
+                        l3_changes = {}
                     changes, at = l3_changes.setdefault(ev.symbol, ([], [0]))
                     _track_l3(l3_sent[ev.symbol], ev, changes)
                     at[0] = ev.ts
         finally:  # on a sequence gap, still publish what was applied before it
             publish = self._publish
-            for t in trades:
-                sym = t.symbol
-                tick = TradeTick(t.trade_id, t.ts, t.price, t.qty, t.aggressor)
-                publish(("trade", sym), trade_message(sym, tick, book.tick_size(sym)))
-            l1_sent, l2_sent = self._l1_sent, self._l2_sent
-            for sym in l1_syms:
-                sent = l1_sent.get(sym)  # None: its last watcher was dropped just now
-                l1 = book.l1(sym)
-                if sent is not None and l1 != sent:
-                    l1_sent[sym] = l1
-                    publish(("l1", sym), l1_message(sym, l1, book.tick_size(sym)))
-            for sym in l2_syms:
-                if sym not in l2_sent:
-                    continue
-                old_bids, old_asks = l2_sent[sym]
-                bids, asks, ts = book.l2(sym, L2_DEPTH)
-                bid_changes = _level_diff(old_bids, bids, True) if bids != old_bids else []
-                ask_changes = _level_diff(old_asks, asks, False) if asks != old_asks else []
-                if bid_changes or ask_changes:
-                    l2_sent[sym] = (bids, asks)
-                    msg = l2_message(sym, bid_changes, ask_changes, ts, book.tick_size(sym))
-                    publish(("l2", sym), msg)
-            for sym, (changes, at) in l3_changes.items():
-                if changes:
-                    publish(("l3", sym), _l3_update(sym, changes, at[0], book.tick_size(sym)))
+            if trades is not None:
+                for t in trades:
+                    sym = t.symbol
+                    publish(("trade", sym), trade_message(sym, t, book.tick_size(sym)))
+            if l1_syms is not None:
+                l1_sent = self._l1_sent
+                for sym in l1_syms:
+                    sent = l1_sent.get(sym)  # None: its last watcher was dropped just now
+                    l1 = book.l1(sym)
+                    if sent is not None and l1 != sent:
+                        l1_sent[sym] = l1
+                        publish(("l1", sym), l1_message(sym, l1, book.tick_size(sym)))
+            if l2_syms is not None:
+                self._publish_l2(l2_syms)
+            if l3_changes is not None:
+                for sym, (changes, at) in l3_changes.items():
+                    if changes:
+                        msg = _l3_update(sym, changes, at[0], book.tick_size(sym))
+                        publish(("l3", sym), msg)
             if closed:
                 self._publish_bars(closed, True)
-            for sym in bar_syms:
-                current = [bars.current(sym, i) for i in bars.intervals]
-                self._publish_bars([b for b in current if b is not None], False)
+            if bar_syms is not None:
+                for sym in bar_syms:
+                    current = [bars.current(sym, i) for i in bars.intervals]
+                    self._publish_bars([b for b in current if b is not None], False)
+
+    def _publish_l2(self, symbols: Mapping[str, tuple[Touched, Touched, list[int]]]) -> None:
+        """Send each symbol's changes inside the top-of-L2 window since the last command."""
+        l2_sent = self._l2_sent
+        for sym, (touched_bids, touched_asks, at) in symbols.items():
+            sent = l2_sent.get(sym)  # None: its last watcher was dropped just now
+            if sent is None:
+                continue
+            bid_changes = (
+                _in_place_changes(sent.bids, sent.bid_map, touched_bids, True)
+                if touched_bids
+                else []
+            )
+            ask_changes = (
+                _in_place_changes(sent.asks, sent.ask_map, touched_asks, False)
+                if touched_asks
+                else []
+            )
+            if bid_changes is None or ask_changes is None:
+                # Levels joined or left: compare with the book's window. Its lists are the
+                # book's own (L2_DEPTH == DEFAULT_DEPTH) and stay the same object until a
+                # level change may have touched that side's window.
+                bids, asks, _ts = self._book.l2_window(sym)
+                if bid_changes is None:
+                    bid_changes = (
+                        _window_changes(sent.bids, sent.bid_map, bids, touched_bids, True)
+                        if bids is not sent.bids
+                        else []
+                    )
+                    sent.bids = bids
+                if ask_changes is None:
+                    ask_changes = (
+                        _window_changes(sent.asks, sent.ask_map, asks, touched_asks, False)
+                        if asks is not sent.asks
+                        else []
+                    )
+                    sent.asks = asks
+            if bid_changes or ask_changes:
+                tick = self._book.tick_size(sym)
+                self._publish(("l2", sym), l2_message(sym, bid_changes, ask_changes, at[0], tick))
 
     def close_bars(self, ts: int) -> list[Bar]:
         """Close the bars that end at or before ``ts`` and publish them; returns them.
@@ -433,8 +588,11 @@ class MarketDataFeed:
         targets = self._subs.get(key)
         if not targets:
             return
-        payload = encode(self._seq.update(message)).decode()
-        victims: list[Subscriber] = []
+        # ``encode(self._seq.update(message))`` without re-checking the channel or copying
+        # the message: the same compact JSON, the numbering keys spliced in front.
+        body = _encode(message).decode()
+        payload = f'{{"seq":{self._seq.advance(key)},"snapshot":false,{body[1:]}'
+        victims: list[Subscriber] | None = None
         for sub in targets:
             queue = sub._queue
             queued = len(queue)
@@ -442,12 +600,17 @@ class MarketDataFeed:
                 queue.append(payload)
                 if not queued:  # a non-empty queue has already woken the writer
                     sub._ready.set()
+            elif victims is None:
+                victims = [sub]
             else:
                 victims.append(sub)
         self.published += 1
-        self.enqueued += len(targets) - len(victims)
-        for sub in victims:
-            self._drop(sub)
+        if victims is None:
+            self.enqueued += len(targets)
+        else:
+            self.enqueued += len(targets) - len(victims)
+            for sub in victims:
+                self._drop(sub)
 
     def _drop(self, sub: Subscriber) -> None:
         reason = f"slow consumer: {sub.pending} messages queued"
@@ -533,8 +696,8 @@ class MarketDataFeed:
             if channel == "l1":
                 self._l1_sent[symbol] = self._book.l1(symbol)
             elif channel == "l2":
-                bids, asks, _ts = self._book.l2(symbol, L2_DEPTH)
-                self._l2_sent[symbol] = (bids, asks)
+                bids, asks, _ts = self._book.l2_window(symbol)
+                self._l2_sent[symbol] = _SentL2(bids, asks)
             elif channel == "l3":
                 l3 = self._book.l3(symbol)
                 orders = {oid: [True, p, q] for p, q, oid, _member in l3.bids}

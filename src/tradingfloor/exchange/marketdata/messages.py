@@ -24,7 +24,7 @@ from typing import Final
 import msgspec
 
 from tradingfloor.core.units import from_ticks
-from tradingfloor.exchange.engine.events import LevelChanged
+from tradingfloor.exchange.engine.events import LevelChanged, Trade
 from tradingfloor.exchange.engine.types import Side
 from tradingfloor.exchange.marketdata.bars import Bar
 from tradingfloor.exchange.marketdata.views import L1, L3, Level, TradeTick
@@ -65,9 +65,29 @@ def decode(data: bytes | str) -> Message:
     return _decoder.decode(data)
 
 
+# Rendered prices per tick-size object: id(tick size) -> (the tick size, ticks -> text). The
+# tick size is held so that its id cannot be reused while cached; keyed by identity, not
+# value, because Decimal("0.01") == Decimal("0.010") but they render differently. Bounded:
+# cleared when either level grows past its limit.
+_PRICE_TEXTS: dict[int, tuple[Decimal, dict[int, str]]] = {}
+_MAX_TICK_SIZES: Final = 256
+_MAX_PRICES_PER_TICK: Final = 65_536
+
+
 def price_text(ticks: int, tick_size: Decimal) -> str:
     """Ticks as a plain decimal string with the tick size's decimals (never exponent form)."""
-    return format(from_ticks(ticks, tick_size), "f")
+    entry = _PRICE_TEXTS.get(id(tick_size))
+    if entry is None:
+        if len(_PRICE_TEXTS) >= _MAX_TICK_SIZES:
+            _PRICE_TEXTS.clear()
+        entry = _PRICE_TEXTS[id(tick_size)] = (tick_size, {})
+    texts = entry[1]
+    text = texts.get(ticks)
+    if text is None:
+        if len(texts) >= _MAX_PRICES_PER_TICK:
+            texts.clear()
+        text = texts[ticks] = format(from_ticks(ticks, tick_size), "f")
+    return text
 
 
 def _price_or_null(ticks: int, tick_size: Decimal) -> str | None:
@@ -144,7 +164,7 @@ def l3_message(symbol: str, l3: L3, tick_size: Decimal) -> Message:
     }
 
 
-def _trade_fields(trade: TradeTick, tick_size: Decimal) -> Message:
+def _trade_fields(trade: TradeTick | Trade, tick_size: Decimal) -> Message:
     return {
         "price": price_text(trade.price, tick_size),
         "size": trade.qty,
@@ -154,8 +174,11 @@ def _trade_fields(trade: TradeTick, tick_size: Decimal) -> Message:
     }
 
 
-def trade_message(symbol: str, trade: TradeTick, tick_size: Decimal) -> Message:
-    """``{"type": "trade", ...}`` for one trade; ``aggressor`` is ``null`` in an auction."""
+def trade_message(symbol: str, trade: TradeTick | Trade, tick_size: Decimal) -> Message:
+    """``{"type": "trade", ...}`` for one trade; ``aggressor`` is ``null`` in an auction.
+
+    ``trade`` is a ``TradeTick`` or the engine's ``Trade`` event (the same field names).
+    """
     return {"type": "trade", "symbol": symbol, **_trade_fields(trade, tick_size)}
 
 
@@ -208,6 +231,16 @@ class ChannelSequencer:
         n = self._seq.get(key, 0) + 1
         self._seq[key] = n
         return {"seq": n, "snapshot": False, **message}
+
+    def advance(self, key: tuple[str, str]) -> int:
+        """Consume and return the next update number of channel ``key`` = (type, symbol).
+
+        For a publisher that wraps its own messages (no check of the message): the update is
+        ``{"seq": n, "snapshot": false, ...}`` exactly as ``update`` would build it.
+        """
+        n = self._seq.get(key, 0) + 1
+        self._seq[key] = n
+        return n
 
     def snapshot(self, message: Mapping[str, object]) -> Message:
         """Wrap the channel's current state: the number of the last update it includes."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from decimal import Decimal
 from itertools import islice
 from typing import Any, Final, NamedTuple
@@ -107,7 +107,11 @@ class _Instrument:
     """Everything the book keeps for one symbol."""
 
     __slots__ = (
+        "ask_top",
+        "ask_window",
         "asks",
+        "bid_top",
+        "bid_window",
         "bids",
         "l1_ts",
         "l2_ts",
@@ -128,8 +132,15 @@ class _Instrument:
         self.tick_size = ev.tick_size
         self.tick = Decimal(ev.tick_size)
         self.phase = ev.phase
-        self.bids: SortedDict = SortedDict()  # price -> (size, orders)
+        self.bids: SortedDict = SortedDict()  # price -> (price, size, orders)
         self.asks: SortedDict = SortedDict()
+        # Caches of the L2 book, derived from bids/asks only: the best (price, size) of
+        # each side ((0, 0) when empty) and the top DEFAULT_DEPTH levels, best first (None
+        # when a level change may have touched them; rebuilt on the next read).
+        self.bid_top: tuple[int, int] = (0, 0)
+        self.ask_top: tuple[int, int] = (0, 0)
+        self.bid_window: list[Level] | None = []
+        self.ask_window: list[Level] | None = []
         self.l3_bids: SortedDict = SortedDict()  # price -> {order id: displayed qty}, FIFO
         self.l3_asks: SortedDict = SortedDict()
         self.where: dict[int, tuple[bool, int]] = {}  # order id -> (is buy, price)
@@ -139,12 +150,21 @@ class _Instrument:
         self.l1_ts = self.l2_ts = self.l3_ts = ev.ts
         self.trades: deque[TradeTick] = deque(maxlen=MAX_TRADES)
 
-    def top(self, is_buy: bool) -> tuple[int, int]:
-        side = self.bids if is_buy else self.asks
-        if not side:
-            return 0, 0
-        price, (size, _orders) = side.peekitem(-1 if is_buy else 0)
-        return int(price), int(size)
+    def window(self, is_buy: bool) -> list[Level]:
+        """The top ``DEFAULT_DEPTH`` levels of one side, best first (do not mutate)."""
+        if is_buy:
+            win = self.bid_window
+            if win is None:
+                bids = self.bids
+                win = self.bid_window = list(
+                    map(bids.__getitem__, islice(reversed(bids), DEFAULT_DEPTH))
+                )
+        else:
+            win = self.ask_window
+            if win is None:
+                asks = self.asks
+                win = self.ask_window = list(map(asks.__getitem__, islice(asks, DEFAULT_DEPTH)))
+        return win
 
     def unqueue(self, oid: int, ts: int) -> None:
         """Take a displayed order out of the L3 book (nothing if it is not there)."""
@@ -169,8 +189,8 @@ class _Instrument:
         return [
             self.tick_size,
             self.phase.value,
-            [[p, *v] for p, v in self.bids.items()],
-            [[p, *v] for p, v in self.asks.items()],
+            [list(v) for v in self.bids.values()],
+            [list(v) for v in self.asks.values()],
             [[p, list(q.items())] for p, q in self.l3_bids.items()],
             [[p, list(q.items())] for p, q in self.l3_asks.items()],
             sorted(self.members.items()),
@@ -181,14 +201,6 @@ class _Instrument:
             self.l3_ts,
             [list(t) for t in self.trades],
         ]
-
-
-def _levels(side: SortedDict, prices: Iterable[int]) -> list[Level]:
-    out: list[Level] = []
-    for price in prices:
-        size, orders = side[price]
-        out.append((price, size, orders))
-    return out
 
 
 class MarketDataBook:
@@ -240,17 +252,40 @@ class MarketDataBook:
         self._get(ev.symbol).phase = ev.phase
 
     def _on_level(self, ev: LevelChanged) -> None:
-        inst = self._get(ev.symbol)
-        is_buy = ev.side == Side.BUY
-        side = inst.bids if is_buy else inst.asks
-        before = inst.top(is_buy)
-        if ev.qty > 0:
-            side[ev.price] = (ev.qty, ev.orders)
+        inst = self._instruments.get(ev.symbol)
+        if inst is None:
+            raise MarketDataError(f"event for unlisted symbol {ev.symbol!r}")
+        price, qty, ts = ev.price, ev.qty, ev.ts
+        inst.l2_ts = ts
+        if ev.side == Side.BUY:
+            win = inst.bid_window
+            # A change below a full window cannot touch it.
+            if win is not None and (len(win) < DEFAULT_DEPTH or price >= win[-1][0]):
+                inst.bid_window = None
+            bids = inst.bids
+            top = inst.bid_top
+            if qty > 0:
+                bids[price] = (price, qty, ev.orders)
+                if price >= top[0]:
+                    inst.bid_top = (price, qty)
+            elif bids.pop(price, None) is not None and price == top[0]:
+                inst.bid_top = bids.peekitem(-1)[1][:2] if bids else (0, 0)
+            if inst.bid_top != top:
+                inst.l1_ts = ts
         else:
-            side.pop(ev.price, None)
-        inst.l2_ts = ev.ts
-        if inst.top(is_buy) != before:
-            inst.l1_ts = ev.ts
+            win = inst.ask_window
+            if win is not None and (len(win) < DEFAULT_DEPTH or price <= win[-1][0]):
+                inst.ask_window = None
+            asks = inst.asks
+            top = inst.ask_top
+            if qty > 0:
+                asks[price] = (price, qty, ev.orders)
+                if price <= top[0] or not top[0]:
+                    inst.ask_top = (price, qty)
+            elif asks.pop(price, None) is not None and price == top[0]:
+                inst.ask_top = asks.peekitem(0)[1][:2] if asks else (0, 0)
+            if inst.ask_top != top:
+                inst.l1_ts = ts
 
     def _on_trade(self, ev: Trade) -> None:
         inst = self._get(ev.symbol)
@@ -260,13 +295,15 @@ class MarketDataBook:
         inst.trades.append(TradeTick(ev.trade_id, ev.ts, ev.price, ev.qty, ev.aggressor))
         # The maker's displayed slice shrinks (in an auction both sides may be in the book);
         # a spent slice leaves the book and an iceberg refill is booked afresh.
+        where = inst.where
         for oid, leaves in (
             (ev.maker_order_id, ev.maker_leaves),
             (ev.taker_order_id, ev.taker_leaves),
         ):
-            if oid not in inst.where:
+            key = where.get(oid)
+            if key is None:
                 continue
-            queue = inst.queue_of(oid)
+            queue: dict[int, int] = (inst.l3_bids if key[0] else inst.l3_asks)[key[1]]
             shown = queue[oid] - ev.qty
             if leaves == 0 or shown <= 0:
                 inst.unqueue(oid, ev.ts)
@@ -316,8 +353,8 @@ class MarketDataBook:
 
     def l1(self, symbol: str) -> L1:
         inst = self._instruments[symbol]
-        bid, bid_size = inst.top(True)
-        ask, ask_size = inst.top(False)
+        bid, bid_size = inst.bid_top
+        ask, ask_size = inst.ask_top
         return L1(bid, bid_size, ask, ask_size, inst.last, inst.volume, inst.l1_ts)
 
     def l2(self, symbol: str, depth: int = DEFAULT_DEPTH) -> L2:
@@ -325,11 +362,24 @@ class MarketDataBook:
         if depth < 0:
             raise ValueError(f"depth {depth} < 0")
         inst = self._instruments[symbol]
+        if depth <= DEFAULT_DEPTH:
+            return L2(inst.window(True)[:depth], inst.window(False)[:depth], inst.l2_ts)
+        bids, asks = inst.bids, inst.asks
         return L2(
-            _levels(inst.bids, islice(reversed(inst.bids), depth)),
-            _levels(inst.asks, islice(inst.asks, depth)),
+            [bids[p] for p in islice(reversed(bids), depth)],
+            [asks[p] for p in islice(asks, depth)],
             inst.l2_ts,
         )
+
+    def l2_window(self, symbol: str) -> L2:
+        """The top ``DEFAULT_DEPTH`` levels per side as ``l2`` gives them, without copying.
+
+        The lists are the book's own: they must not be mutated, and a side's list stays the
+        same object until a level change may have touched that side's window (so ``is``
+        against an earlier result means "unchanged").
+        """
+        inst = self._instruments[symbol]
+        return L2(inst.window(True), inst.window(False), inst.l2_ts)
 
     def l3(self, symbol: str) -> L3:
         """Displayed orders as (price, displayed qty, order id, member) in priority order."""
