@@ -26,8 +26,13 @@ from pathlib import Path
 from typing import Final, Protocol
 
 from tradingfloor.exchange.config import VenueConfig
-from tradingfloor.exchange.engine.commands import Command, MassCancel, OrderStatusRequest
-from tradingfloor.exchange.engine.events import Event
+from tradingfloor.exchange.engine.commands import (
+    AddInstrument,
+    Command,
+    MassCancel,
+    OrderStatusRequest,
+)
+from tradingfloor.exchange.engine.events import Event, InstrumentAdded
 from tradingfloor.exchange.fix import tags as t
 from tradingfloor.exchange.fix.acceptor import FixAcceptor, SessionHandle
 from tradingfloor.exchange.fix.codec import Message
@@ -134,6 +139,10 @@ class FixGateway:
     def on_events(self, command: Command, events: Sequence[Event]) -> None:
         """After each acknowledged (or replayed) command: reports and market data."""
         outbound = self._reporter.apply(events, command)
+        if isinstance(command, AddInstrument):  # listed by the journal, maybe not the config
+            for event in events:
+                if isinstance(event, InstrumentAdded):
+                    self._tick_sizes[event.symbol] = Decimal(event.tick_size)
         if not events or events[-1].seq <= self._sent_upto:
             return  # replayed history whose reports are in the stores already
         if self._handles is None:
