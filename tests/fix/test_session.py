@@ -458,6 +458,20 @@ def test_resend_of_a_bounded_range(h: Harness) -> None:
     assert [(m.seq_num, m.get(t.ExecID)) for m in out] == [(3, "e3"), (4, "e4")]
 
 
+def test_poss_resend_is_sent_and_kept_when_resent(h: Harness) -> None:
+    h.connect_and_logon()
+    h.session.send_app(t.MT_EXECUTION_REPORT, [(t.ExecID, "e2")], now_ns=h.now)
+    h.session.send_app(t.MT_EXECUTION_REPORT, [(t.ExecID, "e3")], now_ns=h.now, poss_resend=True)
+    first, second = h.out()
+    assert not first.has(t.PossResend)
+    assert second.get(t.PossResend) == "Y"
+    out = h.feed(h.msg(t.MT_RESEND_REQUEST, [(t.BeginSeqNo, "2"), (t.EndSeqNo, "3")]))
+    assert [(m.get(t.ExecID), m.get(t.PossDupFlag), m.get(t.PossResend)) for m in out] == [
+        ("e2", "Y", None),
+        ("e3", "Y", "Y"),
+    ]
+
+
 def test_long_resend_is_paced(tmp_path: Path) -> None:
     h = Harness(tmp_path, resend_batch=3)
     h.connect_and_logon()

@@ -87,9 +87,13 @@ class _Handle:
     def logged_on(self) -> bool:
         return self._entry().session.logged_on
 
-    def send(self, msg_type: str, body: Sequence[tuple[int, str]]) -> None:
+    def send(
+        self, msg_type: str, body: Sequence[tuple[int, str]], *, poss_resend: bool = False
+    ) -> None:
         entry = self._entry()
-        entry.session.send_app(msg_type, body, now_ns=self._acceptor.clock())
+        entry.session.send_app(
+            msg_type, body, now_ns=self._acceptor.clock(), poss_resend=poss_resend
+        )
         self._acceptor._touch(entry)
 
     def reject(self, msg: MessageFields, reason: int, ref_tag: int | None, text: str) -> None:

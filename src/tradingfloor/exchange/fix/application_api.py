@@ -26,8 +26,13 @@ class SessionHandle(Protocol):
     @property
     def logged_on(self) -> bool: ...
 
-    def send(self, msg_type: str, body: Sequence[tuple[int, str]]) -> None:
+    def send(
+        self, msg_type: str, body: Sequence[tuple[int, str]], *, poss_resend: bool = False
+    ) -> None:
         """Send an application message: sequenced and stored, then written if logged on.
+
+        ``poss_resend`` marks it PossResend (97=Y): it may have gone out before under another
+        seq num (the gateway's reports regenerated at start-up after a crash).
 
         While the member is offline the message is only stored; the member gets it by
         ResendRequest after its next logon. Market data (W, X) is sequenced but not stored:

@@ -147,10 +147,13 @@ class FixGateway:
             return  # replayed history whose reports are in the stores already
         if self._handles is None:
             raise VenueError("FIX gateway has no acceptor attached")
+        # Before the venue starts, these are reports of journaled events past the mark: a
+        # crash may have come after they were stored, so they may be duplicates (97=Y).
+        regenerated = not self._venue.running
         for member, msg_type, body in outbound:
             comp_id = self._comp_by_member.get(member)
             if comp_id is not None:  # orders of non-FIX members (e.g. in-process brokers)
-                self._handles.handle(comp_id).send(msg_type, body)
+                self._handles.handle(comp_id).send(msg_type, body, poss_resend=regenerated)
         self._md.on_events(events)
         self._sent_upto = events[-1].seq
         self._mark_dirty = True  # written by on_stores_synced, once the stores are on disk

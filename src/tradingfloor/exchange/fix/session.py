@@ -665,6 +665,8 @@ class FixSession:
             (t.SendingTime, utc_timestamp(now_ns)),
             (t.OrigSendingTime, original.get(t.SendingTime) or utc_timestamp(now_ns)),
         ]
+        if original.get(t.PossResend) == "Y":
+            header.append((t.PossResend, "Y"))
         body = [(k, v) for k, v in original.fields if k not in _RESEND_HEADER_TAGS]
         return encode(t.BEGIN_STRING, original.msg_type, header, body)
 
@@ -689,17 +691,29 @@ class FixSession:
         self._store.skip_sent(seq)  # session messages are gap-filled on resend
         self._emit(raw, now_ns)
 
-    def send_app(self, msg_type: str, body: Sequence[tuple[int, str]], *, now_ns: int) -> bytes:
+    def send_app(
+        self,
+        msg_type: str,
+        body: Sequence[tuple[int, str]],
+        *,
+        now_ns: int,
+        poss_resend: bool = False,
+    ) -> bytes:
         """Sequence, stamp and store an application message; queue it for output if logged on.
 
         The message is in the store (written through to the OS) before this returns, also when
         the member is offline: it then reaches the member by ResendRequest after its next logon.
         Market data (``NOT_RESENT_MSG_TYPES``) only uses up its seq num and is gap-filled.
+        ``poss_resend`` sets PossResend (97=Y): the message may have been sent before under
+        another seq num (the receiver checks for a duplicate by its id, e.g. ExecID).
         """
         if msg_type in t.SESSION_MSG_TYPES:
             raise ValueError(f"MsgType {msg_type} is a session message")
         seq = self._store.next_sender_seq
-        raw = encode(t.BEGIN_STRING, msg_type, self._header(seq, now_ns), body)
+        header = self._header(seq, now_ns)
+        if poss_resend:
+            header.append((t.PossResend, "Y"))
+        raw = encode(t.BEGIN_STRING, msg_type, header, body)
         if msg_type in NOT_RESENT_MSG_TYPES:
             self._store.skip_sent(seq)
         else:
