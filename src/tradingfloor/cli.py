@@ -565,7 +565,7 @@ def serve(
 ) -> None:
     """Run the exchange: FIX acceptor, market data over WebSocket/HTTP and UDP, one journal."""
     from tradingfloor.exchange.config import ConfigError, load_config
-    from tradingfloor.exchange.serve import ServeOptions
+    from tradingfloor.exchange.serve import ServeOptions, VenueFailedError
     from tradingfloor.exchange.serve import run as run_serve
 
     try:
@@ -585,6 +585,8 @@ def serve(
     )
     try:
         run_serve(options)
+    except VenueFailedError as exc:
+        _fail(str(exc), code=EXIT_INTERNAL_ERROR)
     except DirectoryLockedError as exc:
         _fail(f"{exc} (is another `tradingfloor serve` using {data_dir}?)")
     except OSError as exc:

@@ -262,3 +262,31 @@ async def test_the_binary_feed_carries_the_book_and_the_orders(tmp_path: Path) -
     finally:
         await srv.stop()
         await receiver.close()
+
+
+async def test_serve_stops_when_the_journal_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tradingfloor.exchange.serve import VenueFailedError, _serve
+
+    lines: list[str] = []
+    ready = asyncio.Event()
+
+    def announce(line: str) -> None:
+        lines.append(line)
+        if line.startswith("Ready"):
+            ready.set()
+
+    opts = options(tmp_path / "venue")
+    opts.announce = announce
+    opts.tick_interval = 0.05  # an idle venue journals a timer tick: the batch that fails
+    task = asyncio.create_task(_serve(opts))
+    await asyncio.wait_for(ready.wait(), 10)
+
+    def broken(self: object, commands: object) -> object:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(JournaledEngine, "submit_each", broken)
+    with pytest.raises(VenueFailedError, match="No space left"):
+        await asyncio.wait_for(task, 10)
+    assert any(line.startswith("Venue failed") for line in lines)

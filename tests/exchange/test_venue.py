@@ -17,6 +17,7 @@ from tradingfloor.exchange.venue import (
     Venue,
     VenueBusyError,
     VenueClosedError,
+    VenueError,
 )
 
 
@@ -155,3 +156,21 @@ async def test_timer_ticks_are_journaled_when_idle(tmp_path: Path) -> None:
     await asyncio.sleep(0.1)
     await venue.stop()
     assert venue.last_seq >= 2
+
+
+async def test_a_failed_journal_batch_stops_the_venue(tmp_path: Path) -> None:
+    venue = await start(tmp_path, Recorder())
+    await venue.submit(AddInstrument(symbol="AAPL"))
+
+    def broken(commands: object) -> object:
+        raise OSError(28, "No space left on device")
+
+    venue._pipeline.submit_each = broken  # type: ignore[method-assign,assignment]
+    waiter = asyncio.create_task(venue.wait_failed())
+    with pytest.raises(VenueError, match="No space left"):
+        await venue.submit(order("x", Side.BUY, 100))
+    assert isinstance(await asyncio.wait_for(waiter, 1), OSError)
+    assert not venue.running and isinstance(venue.failure, OSError)
+    with pytest.raises(VenueClosedError):
+        venue.submit_nowait(order("y", Side.BUY, 100))
+    await venue.stop()

@@ -32,7 +32,7 @@ from tradingfloor.exchange.marketdata.binaryfeed import DEFAULT_FEED_ADDRESS, Bi
 from tradingfloor.exchange.marketdata.feed import MarketDataFeed
 from tradingfloor.exchange.venue import Venue
 
-__all__ = ["ServeOptions", "VenueServer", "run"]
+__all__ = ["ServeOptions", "VenueFailedError", "VenueServer", "run"]
 
 _log = logging.getLogger(__name__)
 
@@ -145,19 +145,33 @@ class VenueServer:
         await self.binary.close()
 
 
+class VenueFailedError(RuntimeError):
+    """The venue stopped on its own (a journal batch failed): restart to recover."""
+
+
 async def _serve(options: ServeOptions) -> None:
     server = VenueServer(options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    failure: BaseException | None = None
     try:
         await server.start()
+        assert server.venue is not None
         options.announce("Ready. Stop with Ctrl-C.")
-        await stop.wait()
-        options.announce("Stopping ...")
+        stopped = asyncio.create_task(stop.wait())
+        failed = asyncio.create_task(server.venue.wait_failed())
+        await asyncio.wait((stopped, failed), return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        failed.cancel()
+        failure = server.venue.failure
+        # Fail-stop: a venue that cannot journal must not look alive; a restart recovers.
+        options.announce("Stopping ..." if failure is None else f"Venue failed: {failure!r}")
     finally:
         await server.stop()
+    if failure is not None:
+        raise VenueFailedError(f"the venue failed ({failure!r}); restart to recover")
     options.announce("Stopped.")
 
 

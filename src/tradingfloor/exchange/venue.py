@@ -97,6 +97,7 @@ class Venue:
         self._ticker: asyncio.Task[None] | None = None
         self._running = False
         self._failure: BaseException | None = None
+        self._failed = asyncio.Event()
         self._replayed = False
         self.stats = VenueStats()
         self.recovery: RecoveryReport | None = None
@@ -201,6 +202,17 @@ class Venue:
         return self._running
 
     @property
+    def failure(self) -> BaseException | None:
+        """Why the venue stopped taking commands on its own (a failed journal batch), if it did."""
+        return self._failure
+
+    async def wait_failed(self) -> BaseException:
+        """Wait until a journal batch fails; return the error (the service should stop)."""
+        await self._failed.wait()
+        assert self._failure is not None
+        return self._failure
+
+    @property
     def queued(self) -> int:
         return len(self._queue)
 
@@ -267,6 +279,7 @@ class Venue:
             except BaseException as exc:
                 self._failure = exc
                 self._running = False
+                self._failed.set()
                 _log.critical("journal batch failed; the venue stops: %r", exc)
                 error = VenueError(f"journal batch failed: {exc!r}")
                 for _command, future in batch:
