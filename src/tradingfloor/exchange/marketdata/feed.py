@@ -55,11 +55,14 @@ from tradingfloor.exchange.marketdata.messages import (
     bar_message,
     decode,
     encode,
+    json_string,
+    l1_body,
     l1_message,
+    l2_body,
     l2_message,
     l3_message,
     price_text,
-    trade_message,
+    trade_body,
     trades_snapshot_message,
 )
 from tradingfloor.exchange.marketdata.views import (
@@ -68,6 +71,7 @@ from tradingfloor.exchange.marketdata.views import (
     MAX_TRADES,
     Level,
     MarketDataBook,
+    MarketDataError,
 )
 
 __all__ = [
@@ -295,6 +299,18 @@ def _window_changes(
     return [out[price] for price in sorted(out, reverse=best_high)]
 
 
+class _Watch:
+    """Which channels of one symbol have watchers (``(channel, symbol) in feed._subs``, kept
+    in step by ``_add``/``_remove``), and the symbol's tick size and JSON string literal."""
+
+    __slots__ = ("bar", "json", "l1", "l2", "l3", "tick", "trade")
+
+    def __init__(self, tick: Decimal, json: str) -> None:
+        self.tick = tick
+        self.json = json
+        self.l1 = self.l2 = self.l3 = self.trade = self.bar = False
+
+
 L3Change = tuple[bool, int, int, int, str]  # (is buy, price, displayed size, order id, op)
 
 
@@ -376,6 +392,8 @@ class MarketDataFeed:
         self._book = MarketDataBook()
         self._bars = BarBuilder() if intervals is None else BarBuilder(intervals)
         self._seq = ChannelSequencer()
+        self._seqs = self._seq._seq  # the numbers, for ``_send`` (as ``self._seq.advance``)
+        self._watch: dict[str, _Watch] = {}  # symbols ever watched
         self._subs: dict[Key, dict[Subscriber, None]] = {}  # only non-empty entries
         # The L1 and top-of-L2 window as of the last command, kept while someone watches
         # them: an update is the difference to it.
@@ -439,14 +457,27 @@ class MarketDataFeed:
         closed: list[Bar] | None = None
         l3_changes: dict[str, tuple[list[L3Change], list[int]]] | None = None
         l3_sent = self._l3_sent
-        apply = book.apply
+        # ``book.apply`` inlined: the same checks, the same handlers, one type lookup.
+        handlers = book._handlers
+        watch = self._watch
+        last_seq = book.last_seq
         try:
             for ev in events:
-                if not apply(ev):
+                seq = ev.seq
+                if seq <= last_seq:
                     continue
+                if seq != last_seq + 1:
+                    raise MarketDataError(f"event seq {seq} after {last_seq}: events were missed")
+                handler = handlers.get(type(ev))
+                if handler is not None:
+                    handler(ev)
+                book.last_seq = last_seq = seq
                 if type(ev) is LevelChanged:  # engine events are never subclassed
                     sym = ev.symbol
-                    if ("l2", sym) in subs:
+                    w = watch.get(sym)
+                    if w is None:
+                        continue
+                    if w.l2:
                         if l2_syms is None:
                             l2_syms = {}
                         touched = l2_syms.get(sym)
@@ -457,35 +488,38 @@ class MarketDataFeed:
                         else:
                             touched[1][ev.price] = ev
                         touched[2][0] = ev.ts  # the book's L2 ts after the command
-                    if ("l1", sym) in subs:
+                    if w.l1:
                         if l1_syms is None:
                             l1_syms = {sym: None}
                         else:
                             l1_syms[sym] = None
                 elif type(ev) is Trade:
                     sym = ev.symbol
-                    done = bars.apply(ev)
+                    done = bars.add_trade(sym, ev.ts, ev.price, ev.qty)  # bars.apply(ev)
                     if done:
                         if closed is None:
                             closed = done
                         else:
                             closed.extend(done)
-                    if ("trade", sym) in subs:
+                    w = watch.get(sym)
+                    if w is None:
+                        continue
+                    if w.trade:
                         if trades is None:
                             trades = [ev]
                         else:
                             trades.append(ev)
-                    if ("l1", sym) in subs:
+                    if w.l1:
                         if l1_syms is None:
                             l1_syms = {sym: None}
                         else:
                             l1_syms[sym] = None
-                    if ("bar", sym) in subs:
+                    if w.bar:
                         if bar_syms is None:
                             bar_syms = {sym: None}
                         else:
                             bar_syms[sym] = None
-                    if sym in l3_sent:
+                    if w.l3:
                         if l3_changes is None:
                             l3_changes = {}
                         changes, at = l3_changes.setdefault(sym, ([], [0]))
@@ -499,10 +533,14 @@ class MarketDataFeed:
                     at[0] = ev.ts
         finally:  # on a sequence gap, still publish what was applied before it
             publish = self._publish
+            send = self._send
             if trades is not None:
                 for t in trades:
-                    sym = t.symbol
-                    publish(("trade", sym), trade_message(sym, t, book.tick_size(sym)))
+                    key = ("trade", t.symbol)
+                    targets = subs.get(key)
+                    if targets:
+                        w = watch[t.symbol]
+                        send(key, targets, trade_body(w.json, t, w.tick))
             if l1_syms is not None:
                 l1_sent = self._l1_sent
                 for sym in l1_syms:
@@ -510,7 +548,11 @@ class MarketDataFeed:
                     l1 = book.l1(sym)
                     if sent is not None and l1 != sent:
                         l1_sent[sym] = l1
-                        publish(("l1", sym), l1_message(sym, l1, book.tick_size(sym)))
+                        key = ("l1", sym)
+                        targets = subs.get(key)
+                        if targets:
+                            w = watch[sym]
+                            send(key, targets, l1_body(w.json, l1, w.tick))
             if l2_syms is not None:
                 self._publish_l2(l2_syms)
             if l3_changes is not None:
@@ -562,8 +604,12 @@ class MarketDataFeed:
                     )
                     sent.asks = asks
             if bid_changes or ask_changes:
-                tick = self._book.tick_size(sym)
-                self._publish(("l2", sym), l2_message(sym, bid_changes, ask_changes, at[0], tick))
+                key = ("l2", sym)
+                targets = self._subs.get(key)
+                if targets:
+                    w = self._watch[sym]
+                    body = l2_body(w.json, bid_changes, ask_changes, at[0], w.tick)
+                    self._send(key, targets, body)
 
     def close_bars(self, ts: int) -> list[Bar]:
         """Close the bars that end at or before ``ts`` and publish them; returns them.
@@ -586,12 +632,17 @@ class MarketDataFeed:
     def _publish(self, key: Key, message: Message) -> None:
         """Number, encode once, queue the same payload to every subscriber of the channel."""
         targets = self._subs.get(key)
-        if not targets:
-            return
+        if targets:
+            self._send(key, targets, _encode(message).decode()[1:])
+
+    def _send(self, key: Key, targets: dict[Subscriber, None], body: str) -> None:
+        """Queue one update to the channel's (non-empty) ``targets``; ``body`` is its compact
+        JSON without the opening brace (as ``messages.*_body`` build it)."""
         # ``encode(self._seq.update(message))`` without re-checking the channel or copying
         # the message: the same compact JSON, the numbering keys spliced in front.
-        body = _encode(message).decode()
-        payload = f'{{"seq":{self._seq.advance(key)},"snapshot":false,{body[1:]}'
+        seqs = self._seqs
+        n = seqs[key] = seqs.get(key, 0) + 1  # self._seq.advance(key)
+        payload = f'{{"seq":{n},"snapshot":false,{body}'
         victims: list[Subscriber] | None = None
         for sub in targets:
             queue = sub._queue
@@ -693,6 +744,11 @@ class MarketDataFeed:
         if targets is None:  # the first watcher: remember the state updates start from
             targets = self._subs[key] = {}
             channel, symbol = key
+            w = self._watch.get(symbol)
+            if w is None:  # the book's tick size object never changes once listed
+                tick = self._book.tick_size(symbol)
+                w = self._watch[symbol] = _Watch(tick, json_string(symbol))
+            setattr(w, channel, True)
             if channel == "l1":
                 self._l1_sent[symbol] = self._book.l1(symbol)
             elif channel == "l2":
@@ -713,6 +769,7 @@ class MarketDataFeed:
             if not targets:
                 del self._subs[key]
                 channel, symbol = key
+                setattr(self._watch[symbol], channel, False)
                 if channel == "l1":
                     del self._l1_sent[symbol]
                 elif channel == "l2":

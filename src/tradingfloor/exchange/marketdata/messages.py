@@ -130,6 +130,68 @@ def l2_message(
     }
 
 
+# ---- Update bodies built as text (the publisher's hot path; internal to the package, so not
+# in ``__all__``). Each ``*_body`` is exactly
+# ``encode(<builder>(...)).decode()`` without its opening ``{``, so that a publisher can put the
+# numbering keys in front; ``symbol_json`` is ``json_string(symbol)``. Prices are ``price_text``
+# (digits, ``-`` and ``.`` only: no escaping) and integers render as msgspec renders them.
+
+_NULLABLE_TEXT: Final[dict[str, str]] = {"buy": '"buy"', "sell": '"sell"', "": "null"}
+
+
+def json_string(text: str) -> str:
+    """``text`` as a JSON string literal, exactly as ``encode`` writes it."""
+    return _encoder.encode(text).decode()
+
+
+def trade_body(symbol_json: str, trade: TradeTick | Trade, tick_size: Decimal) -> str:
+    """``trade_message`` as text (see the note above)."""
+    aggressor = _NULLABLE_TEXT.get(trade.aggressor)
+    if aggressor is None:
+        aggressor = json_string(trade.aggressor)
+    return (
+        f'"type":"trade","symbol":{symbol_json},"price":"{price_text(trade.price, tick_size)}",'
+        f'"size":{trade.qty},"aggressor":{aggressor},"timestamp":{trade.ts},'
+        f'"tradeId":{trade.trade_id}}}'
+    )
+
+
+def l1_body(symbol_json: str, l1: L1, tick_size: Decimal) -> str:
+    """``l1_message`` as text (see the note above)."""
+    bid, bid_size, ask, ask_size, last, volume, ts = l1
+    bid_text = (
+        f'"{price_text(bid, tick_size)}","bidSize":{bid_size}' if bid else 'null,"bidSize":null'
+    )
+    ask_text = (
+        f'"{price_text(ask, tick_size)}","askSize":{ask_size}' if ask else 'null,"askSize":null'
+    )
+    last_text = f'"{price_text(last, tick_size)}"' if last else "null"
+    return (
+        f'"type":"l1","symbol":{symbol_json},"bid":{bid_text},"ask":{ask_text},'
+        f'"last":{last_text},"volume":{volume},"timestamp":{ts}}}'
+    )
+
+
+def l2_body(
+    symbol_json: str, bids: Sequence[Level], asks: Sequence[Level], ts: int, tick_size: Decimal
+) -> str:
+    """``l2_message`` as text (see the note above)."""
+    bid_rows = (
+        ",".join([f'["{price_text(p, tick_size)}",{size},{n}]' for p, size, n in bids])
+        if bids
+        else ""
+    )
+    ask_rows = (
+        ",".join([f'["{price_text(p, tick_size)}",{size},{n}]' for p, size, n in asks])
+        if asks
+        else ""
+    )
+    return (
+        f'"type":"l2","symbol":{symbol_json},"bids":[{bid_rows}],"asks":[{ask_rows}],'
+        f'"timestamp":{ts}}}'
+    )
+
+
 def l2_update_message(changes: Sequence[LevelChanged], tick_size: Decimal) -> Message:
     """An L2 update from ``level`` events of one symbol (a later change of a price wins)."""
     if not changes:

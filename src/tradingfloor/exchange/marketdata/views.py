@@ -103,6 +103,9 @@ class TradeTick(NamedTuple):
     aggressor: str  # "buy" / "sell"; "" for auction trades
 
 
+_new_tuple: Final = tuple.__new__  # (NamedTuple class, fields): the class(*fields), faster
+
+
 class _Instrument:
     """Everything the book keeps for one symbol."""
 
@@ -288,28 +291,39 @@ class MarketDataBook:
                 inst.l1_ts = ts
 
     def _on_trade(self, ev: Trade) -> None:
-        inst = self._get(ev.symbol)
-        inst.last = ev.price
-        inst.volume += ev.qty
-        inst.l1_ts = ev.ts
-        inst.trades.append(TradeTick(ev.trade_id, ev.ts, ev.price, ev.qty, ev.aggressor))
+        inst = self._instruments.get(ev.symbol)
+        if inst is None:
+            raise MarketDataError(f"event for unlisted symbol {ev.symbol!r}")
+        price, qty, ts = ev.price, ev.qty, ev.ts
+        inst.last = price
+        inst.volume += qty
+        inst.l1_ts = ts
+        # TradeTick(...) without its Python-level __new__ (hot path).
+        inst.trades.append(_new_tuple(TradeTick, (ev.trade_id, ts, price, qty, ev.aggressor)))
         # The maker's displayed slice shrinks (in an auction both sides may be in the book);
         # a spent slice leaves the book and an iceberg refill is booked afresh.
+        # (The same steps for the maker, then the taker; written out: hot path.)
         where = inst.where
-        for oid, leaves in (
-            (ev.maker_order_id, ev.maker_leaves),
-            (ev.taker_order_id, ev.taker_leaves),
-        ):
-            key = where.get(oid)
-            if key is None:
-                continue
+        oid = ev.maker_order_id
+        key = where.get(oid)
+        if key is not None:
             queue: dict[int, int] = (inst.l3_bids if key[0] else inst.l3_asks)[key[1]]
-            shown = queue[oid] - ev.qty
-            if leaves == 0 or shown <= 0:
-                inst.unqueue(oid, ev.ts)
+            shown = queue[oid] - qty
+            if ev.maker_leaves == 0 or shown <= 0:
+                inst.unqueue(oid, ts)
             else:
                 queue[oid] = shown
-                inst.l3_ts = ev.ts
+                inst.l3_ts = ts
+        oid = ev.taker_order_id
+        key = where.get(oid)
+        if key is not None:
+            queue = (inst.l3_bids if key[0] else inst.l3_asks)[key[1]]
+            shown = queue[oid] - qty
+            if ev.taker_leaves == 0 or shown <= 0:
+                inst.unqueue(oid, ts)
+            else:
+                queue[oid] = shown
+                inst.l3_ts = ts
 
     def _on_booked(self, ev: OrderBooked) -> None:
         inst = self._get(ev.symbol)
@@ -355,7 +369,9 @@ class MarketDataBook:
         inst = self._instruments[symbol]
         bid, bid_size = inst.bid_top
         ask, ask_size = inst.ask_top
-        return L1(bid, bid_size, ask, ask_size, inst.last, inst.volume, inst.l1_ts)
+        fields = (bid, bid_size, ask, ask_size, inst.last, inst.volume, inst.l1_ts)
+        l1: L1 = _new_tuple(L1, fields)  # L1(*fields) without its Python-level __new__
+        return l1
 
     def l2(self, symbol: str, depth: int = DEFAULT_DEPTH) -> L2:
         """Up to ``depth`` displayed levels per side as (price, size, orders), best first."""
