@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final
 
 from tradingfloor.exchange.config import VenueConfig
 from tradingfloor.exchange.engine.commands import (
@@ -50,7 +50,7 @@ from tradingfloor.exchange.fix.orders import (
 from tradingfloor.exchange.marketdata.views import MarketDataBook
 from tradingfloor.exchange.venue import Venue, VenueError
 
-__all__ = ["APPLICATION_MSG_TYPES", "FixGateway", "HandleSource"]
+__all__ = ["APPLICATION_MSG_TYPES", "FixGateway"]
 
 APPLICATION_MSG_TYPES: Final = frozenset(
     {
@@ -64,12 +64,6 @@ APPLICATION_MSG_TYPES: Final = frozenset(
     }
 )
 _MARK_FILE: Final = "last_event_seq"
-
-
-class HandleSource(Protocol):
-    """Where the gateway gets a member's session handle (the acceptor)."""
-
-    def handle(self, comp_id: str) -> SessionHandle: ...
 
 
 class FixGateway:
@@ -93,7 +87,7 @@ class FixGateway:
         # Strict FIX 4.4: no ExecType L / TrdMatchID in reports, which 4.4 engines reject.
         self._reporter = ExecutionReporter(self._tick_sizes, fix44_strict=True)
         self._md = FixMarketData(book, clock)
-        self._handles: HandleSource | None = None
+        self._handles: FixAcceptor | None = None
         self._mark_path = mark_dir / _MARK_FILE
         mark_dir.mkdir(parents=True, exist_ok=True)
         self._sent_upto = self._read_mark()

@@ -27,7 +27,6 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_SUBSCRIPTIONS_PER_SESSION",
     "FixMarketData",
-    "MdFields",
     "MdSession",
 ]
 
@@ -37,14 +36,6 @@ MAX_SYMBOLS_PER_REQUEST: Final = 100
 _ENTRY_TYPES: Final = frozenset({t.MD_BID, t.MD_OFFER, t.MD_TRADE})
 
 Body = list[tuple[int, str]]
-
-
-class MdFields(Protocol):
-    """The parts of a parsed FIX message this module reads."""
-
-    def get(self, tag: int) -> str | None: ...
-
-    def get_all(self, tag: int) -> list[str]: ...
 
 
 class MdSession(Protocol):
@@ -140,9 +131,7 @@ class FixMarketData:
             for symbol in sub.symbols:
                 self._by_symbol.setdefault(symbol, []).append(sub)
 
-    def _parse(
-        self, session: MdSession, req_id: str, sub_type: str, msg: MdFields
-    ) -> _Subscription:
+    def _parse(self, session: MdSession, req_id: str, sub_type: str, msg: Message) -> _Subscription:
         if sub_type not in (t.SUB_SNAPSHOT, t.SUB_SNAPSHOT_UPDATES):
             raise _RequestError(
                 t.MDRR_UNSUPPORTED_SUBSCRIPTION_TYPE, f"SubscriptionRequestType {sub_type}"

@@ -8,7 +8,7 @@ import hashlib
 import re
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Final, Literal, NamedTuple, NoReturn, Protocol
 
@@ -47,6 +47,7 @@ from tradingfloor.exchange.engine.types import (
     TimeInForce,
 )
 from tradingfloor.exchange.fix import tags as ft
+from tradingfloor.exchange.fix.codec import utc_timestamp
 
 __all__ = [
     "MAX_ID_LEN",
@@ -174,7 +175,6 @@ _TS_RE: Final = re.compile(
     r"([0-9]{4})([0-9]{2})([0-9]{2})-([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?",
     re.ASCII,
 )
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
 _NS: Final = 1_000_000_000
 
@@ -394,19 +394,8 @@ def _parse_utc_timestamp(value: str) -> int | None:
     return (days * 86_400 + hh * 3_600 + mm * 60 + ss) * _NS + sub
 
 
-_fmt_cache: tuple[int | None, str] = (None, "")  # (second, "YYYYMMDD-HH:MM:SS") of the last call
-
-
-def _format_utc_timestamp(ts_ns: int) -> str:
-    """``YYYYMMDD-HH:MM:SS.sss`` (UTC, milliseconds) of nanoseconds since the epoch."""
-    global _fmt_cache
-    secs, sub = divmod(ts_ns, _NS)
-    cached = _fmt_cache  # one read: the tuple is replaced whole, never mutated
-    if cached[0] != secs:
-        moment = _EPOCH + timedelta(seconds=secs)
-        cached = (secs, f"{moment:%Y%m%d-%H:%M:%S}")
-        _fmt_cache = cached
-    return f"{cached[1]}.{sub // 1_000_000:03d}"
+# Reports use the codec's formatter (cached per second), under the name the tests know.
+_format_utc_timestamp = utc_timestamp
 
 
 def _side(value: str) -> Side:
