@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from tradingfloor.bench.engine_bench import Percentiles
 from tradingfloor.exchange.fix import tags as t
 from tradingfloor.exchange.fix.codec import Message, StreamDecoder, encode, utc_timestamp
 
@@ -45,11 +46,9 @@ class FixBenchResult:
     drained: float = 0.0  # seconds from the first order sent to the last one acknowledged
     latencies_ns: list[int] = field(default_factory=list)
 
-    def percentile(self, p: float) -> float:
-        data = sorted(self.latencies_ns)
-        if not data:
-            return float("nan")
-        return data[min(len(data) - 1, int(p / 100 * len(data)))] / 1000  # microseconds
+    def latency(self) -> Percentiles:
+        """Order-to-ack percentiles in microseconds (nearest rank, as the engine benchmark)."""
+        return Percentiles.from_ns(self.latencies_ns)
 
 
 class _Client:
@@ -230,7 +229,8 @@ def main(rate: int = 10_000, seconds: float = 10.0) -> None:
             f"{r.acked / r.drained:,.0f} orders/s acknowledged"
         )
     print(f"  measured after 1 s warm-up: {len(r.latencies_ns):,} orders")
-    for p in (50.0, 90.0, 99.0, 99.9):
-        print(f"  p{p:g}: {r.percentile(p):,.0f} µs")
     if r.latencies_ns:
-        print(f"  max: {max(r.latencies_ns) / 1000:,.0f} µs")
+        lat = r.latency()
+        rows = (("p50", lat.p50), ("p90", lat.p90), ("p99", lat.p99), ("p99.9", lat.p999))
+        for name, value in (*rows, ("max", lat.max)):
+            print(f"  {name}: {value:,.0f} µs")

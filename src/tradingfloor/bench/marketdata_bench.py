@@ -29,7 +29,7 @@ from array import array
 from collections.abc import Coroutine, Sequence
 from typing import Any, Final, TypeVar, cast
 
-from tradingfloor.bench.engine_bench import generate_stream
+from tradingfloor.bench.engine_bench import Percentiles, generate_stream
 from tradingfloor.exchange.engine import Engine
 from tradingfloor.exchange.engine.commands import AddInstrument, Command, NewOrder
 from tradingfloor.exchange.engine.types import Side
@@ -44,15 +44,11 @@ _READY: Final = re.compile(r"listening on ([\d.]+):(\d+)")
 
 
 def _percentiles(samples: Sequence[int]) -> dict[str, float]:
-    data = sorted(samples)
-    if not data:
+    """The engine benchmark's nearest-rank percentiles, in microseconds, as a dict to print."""
+    if not samples:
         return {}
-    out = {
-        f"p{p:g}": data[min(len(data) - 1, int(p / 100 * len(data)))] / 1000
-        for p in (50.0, 90.0, 99.0, 99.9)
-    }
-    out["max"] = data[-1] / 1000
-    return out
+    p = Percentiles.from_ns(samples)
+    return {"p50": p.p50, "p90": p.p90, "p99": p.p99, "p99.9": p.p999, "max": p.max}
 
 
 def _fmt(stats: dict[str, float]) -> str:
