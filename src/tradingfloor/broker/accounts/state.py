@@ -1,0 +1,53 @@
+"""One account as the broker holds it in memory: cash, settlement, buying-power holds, positions.
+
+Cash is integer minor units. Credits from sales settle later (T+N): they count in ``cash`` at
+once but in ``settled_cash`` only from their settlement time; debits count against both at
+once. Holds are the buying power reserved by open orders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tradingfloor.broker.portfolio.position import Position
+from tradingfloor.broker.risk.daytrades import DayTradeTracker
+
+__all__ = ["AccountState"]
+
+
+@dataclass(slots=True)
+class AccountState:
+    id: str
+    account_number: str
+    customer_id: str
+    account_type: str  # cash | margin
+    status: str
+    currency: str
+    created_at: int
+    kyc_status: str = "pending"
+    trading_blocked: bool = False
+    pattern_day_trader: bool = False
+    cash: int = 0
+    held: int = 0
+    last_equity: int = 0  # equity at the previous close
+    # credits not settled yet: (settle_at ns, amount), oldest first
+    pending_credits: list[tuple[int, int]] = field(default_factory=list)
+    positions: dict[str, Position] = field(default_factory=dict)
+    day_trades: DayTradeTracker = field(default_factory=DayTradeTracker)
+
+    def settled_cash(self, now_ns: int) -> int:
+        while self.pending_credits and self.pending_credits[0][0] <= now_ns:
+            self.pending_credits.pop(0)
+        return self.cash - sum(amount for _, amount in self.pending_credits)
+
+    def credit(self, amount: int, settle_at: int, now_ns: int) -> None:
+        self.cash += amount
+        if amount > 0 and settle_at > now_ns:
+            self.pending_credits.append((settle_at, amount))
+            self.pending_credits.sort()
+
+    def position(self, symbol: str) -> Position:
+        pos = self.positions.get(symbol)
+        if pos is None:
+            pos = self.positions[symbol] = Position(symbol)
+        return pos

@@ -1,0 +1,1 @@
+"""Order management: the broker's order records, their lifecycle, contingent orders."""

@@ -1,0 +1,1347 @@
+"""The broker as a running service: accounts, order management, risk and portfolio in one place.
+
+State lives in memory and is written behind to SQL (``storage.writer``). The only path by which
+orders change state is ``on_venue_events``: the venue's events, in sequence order, live or
+replayed at start-up. Each batch of events also records the venue's sequence number as a
+durable mark in the same transaction, so a restart replays exactly the events the database has
+not seen yet.
+
+Requests run on the event loop; every check and every hold happens before the first ``await``,
+so two requests can never spend the same buying power. A new order is committed (as
+``pending_new``) before it is sent to the venue; the answer is given once the venue has
+journaled it and its events have been applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
+
+from sqlalchemy import select
+
+from tradingfloor.broker.accounts.state import AccountState
+from tradingfloor.broker.calendar import MarketCalendar
+from tradingfloor.broker.errors import BrokerError, ErrorCode
+from tradingfloor.broker.instruments import Instrument
+from tradingfloor.broker.oms.orders import (
+    BrokerOrder,
+    LegRole,
+    OrderClass,
+    OrderStatus,
+    OrderType,
+    TimeInForce,
+)
+from tradingfloor.broker.oms.requests import OrderRequest, ReplaceRequest, validate_order
+from tradingfloor.broker.portfolio.position import Position
+from tradingfloor.broker.risk.codes import RiskReject
+from tradingfloor.broker.risk.pretrade import (
+    AccountRisk,
+    OrderIntent,
+    RiskLimits,
+    SymbolRisk,
+    buying_power,
+    check_order,
+)
+from tradingfloor.broker.venue_adapter import VenueAdapter
+from tradingfloor.exchange.engine import commands as cmd
+from tradingfloor.exchange.engine import events as ev
+from tradingfloor.exchange.engine.types import OrdType, Side
+from tradingfloor.exchange.engine.types import TimeInForce as VenueTif
+from tradingfloor.storage import tables as t
+from tradingfloor.storage.writer import WriteBehind
+
+__all__ = ["MAX_OPEN_ORDERS_PER_ACCOUNT", "Broker", "Quotes", "TradeUpdate"]
+
+_log = logging.getLogger(__name__)
+
+MAX_OPEN_ORDERS_PER_ACCOUNT: Final = 1_000
+CLOSED_CACHE: Final = 10_000  # closed orders kept in memory for quick lookups
+SETTLEMENT_DAYS: Final = 1  # T+1
+NS: Final = 1_000_000_000
+
+Quotes = Callable[[str], tuple[int | None, int | None]]
+"""Best bid and best ask (ticks) of a symbol, or None for an empty side."""
+
+_VENUE_TYPES: Final = {
+    OrderType.MARKET: OrdType.MARKET,
+    OrderType.LIMIT: OrdType.LIMIT,
+    OrderType.STOP: OrdType.STOP,
+    OrderType.STOP_LIMIT: OrdType.STOP_LIMIT,
+    OrderType.TRAILING_STOP: OrdType.TRAILING_STOP,
+}
+_VENUE_TIFS: Final = {
+    TimeInForce.DAY: VenueTif.DAY,
+    TimeInForce.GTC: VenueTif.GTC,
+    TimeInForce.OPG: VenueTif.OPG,
+    TimeInForce.CLS: VenueTif.CLS,
+    TimeInForce.IOC: VenueTif.IOC,
+    TimeInForce.FOK: VenueTif.FOK,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TradeUpdate:
+    """One entry of the trade_updates stream; ``order`` is a copy taken when it happened."""
+
+    account_id: str
+    event: str  # new | fill | partial_fill | canceled | expired | replaced | rejected | ...
+    order: BrokerOrder
+    timestamp: int
+    price: int | None = None
+    qty: int | None = None
+    position_qty: int | None = None
+    execution_id: str | None = None
+
+
+TradeUpdateListener = Callable[[TradeUpdate], None]
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Broker:
+    """See module docstring."""
+
+    def __init__(
+        self,
+        store: WriteBehind,
+        venue: VenueAdapter,
+        *,
+        calendar: MarketCalendar | None = None,
+        limits: RiskLimits | None = None,
+        quotes: Quotes | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.store = store
+        self.venue = venue
+        self.calendar = calendar if calendar is not None else MarketCalendar(always_open=True)
+        self.limits = limits if limits is not None else RiskLimits()
+        self.quotes: Quotes = quotes if quotes is not None else (lambda _symbol: (None, None))
+        self.clock = clock
+        self.instruments: dict[str, Instrument] = {}
+        self.accounts: dict[str, AccountState] = {}
+        self.restricted: dict[str, str] = {}
+        self.last_price: dict[str, int] = {}
+        self.prior_close: dict[str, int] = {}
+        self._orders: dict[str, BrokerOrder] = {}  # open orders, plus a cache of closed ones
+        self._closed: dict[str, None] = {}  # insertion-ordered ids of cached closed orders
+        self._by_client_id: dict[tuple[str, str], str] = {}
+        self._by_venue_id: dict[int, str] = {}
+        self._open_by_account: dict[str, dict[str, BrokerOrder]] = {}
+        self._prior_status: dict[str, str] = {}  # before pending_cancel / pending_replace
+        self._expiring: set[str] = set()  # cancels the broker sent to end DAY orders
+        self._deferred: list[Callable[[], Any]] = []  # venue actions found while replaying
+        self._sending: set[str] = set()  # exit legs on their way to the venue
+        self._listeners: list[TradeUpdateListener] = []
+        self._mark = 0
+        self._day = 0
+        self._replaying = True
+        self._tasks: set[asyncio.Task[Any]] = set()
+        venue.attach(self.on_venue_events)
+
+    # --- start-up ---------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Read the database into memory; call before the venue replays its history."""
+        async with self.store.engine.connect() as conn:
+            customers = {r.id: r for r in await conn.execute(select(t.customers))}
+            for r in await conn.execute(select(t.accounts)):
+                self.accounts[r.id] = AccountState(
+                    id=r.id,
+                    account_number=r.account_number,
+                    customer_id=r.customer_id,
+                    account_type=r.account_type,
+                    status=r.status,
+                    currency=r.currency,
+                    created_at=r.created_at,
+                    kyc_status=customers[r.customer_id].kyc_status,
+                    trading_blocked=r.trading_blocked,
+                    pattern_day_trader=r.pattern_day_trader,
+                )
+            for r in await conn.execute(select(t.ledger)):
+                self.accounts[r.account_id].credit(r.amount, r.settle_at, self.clock())
+            for r in await conn.execute(select(t.positions)):
+                acct = self.accounts[r.account_id]
+                acct.positions[r.symbol] = Position(
+                    symbol=r.symbol,
+                    qty=r.qty,
+                    cost_basis=r.cost_basis,
+                    realized_pnl=r.realized_pnl,
+                    day_cost_basis=r.day_cost_basis,
+                    day_realized=r.day_realized,
+                    day=r.day,
+                )
+            open_statuses = [s.value for s in OrderStatus if s.value not in _CLOSED]
+            rows = await conn.execute(select(t.orders).where(t.orders.c.status.in_(open_statuses)))
+            for r in rows:
+                self._index(BrokerOrder.from_row(r))
+            for r in await conn.execute(select(t.restricted_symbols)):
+                self.restricted[r.symbol] = r.reason
+            for r in await conn.execute(select(t.marks)):
+                if r.name == self._mark_name:
+                    self._mark = r.value
+            for acct in self.accounts.values():
+                acct.held = sum(o.hold for o in self._open_by_account.get(acct.id, {}).values())
+            await self._load_day_trades(conn)
+
+    async def _load_day_trades(self, conn: Any) -> None:
+        """Rebuild day-trade counts from the last five trading days' fills."""
+        today = self.calendar.trading_day(self.clock())
+        window = self.calendar.last_n_trading_days(today, 5)
+        start_ns = self.calendar.session(window[0])
+        if start_ns is None:
+            return
+        since = start_ns[0] - 24 * 3600 * NS
+        rows = await conn.execute(
+            select(t.fills).where(t.fills.c.ts >= since).order_by(t.fills.c.venue_seq)
+        )
+        replay: dict[str, dict[str, int]] = {}
+        for r in rows:
+            acct = self.accounts.get(r.account_id)
+            if acct is None:
+                continue
+            before = replay.setdefault(acct.id, {}).get(r.symbol, 0)
+            day = self._day_number(r.ts)
+            acct.day_trades.on_fill(day, r.symbol, r.side, r.qty, before)
+            signed = r.qty if r.side == "buy" else -r.qty
+            replay[acct.id][r.symbol] = before + signed
+
+    @property
+    def _mark_name(self) -> str:
+        return f"venue:{self.venue.name}"
+
+    def finish_replay(self) -> None:
+        """After the venue's history is applied: settle what the crash left half done."""
+        self._replaying = False
+        now = self.clock()
+        deferred, self._deferred = self._deferred, []
+        for order in list(self._orders.values()):
+            if order.status == OrderStatus.PENDING_NEW and order.venue_order_id is None:
+                if order.leg_role:  # the broker's own exit order: send it (again)
+                    deferred.append(functools.partial(self._send_leg, order))
+                else:  # the customer never had an answer; a retry finds it rejected
+                    self._reject(
+                        order, 0, "the broker restarted before the order reached the venue"
+                    )
+            elif order.status in (OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE):
+                order.status = OrderStatus.PARTIALLY_FILLED if order.filled_qty else OrderStatus.NEW
+                self._touch(order, now)
+        for action in deferred:
+            action()
+        self._roll_day(now)
+
+    async def start(self, *, maintenance_interval: float = 1.0) -> None:
+        self.store.start()
+        self._spawn(self._maintain(maintenance_interval))
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.store.stop()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def add_trade_update_listener(self, listener: TradeUpdateListener) -> None:
+        self._listeners.append(listener)
+
+    def remove_trade_update_listener(self, listener: TradeUpdateListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    # --- reference data ------------------------------------------------------------------------
+
+    def instrument(self, symbol: str) -> Instrument:
+        inst = self.instruments.get(symbol)
+        if inst is None:
+            raise BrokerError(ErrorCode.ASSET_NOT_FOUND, f"asset not found: {symbol}")
+        return inst
+
+    def account(self, account_id: str) -> AccountState:
+        acct = self.accounts.get(account_id)
+        if acct is None:
+            raise BrokerError(ErrorCode.NOT_FOUND, "account not found")
+        return acct
+
+    def primary_account(self, customer_id: str) -> str | None:
+        """The customer's first account: the one Alpaca-style requests act on."""
+        owned = [a for a in self.accounts.values() if a.customer_id == customer_id]
+        return min(owned, key=lambda a: (a.created_at, a.id)).id if owned else None
+
+    def customer_equity(self, customer_id: str) -> int:
+        return sum(
+            self.valuation(a)[0] for a in self.accounts.values() if a.customer_id == customer_id
+        )
+
+    def mark_price(self, symbol: str) -> int | None:
+        return self.last_price.get(symbol, self.prior_close.get(symbol))
+
+    def _day_number(self, ts: int) -> int:
+        return self.calendar.day_number(self.calendar.trading_day(ts))
+
+    # --- customers, accounts and cash ------------------------------------------------------------
+
+    async def create_customer(self, name: str, email: str, *, kyc_status: str = "pending") -> str:
+        if not name.strip() or "@" not in email:
+            raise BrokerError(ErrorCode.INVALID, "a customer needs a name and an email address")
+        now = self.clock()
+        cid = _new_id()
+        self.store.insert(
+            t.customers,
+            {
+                "id": cid,
+                "name": name.strip(),
+                "email": email.strip(),
+                "kyc_status": kyc_status,
+                "kyc_note": "",
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        await self.store.flush()
+        return cid
+
+    async def open_account(self, customer_id: str, account_type: str = "cash") -> AccountState:
+        if account_type not in ("cash", "margin"):
+            raise BrokerError(ErrorCode.INVALID, "account_type must be cash or margin")
+        async with self.store.engine.connect() as conn:
+            row = (
+                await conn.execute(select(t.customers).where(t.customers.c.id == customer_id))
+            ).first()
+        if row is None:
+            raise BrokerError(ErrorCode.NOT_FOUND, "customer not found")
+        now = self.clock()
+        acct = AccountState(
+            id=_new_id(),
+            account_number=f"TF{uuid.uuid4().int % 10**10:010d}",
+            customer_id=customer_id,
+            account_type=account_type,
+            status="ACTIVE",
+            currency="USD",
+            created_at=now,
+            kyc_status=row.kyc_status,
+        )
+        self.store.insert(
+            t.accounts,
+            {
+                "id": acct.id,
+                "account_number": acct.account_number,
+                "customer_id": customer_id,
+                "account_type": account_type,
+                "status": acct.status,
+                "currency": acct.currency,
+                "trading_blocked": False,
+                "pattern_day_trader": False,
+                "created_at": now,
+            },
+        )
+        await self.store.flush()
+        self.accounts[acct.id] = acct
+        return acct
+
+    async def set_kyc(self, customer_id: str, status: str, note: str = "") -> None:
+        if status not in ("pending", "approved", "rejected"):
+            raise BrokerError(ErrorCode.INVALID, "kyc status must be pending, approved or rejected")
+        touched = [a for a in self.accounts.values() if a.customer_id == customer_id]
+        async with self.store.engine.connect() as conn:
+            row = (
+                await conn.execute(select(t.customers.c.id).where(t.customers.c.id == customer_id))
+            ).first()
+        if row is None:
+            raise BrokerError(ErrorCode.NOT_FOUND, "customer not found")
+        self.store.update(
+            t.customers,
+            {"id": customer_id, "kyc_status": status, "kyc_note": note, "updated_at": self.clock()},
+        )
+        for acct in touched:
+            acct.kyc_status = status
+        await self.store.flush()
+
+    async def set_trading_blocked(self, account_id: str, blocked: bool) -> None:
+        acct = self.account(account_id)
+        acct.trading_blocked = blocked
+        self.store.update(t.accounts, {"id": acct.id, "trading_blocked": blocked})
+        await self.store.flush()
+
+    async def transfer(self, account_id: str, amount: int, *, description: str = "") -> str:
+        """A deposit (amount > 0) or withdrawal (< 0) of minor units, as a ledger entry."""
+        acct = self.account(account_id)
+        if amount == 0:
+            raise BrokerError(ErrorCode.INVALID, "amount must not be zero")
+        now = self.clock()
+        if amount < 0 and -amount > self.withdrawable(acct, now):
+            raise BrokerError(40310000, "insufficient settled cash for the withdrawal", status=403)
+        entry_id = _new_id()
+        acct.credit(amount, now, now)
+        kind = "deposit" if amount > 0 else "withdrawal"
+        self.store.insert(
+            t.ledger,
+            {
+                "id": entry_id,
+                "account_id": acct.id,
+                "kind": kind,
+                "amount": amount,
+                "settle_at": now,
+                "ref": "",
+                "description": description or kind,
+                "created_at": now,
+            },
+        )
+        await self.store.flush()
+        return entry_id
+
+    def withdrawable(self, acct: AccountState, now: int) -> int:
+        return max(0, min(acct.settled_cash(now), acct.cash) - acct.held)
+
+    async def set_restricted(self, symbol: str, restricted: bool, reason: str = "") -> None:
+        if restricted:
+            self.restricted[symbol] = reason
+            self.store.upsert(
+                t.restricted_symbols,
+                {"symbol": symbol, "reason": reason, "created_at": self.clock()},
+            )
+        else:
+            self.restricted.pop(symbol, None)
+            self.store.delete(t.restricted_symbols, {"symbol": symbol})
+        await self.store.flush()
+
+    # --- valuation ------------------------------------------------------------------------------
+
+    def valuation(self, acct: AccountState) -> tuple[int, int, int]:
+        """(equity, long market value, short market value as a positive number), minor units."""
+        long_mv = short_mv = 0
+        for pos in acct.positions.values():
+            if pos.qty == 0:
+                continue
+            price = self.mark_price(pos.symbol)
+            inst = self.instruments.get(pos.symbol)
+            if price is None or inst is None:
+                value = pos.cost_basis * (inst.tick_minor if inst else 1)
+            else:
+                value = pos.qty * price * inst.tick_minor
+            if value >= 0:
+                long_mv += value
+            else:
+                short_mv -= value
+        return acct.cash + long_mv - short_mv, long_mv, short_mv
+
+    def account_risk(self, acct: AccountState, now: int) -> AccountRisk:
+        equity, long_mv, short_mv = self.valuation(acct)
+        window = self.calendar.last_n_trading_days(self.calendar.trading_day(now), 5)
+        return AccountRisk(
+            account_type=acct.account_type,
+            kyc_status=acct.kyc_status,
+            trading_blocked=acct.trading_blocked or acct.status != "ACTIVE",
+            cash=acct.cash,
+            settled_cash=acct.settled_cash(now),
+            equity=equity,
+            long_market_value=long_mv,
+            short_market_value=short_mv,
+            held=acct.held,
+            day_trade_count=acct.day_trades.count([self.calendar.day_number(d) for d in window]),
+        )
+
+    def buying_power(self, acct: AccountState, now: int | None = None) -> int:
+        return buying_power(
+            self.account_risk(acct, self.clock() if now is None else now), self.limits
+        )
+
+    def _symbol_risk(self, acct: AccountState, inst: Instrument, exclude: str | None) -> SymbolRisk:
+        buys = sells = 0
+        for order in self._open_by_account.get(acct.id, {}).values():
+            if order.symbol != inst.symbol or order.id == exclude or not order.is_working:
+                continue
+            if order.leg_role == LegRole.TAKE_PROFIT and self._sibling(order) is not None:
+                continue  # an OCO pair sells its quantity once
+            if order.side == "buy":
+                buys += order.leaves_qty
+            else:
+                sells += order.leaves_qty
+        pos = acct.positions.get(inst.symbol)
+        bid, ask = self.quotes(inst.symbol)
+        return SymbolRisk(
+            symbol=inst.symbol,
+            tick_minor=inst.tick_minor,
+            last_price=self.last_price.get(inst.symbol),
+            best_bid=bid,
+            best_ask=ask,
+            position_qty=pos.qty if pos else 0,
+            open_buy_qty=buys,
+            open_sell_qty=sells,
+            restricted=inst.symbol in self.restricted,
+            opened_today_qty=acct.day_trades.opened_today(self._day, inst.symbol),
+        )
+
+    # --- orders: queries ------------------------------------------------------------------------
+
+    def open_orders(self, account_id: str) -> list[BrokerOrder]:
+        return sorted(
+            self._open_by_account.get(account_id, {}).values(), key=lambda o: o.created_at
+        )
+
+    def legs_of(self, order: BrokerOrder) -> list[BrokerOrder]:
+        return [
+            o
+            for o in self._open_by_account.get(order.account_id, {}).values()
+            if o.parent_id == order.id
+        ]
+
+    def cached_order(self, order_id: str) -> BrokerOrder | None:
+        return self._orders.get(order_id)
+
+    def order_by_client_id(self, account_id: str, client_order_id: str) -> BrokerOrder | None:
+        oid = self._by_client_id.get((account_id, client_order_id))
+        return self._orders.get(oid) if oid else None
+
+    # --- orders: commands -----------------------------------------------------------------------
+
+    async def submit_order(self, account_id: str, req: OrderRequest) -> BrokerOrder:
+        """Check, record, route; returns the order after the venue's answer has been applied."""
+        acct = self.account(account_id)
+        if req.client_order_id is not None:
+            existing = await self.find_by_client_id(account_id, req.client_order_id)
+            if existing is not None:
+                return existing  # idempotent: the original order, never a second one
+        validate_order(req)
+        inst = self.instrument(req.symbol)
+        if not inst.tradable:
+            raise BrokerError(ErrorCode.INVALID, f"{req.symbol} is not tradable at this broker")
+        if len(self._open_by_account.get(account_id, {})) >= MAX_OPEN_ORDERS_PER_ACCOUNT:
+            raise BrokerError(
+                ErrorCode.INVALID, f"at most {MAX_OPEN_ORDERS_PER_ACCOUNT} open orders per account"
+            )
+        if req.client_order_id is not None and (account_id, req.client_order_id) in (
+            self._by_client_id
+        ):
+            existing_id = self._by_client_id[(account_id, req.client_order_id)]
+            return self._orders[existing_id]
+        if not self.venue.running:
+            raise BrokerError(ErrorCode.VENUE_UNAVAILABLE, "the venue is not available")
+        now = self.clock()
+        is_oco = req.order_class == OrderClass.OCO
+        limit = req.take_profit_limit if is_oco else req.limit_price
+        hold = self._check(
+            acct, inst, req.side, req.qty, req.order_type, limit, req.stop_price, now, exclude=None
+        )
+        parent = BrokerOrder(
+            id=_new_id(),
+            account_id=account_id,
+            client_order_id=req.client_order_id or _new_id(),
+            symbol=req.symbol,
+            side=req.side,
+            order_type=req.order_type,
+            time_in_force=req.time_in_force,
+            order_class=req.order_class,
+            qty=req.qty,
+            status=OrderStatus.PENDING_NEW,
+            created_at=now,
+            updated_at=now,
+            limit_price=limit,
+            stop_price=req.stop_price,
+            trail_price=req.trail_price,
+            trail_percent_bps=req.trail_percent_bps,
+            extended_hours=req.extended_hours,
+            hold=hold,
+            leg_role=LegRole.TAKE_PROFIT if is_oco else LegRole.NONE,
+        )
+        legs = self._make_legs(parent, req, now)
+        for order in (parent, *legs):
+            self._index(order)
+            self.store.insert(t.orders, order.row())
+        acct.held += hold
+        try:
+            await self.store.flush()
+        except Exception:
+            self._release(parent)
+            raise
+        to_send = [parent, *legs] if is_oco else [parent]
+        results = [self._route(order) for order in to_send]
+        for result in results:
+            try:
+                await result
+            except Exception as exc:
+                _log.warning("venue refused order %s: %s", parent.id, exc)
+        for order in to_send:
+            if order.status == OrderStatus.PENDING_NEW:
+                self._reject(order, 0, "the venue did not accept the order")
+        return parent
+
+    def _make_legs(self, parent: BrokerOrder, req: OrderRequest, now: int) -> list[BrokerOrder]:
+        if req.order_class == OrderClass.SIMPLE:
+            return []
+        exit_side = "sell" if req.side == "buy" else "buy"
+        if req.order_class == OrderClass.OCO:
+            exit_side = req.side
+        status = OrderStatus.PENDING_NEW if req.order_class == OrderClass.OCO else OrderStatus.HELD
+
+        def leg(role: LegRole, order_type: str, limit: int | None, stop: int | None) -> BrokerOrder:
+            return BrokerOrder(
+                id=_new_id(),
+                account_id=parent.account_id,
+                client_order_id=_new_id(),
+                symbol=parent.symbol,
+                side=exit_side,
+                order_type=order_type,
+                time_in_force=parent.time_in_force,
+                order_class=parent.order_class,
+                qty=parent.qty,
+                status=status,
+                created_at=now,
+                updated_at=now,
+                parent_id=parent.id,
+                limit_price=limit,
+                stop_price=stop,
+                leg_role=role,
+            )
+
+        legs: list[BrokerOrder] = []
+        if req.take_profit_limit is not None and req.order_class != OrderClass.OCO:
+            legs.append(leg(LegRole.TAKE_PROFIT, OrderType.LIMIT, req.take_profit_limit, None))
+        if req.stop_loss_stop is not None:
+            kind = OrderType.STOP_LIMIT if req.stop_loss_limit else OrderType.STOP
+            legs.append(leg(LegRole.STOP_LOSS, kind, req.stop_loss_limit, req.stop_loss_stop))
+        return legs
+
+    def _check(
+        self,
+        acct: AccountState,
+        inst: Instrument,
+        side: str,
+        qty: int,
+        order_type: str,
+        limit: int | None,
+        stop: int | None,
+        now: int,
+        *,
+        exclude: str | None,
+    ) -> int:
+        intent = OrderIntent(
+            side=side, qty=qty, order_type=order_type, limit_price=limit, stop_price=stop
+        )
+        risk = self.account_risk(acct, now)
+        if exclude is not None:
+            old = self._orders[exclude]
+            risk = dataclasses.replace(risk, held=risk.held - old.hold)
+        try:
+            return check_order(intent, risk, self._symbol_risk(acct, inst, exclude), self.limits)
+        except RiskReject as exc:
+            raise BrokerError(exc.code, exc.message, status=403) from None
+
+    def _venue_command(self, order: BrokerOrder) -> cmd.NewOrder:
+        trail_amount = order.trail_price or 0
+        trail_bps = order.trail_percent_bps or 0
+        return cmd.NewOrder(
+            symbol=order.symbol,
+            member=self.venue.member,
+            cl_ord_id=order.id,
+            side=Side.BUY if order.side == "buy" else Side.SELL,
+            qty=order.qty,
+            ord_type=_VENUE_TYPES[OrderType(order.order_type)],
+            price=order.limit_price or 0,
+            stop_price=order.stop_price or 0,
+            tif=_VENUE_TIFS[TimeInForce(order.time_in_force)],
+            account=order.account_id,
+            trail_amount=trail_amount,
+            trail_bps=trail_bps,
+        )
+
+    async def _route(self, order: BrokerOrder) -> None:
+        await self.venue.submit(self._venue_command(order))
+
+    async def find_by_client_id(self, account_id: str, client_order_id: str) -> BrokerOrder | None:
+        cached = self.order_by_client_id(account_id, client_order_id)
+        if cached is not None:
+            return cached
+        # Orders created by this process stay cached until long after they are committed, so
+        # only older ones are looked up, without waiting for a flush.
+        async with self.store.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(t.orders).where(
+                        t.orders.c.account_id == account_id,
+                        t.orders.c.client_order_id == client_order_id,
+                    )
+                )
+            ).first()
+        return BrokerOrder.from_row(row) if row is not None else None
+
+    async def find_order(self, account_id: str, order_id: str) -> BrokerOrder | None:
+        order = self._orders.get(order_id)
+        if order is not None:
+            return order if order.account_id == account_id else None
+        await self.store.flush()
+        async with self.store.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(t.orders).where(
+                        t.orders.c.id == order_id, t.orders.c.account_id == account_id
+                    )
+                )
+            ).first()
+        return BrokerOrder.from_row(row) if row is not None else None
+
+    async def cancel_order(self, account_id: str, order_id: str) -> BrokerOrder:
+        order = self._orders.get(order_id)
+        if order is None or order.account_id != account_id:
+            found = await self.find_order(account_id, order_id)
+            if found is None:
+                raise BrokerError(ErrorCode.ORDER_NOT_FOUND, "order not found")
+            raise BrokerError(ErrorCode.ORDER_NOT_CANCELABLE, f"order is {found.status}")
+        if not order.is_open or order.status in (
+            OrderStatus.PENDING_CANCEL,
+            OrderStatus.PENDING_REPLACE,
+        ):
+            raise BrokerError(ErrorCode.ORDER_NOT_CANCELABLE, f"order is {order.status}")
+        if order.status == OrderStatus.HELD or (
+            order.status == OrderStatus.PENDING_NEW
+            and order.venue_order_id is None
+            and order.parent_id is not None
+        ):
+            self._close(order, OrderStatus.CANCELED, self.clock())
+            self._emit(order, "canceled")
+            return order
+        # a bracket/OTO parent takes its held legs with it
+        for leg in self.legs_of(order):
+            if leg.status == OrderStatus.HELD:
+                self._close(leg, OrderStatus.CANCELED, self.clock())
+        await self._send_cancel(order)
+        return order
+
+    async def _send_cancel(self, order: BrokerOrder) -> None:
+        if order.venue_order_id is None:
+            raise BrokerError(ErrorCode.ORDER_NOT_CANCELABLE, "order is not at the venue yet")
+        self._prior_status[order.id] = order.status
+        order.status = OrderStatus.PENDING_CANCEL
+        self._touch(order, self.clock())
+        self._emit(order, "pending_cancel")
+        try:
+            await self.venue.submit(
+                cmd.CancelOrder(
+                    symbol=order.symbol,
+                    member=self.venue.member,
+                    cl_ord_id=_new_id(),
+                    order_id=order.venue_order_id,
+                )
+            )
+        except Exception as exc:
+            self._restore(order)
+            raise BrokerError(ErrorCode.VENUE_UNAVAILABLE, f"the venue refused: {exc}") from None
+
+    async def cancel_all(self, account_id: str) -> list[tuple[str, int, BrokerOrder]]:
+        """Cancel every open order of the account: (order id, HTTP status, order) each."""
+        self.account(account_id)
+        results: list[tuple[str, int, BrokerOrder]] = []
+        for order in self.open_orders(account_id):
+            if order.parent_id is not None and order.status == OrderStatus.HELD:
+                continue  # goes with its parent
+            try:
+                await self.cancel_order(account_id, order.id)
+                results.append((order.id, 200, order))
+            except BrokerError as exc:
+                results.append((order.id, exc.status, order))
+        return results
+
+    async def replace_order(
+        self, account_id: str, order_id: str, change: ReplaceRequest
+    ) -> BrokerOrder:
+        """Alpaca's PATCH: a new order replaces the working one (the venue keeps one order)."""
+        old = self._orders.get(order_id)
+        if old is None or old.account_id != account_id:
+            if await self.find_order(account_id, order_id) is None:
+                raise BrokerError(ErrorCode.ORDER_NOT_FOUND, "order not found")
+            raise BrokerError(ErrorCode.ORDER_NOT_REPLACEABLE, "order is closed")
+        if old.status not in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED) or (
+            old.venue_order_id is None
+        ):
+            raise BrokerError(ErrorCode.ORDER_NOT_REPLACEABLE, f"order is {old.status}")
+        if change.time_in_force is not None and change.time_in_force != old.time_in_force:
+            raise BrokerError(ErrorCode.INVALID, "time_in_force cannot be changed at this venue")
+        if change.client_order_id is not None and (
+            (account_id, change.client_order_id) in self._by_client_id
+        ):
+            raise BrokerError(ErrorCode.INVALID, "client_order_id must be unique")
+        qty = change.qty if change.qty is not None else old.qty - old.filled_qty
+        if qty <= 0:
+            raise BrokerError(ErrorCode.INVALID, "qty must be positive")
+        limit = change.limit_price if change.limit_price is not None else old.limit_price
+        stop = change.stop_price if change.stop_price is not None else old.stop_price
+        if change.limit_price is not None and old.order_type not in (
+            OrderType.LIMIT,
+            OrderType.STOP_LIMIT,
+        ):
+            raise BrokerError(ErrorCode.INVALID, f"{old.order_type} orders have no limit_price")
+        if change.stop_price is not None and old.order_type not in (
+            OrderType.STOP,
+            OrderType.STOP_LIMIT,
+        ):
+            raise BrokerError(ErrorCode.INVALID, f"{old.order_type} orders have no stop_price")
+        if change.trail is not None:
+            raise BrokerError(
+                ErrorCode.INVALID, "the venue cannot change a trailing stop's trail; cancel instead"
+            )
+        for value in (limit, stop):
+            if value is not None and value <= 0:
+                raise BrokerError(ErrorCode.INVALID, "prices must be positive")
+        acct = self.account(account_id)
+        inst = self.instrument(old.symbol)
+        now = self.clock()
+        hold = self._check(
+            acct, inst, old.side, qty, old.order_type, limit, stop, now, exclude=old.id
+        )
+        new = dataclasses.replace(
+            old,
+            id=_new_id(),
+            client_order_id=change.client_order_id or _new_id(),
+            qty=qty,
+            filled_qty=0,
+            filled_notional=0,
+            limit_price=limit,
+            stop_price=stop,
+            status=OrderStatus.PENDING_NEW,
+            created_at=now,
+            updated_at=now,
+            submitted_at=None,
+            filled_at=None,
+            hold=hold,
+            venue_order_id=None,
+            replaces=old.id,
+            replaced_by=None,
+        )
+        self._index(new)
+        acct.held += hold
+        self.store.insert(t.orders, new.row())
+        self._prior_status[old.id] = old.status
+        old.status = OrderStatus.PENDING_REPLACE
+        self._touch(old, now)
+        await self.store.flush()
+        try:
+            await self.venue.submit(
+                cmd.ReplaceOrder(
+                    symbol=old.symbol,
+                    member=self.venue.member,
+                    cl_ord_id=new.id,
+                    order_id=old.venue_order_id,
+                    qty=old.filled_qty + qty,
+                    price=limit or 0,
+                    stop_price=stop or 0,
+                )
+            )
+        except Exception as exc:
+            _log.warning("venue refused replace of %s: %s", old.id, exc)
+        if new.status == OrderStatus.PENDING_NEW:
+            self._reject(new, 0, "the venue did not accept the replacement")
+            self._restore(old)
+        if new.status == OrderStatus.REJECTED:
+            raise BrokerError(
+                ErrorCode.ORDER_NOT_REPLACEABLE, new.reject_reason or "replacement rejected"
+            )
+        return new
+
+    async def close_position(
+        self, account_id: str, symbol: str, qty: int | None = None
+    ) -> BrokerOrder:
+        acct = self.account(account_id)
+        pos = acct.positions.get(symbol)
+        if pos is None or pos.qty == 0:
+            raise BrokerError(ErrorCode.POSITION_NOT_FOUND, "position does not exist")
+        size = abs(pos.qty) if qty is None else qty
+        if not 0 < size <= abs(pos.qty):
+            raise BrokerError(ErrorCode.INVALID, "qty must be between 1 and the position's size")
+        # open orders on the closing side would double count the shares: cancel them first
+        side = "sell" if pos.qty > 0 else "buy"
+        for order in self.open_orders(account_id):
+            if order.symbol == symbol and order.side == side and order.is_working:
+                await self.cancel_order(account_id, order.id)
+        return await self.submit_order(
+            account_id, OrderRequest(symbol=symbol, side=side, qty=size, order_type="market")
+        )
+
+    # --- the venue's events ------------------------------------------------------------------
+
+    def on_venue_events(self, events: Sequence[ev.Event]) -> None:
+        member = self.venue.member
+        last = 0
+        for event in events:
+            seq = event.seq
+            last = seq
+            if seq <= self._mark:
+                continue
+            kind = type(event)
+            if kind is ev.Trade:
+                self._on_trade(event)  # type: ignore[arg-type]
+            elif kind is ev.InstrumentAdded:
+                added: ev.InstrumentAdded = event  # type: ignore[assignment]
+                self.instruments[added.symbol] = Instrument(
+                    symbol=added.symbol,
+                    tick_size=Decimal(added.tick_size),
+                    lot_size=added.lot_size,
+                    currency=added.currency,
+                    venue=self.venue.name,
+                )
+            elif getattr(event, "member", None) != member:
+                continue
+            elif kind is ev.Accepted:
+                self._on_accepted(event)  # type: ignore[arg-type]
+            elif kind is ev.Rejected:
+                self._on_rejected(event)  # type: ignore[arg-type]
+            elif kind is ev.Cancelled:
+                self._on_cancelled(event)  # type: ignore[arg-type]
+            elif kind is ev.Expired:
+                self._on_expired(event)  # type: ignore[arg-type]
+            elif kind is ev.Replaced:
+                self._on_replaced(event)  # type: ignore[arg-type]
+        if last > self._mark:
+            self._mark = last
+            self.store.upsert(t.marks, {"name": self._mark_name, "value": last})
+
+    def _order_for_venue_id(self, venue_order_id: int) -> BrokerOrder | None:
+        oid = self._by_venue_id.get(venue_order_id)
+        return self._orders.get(oid) if oid is not None else None
+
+    def _on_accepted(self, e: ev.Accepted) -> None:
+        order = self._orders.get(e.cl_ord_id)
+        if order is None:
+            return
+        order.venue_order_id = e.order_id
+        self._by_venue_id[e.order_id] = order.id
+        if order.status == OrderStatus.PENDING_NEW:
+            order.status = OrderStatus.NEW
+        order.submitted_at = e.ts
+        self._touch(order, e.ts)
+        self._emit(order, "new", e.ts)
+
+    def _on_rejected(self, e: ev.Rejected) -> None:
+        if e.command == "new_order":
+            order = self._orders.get(e.cl_ord_id)
+            if order is not None and order.status == OrderStatus.PENDING_NEW:
+                self._reject(order, e.code, e.text, e.ts)
+        elif e.command == "cancel":
+            order = self._order_for_venue_id(e.order_id)
+            if order is not None and order.status == OrderStatus.PENDING_CANCEL:
+                self._restore(order, e.ts)
+                self._emit(order, "order_cancel_rejected", e.ts)
+        elif e.command == "replace":
+            new = self._orders.get(e.cl_ord_id)
+            if new is not None and new.status == OrderStatus.PENDING_NEW:
+                self._reject(new, e.code, e.text, e.ts)
+                old = self._orders.get(new.replaces or "")
+                if old is not None and old.status == OrderStatus.PENDING_REPLACE:
+                    self._restore(old, e.ts)
+                    self._emit(old, "order_replace_rejected", e.ts)
+
+    def _on_replaced(self, e: ev.Replaced) -> None:
+        old = self._order_for_venue_id(e.order_id)
+        new = self._orders.get(e.cl_ord_id)
+        if old is None or new is None:
+            return
+        self._prior_status.pop(old.id, None)
+        old.replaced_by = new.id
+        old.replaced_at = e.ts
+        self._close(old, OrderStatus.REPLACED, e.ts)
+        new.venue_order_id = e.order_id
+        new.submitted_at = e.ts
+        new.status = OrderStatus.NEW
+        self._by_venue_id[e.order_id] = new.id
+        self._touch(new, e.ts)
+        self._emit(old, "replaced", e.ts)
+
+    def _on_cancelled(self, e: ev.Cancelled) -> None:
+        order = self._order_for_venue_id(e.order_id)
+        if order is None or not order.is_open:
+            return
+        if e.leaves_qty > 0:  # self-trade "decrement": the order lives on, smaller
+            leaves_before = order.qty - order.filled_qty
+            order.qty -= e.cancelled_qty
+            self._rehold(order, leaves_before)
+            self._touch(order, e.ts)
+            return
+        self._prior_status.pop(order.id, None)
+        expiring = order.id in self._expiring
+        self._expiring.discard(order.id)
+        status = OrderStatus.EXPIRED if expiring else OrderStatus.CANCELED
+        self._close(order, status, e.ts)
+        self._emit(order, status.value, e.ts)
+        self._after_close(order, e.ts)
+
+    def _on_expired(self, e: ev.Expired) -> None:
+        order = self._order_for_venue_id(e.order_id)
+        if order is None or not order.is_open:
+            return
+        self._close(order, OrderStatus.EXPIRED, e.ts)
+        self._emit(order, "expired", e.ts)
+        self._after_close(order, e.ts)
+
+    def _on_trade(self, e: ev.Trade) -> None:
+        self.last_price[e.symbol] = e.price
+        member = self.venue.member
+        if e.maker_member == member:
+            self._fill(e, e.maker_order_id, e.maker_leaves)
+        if e.taker_member == member:
+            self._fill(e, e.taker_order_id, e.taker_leaves)
+
+    def _fill(self, e: ev.Trade, venue_order_id: int, leaves: int) -> None:
+        order = self._order_for_venue_id(venue_order_id)
+        if order is None:
+            return
+        acct = self.accounts.get(order.account_id)
+        inst = self.instruments.get(order.symbol)
+        if acct is None or inst is None:
+            return
+        side = "buy" if e.buy_order_id == venue_order_id else "sell"
+        qty, price = e.qty, e.price
+        day = self._day_number(e.ts)
+        if day != self._day:
+            self._roll_day(e.ts)
+        pos = acct.position(order.symbol)
+        if pos.day != day:
+            pos.roll_day(day, self.prior_close.get(order.symbol, price))
+        position_before = pos.qty
+        leaves_before = order.qty - order.filled_qty
+        pos.apply_fill(side, qty, price)
+        acct.day_trades.on_fill(day, order.symbol, side, qty, position_before)
+        order.filled_qty += qty
+        order.filled_notional += qty * price
+        notional = qty * price * inst.tick_minor
+        fill_id = f"{e.trade_id}-{side}"
+        if side == "buy":
+            acct.credit(-notional, e.ts, e.ts)
+            amount, settle_at = -notional, e.ts
+        else:
+            settle_at = self._settlement_time(e.ts)
+            acct.credit(notional, settle_at, e.ts)
+            amount = notional
+        self.store.insert(
+            t.ledger,
+            {
+                "id": _new_id(),
+                "account_id": acct.id,
+                "kind": side,
+                "amount": amount,
+                "settle_at": settle_at,
+                "ref": fill_id,
+                "description": f"{side} {qty} {order.symbol}",
+                "created_at": e.ts,
+            },
+        )
+        self.store.insert(
+            t.fills,
+            {
+                "id": fill_id,
+                "order_id": order.id,
+                "account_id": acct.id,
+                "symbol": order.symbol,
+                "side": side,
+                "qty": qty,
+                "price": price,
+                "leaves_qty": leaves,
+                "venue_seq": e.seq,
+                "ts": e.ts,
+            },
+        )
+        self._save_position(acct, pos, e.ts)
+        filled = leaves == 0 or order.filled_qty >= order.qty
+        if filled:
+            order.filled_at = e.ts
+            self._close(order, OrderStatus.FILLED, e.ts)
+        else:
+            order.status = OrderStatus.PARTIALLY_FILLED
+            self._rehold(order, leaves_before)
+            self._touch(order, e.ts)
+        self._emit(
+            order,
+            "fill" if filled else "partial_fill",
+            e.ts,
+            price=price,
+            qty=qty,
+            position_qty=pos.qty,
+            execution_id=fill_id,
+        )
+        self._after_fill(order, e.ts)
+        if filled:
+            self._after_close(order, e.ts)
+
+    def _save_position(self, acct: AccountState, pos: Position, ts: int) -> None:
+        self.store.upsert(
+            t.positions,
+            {
+                "account_id": acct.id,
+                "symbol": pos.symbol,
+                "qty": pos.qty,
+                "cost_basis": pos.cost_basis,
+                "realized_pnl": pos.realized_pnl,
+                "day_cost_basis": pos.day_cost_basis,
+                "day_realized": pos.day_realized,
+                "day": pos.day,
+                "updated_at": ts,
+            },
+        )
+
+    def _settlement_time(self, ts: int) -> int:
+        day = self.calendar.trading_day(ts)
+        for _ in range(SETTLEMENT_DAYS):
+            day = self.calendar.next_trading_day(day)
+        session = self.calendar.session(day)
+        return session[0] if session else ts
+
+    # --- contingent orders ----------------------------------------------------------------------
+
+    def _sibling(self, order: BrokerOrder) -> BrokerOrder | None:
+        """The other half of an exit pair (bracket legs, or an OCO's parent and leg)."""
+        if order.order_class not in (OrderClass.BRACKET, OrderClass.OCO) or not order.leg_role:
+            return None
+        group = order.parent_id or order.id
+        for other in self._open_by_account.get(order.account_id, {}).values():
+            if other.id != order.id and other.leg_role and ((other.parent_id or other.id) == group):
+                return other
+        return None
+
+    def _after_fill(self, order: BrokerOrder, ts: int) -> None:
+        sibling = self._sibling(order) if order.leg_role else None
+        if sibling is not None and sibling.is_working:
+            self._later(lambda: self._cancel_quietly(sibling))
+
+    def _after_close(self, order: BrokerOrder, ts: int) -> None:
+        """An entry closed: activate its held exits for what filled, or cancel them."""
+        held = [leg for leg in self.legs_of(order) if leg.status == OrderStatus.HELD]
+        if not held:
+            return
+        if order.filled_qty == 0:
+            for leg in held:
+                self._close(leg, OrderStatus.CANCELED, ts)
+                self._emit(leg, "canceled", ts)
+            return
+        for leg in held:
+            leg.qty = order.filled_qty
+            leg.status = OrderStatus.PENDING_NEW
+            self._touch(leg, ts)
+            self._later(lambda leg=leg: self._send_leg(leg))  # type: ignore[misc]
+
+    def _later(self, action: Callable[[], Any]) -> None:
+        if self._replaying:
+            self._deferred.append(action)
+        else:
+            asyncio.get_running_loop().call_soon(action)
+
+    def _send_leg(self, leg: BrokerOrder) -> None:
+        if leg.status != OrderStatus.PENDING_NEW or leg.venue_order_id is not None:
+            return
+        if leg.id in self._sending:
+            return
+        self._sending.add(leg.id)
+
+        async def send() -> None:
+            try:
+                await self._route(leg)
+            except Exception as exc:
+                _log.warning("venue refused leg %s: %s", leg.id, exc)
+            finally:
+                self._sending.discard(leg.id)
+            if leg.status == OrderStatus.PENDING_NEW:
+                self._reject(leg, 0, "the venue did not accept the order")
+
+        self._spawn(send())
+
+    def _cancel_quietly(self, order: BrokerOrder) -> None:
+        if not order.is_working or order.status == OrderStatus.PENDING_CANCEL:
+            return
+        if order.venue_order_id is None:
+            self._close(order, OrderStatus.CANCELED, self.clock())
+            self._emit(order, "canceled")
+            return
+
+        async def cancel() -> None:
+            try:
+                await self._send_cancel(order)
+            except BrokerError as exc:
+                _log.warning("could not cancel %s: %s", order.id, exc.message)
+
+        self._spawn(cancel())
+
+    # --- day roll and DAY-order expiry ----------------------------------------------------------
+
+    async def _maintain(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.maintain()
+            except Exception:
+                _log.exception("broker maintenance failed")
+
+    def maintain(self) -> None:
+        """Roll the trading day and expire DAY orders once the session has closed."""
+        now = self.clock()
+        self._roll_day(now)
+        if self.calendar.is_open(now):
+            return
+        for order in list(self._orders.values()):
+            if (
+                order.time_in_force == TimeInForce.DAY
+                and order.is_working
+                and order.status != OrderStatus.PENDING_CANCEL
+                and order.venue_order_id is not None
+                and order.id not in self._expiring
+                and order.submitted_at is not None
+                and self._session_closed_since(order.submitted_at, now)
+            ):
+                self._expiring.add(order.id)
+                self._cancel_quietly(order)
+
+    def _session_closed_since(self, submitted_at: int, now: int) -> bool:
+        session = self.calendar.session(self.calendar.trading_day(submitted_at))
+        return session is not None and session[1] <= now
+
+    def _roll_day(self, now: int) -> None:
+        day = self._day_number(now)
+        if day == self._day:
+            return
+        first = self._day == 0
+        self._day = day
+        for symbol, price in self.last_price.items():
+            self.prior_close[symbol] = price
+        if first and not self.prior_close:
+            return
+        for acct in self.accounts.values():
+            for pos in acct.positions.values():
+                close = self.prior_close.get(pos.symbol)
+                if pos.day != day and close is not None:
+                    pos.roll_day(day, close)
+                    self._save_position(acct, pos, now)
+            equity, _, _ = self.valuation(acct)
+            acct.last_equity = equity
+
+    # --- bookkeeping ------------------------------------------------------------------------------
+
+    def _index(self, order: BrokerOrder) -> None:
+        self._orders[order.id] = order
+        self._by_client_id[(order.account_id, order.client_order_id)] = order.id
+        if order.venue_order_id is not None:
+            self._by_venue_id[order.venue_order_id] = order.id
+        if order.is_open:
+            self._open_by_account.setdefault(order.account_id, {})[order.id] = order
+
+    def _touch(self, order: BrokerOrder, ts: int) -> None:
+        order.updated_at = ts
+        self.store.update(t.orders, order.row())
+
+    def _release(self, order: BrokerOrder) -> None:
+        acct = self.accounts.get(order.account_id)
+        if acct is not None:
+            acct.held -= order.hold
+        order.hold = 0
+
+    def _rehold(self, order: BrokerOrder, leaves_before: int) -> None:
+        """Shrink the hold in proportion to what is left to fill (rounded up)."""
+        remaining = max(order.qty - order.filled_qty, 0)
+        if order.hold == 0 or leaves_before <= 0:
+            return
+        new_hold = -(-order.hold * remaining // leaves_before)
+        acct = self.accounts.get(order.account_id)
+        if acct is not None:
+            acct.held += new_hold - order.hold
+        order.hold = new_hold
+
+    def _close(self, order: BrokerOrder, status: OrderStatus, ts: int) -> None:
+        order.status = status
+        if status == OrderStatus.CANCELED:
+            order.canceled_at = ts
+        elif status == OrderStatus.EXPIRED:
+            order.expired_at = ts
+        elif status == OrderStatus.REJECTED:
+            order.failed_at = ts
+        self._release(order)
+        self._touch(order, ts)
+        opened = self._open_by_account.get(order.account_id)
+        if opened is not None:
+            opened.pop(order.id, None)
+        self._closed[order.id] = None
+        if len(self._closed) > CLOSED_CACHE:
+            old_id = next(iter(self._closed))
+            del self._closed[old_id]
+            old = self._orders.pop(old_id, None)
+            if old is not None:
+                self._by_client_id.pop((old.account_id, old.client_order_id), None)
+                if old.venue_order_id is not None:
+                    self._by_venue_id.pop(old.venue_order_id, None)
+
+    def _reject(self, order: BrokerOrder, code: int, text: str, ts: int | None = None) -> None:
+        ts = self.clock() if ts is None else ts
+        order.reject_code = code
+        order.reject_reason = text
+        self._close(order, OrderStatus.REJECTED, ts)
+        self._emit(order, "rejected", ts)
+        for leg in self.legs_of(order):
+            if leg.status == OrderStatus.HELD or (
+                leg.status == OrderStatus.PENDING_NEW and leg.venue_order_id is None
+            ):
+                self._close(leg, OrderStatus.CANCELED, ts)
+                self._emit(leg, "canceled", ts)
+        if order.leg_role:
+            sibling = self._sibling(order)
+            if sibling is not None:
+                self._cancel_quietly(sibling)
+
+    def _restore(self, order: BrokerOrder, ts: int | None = None) -> None:
+        prior = self._prior_status.pop(order.id, None)
+        order.status = prior or (
+            OrderStatus.PARTIALLY_FILLED if order.filled_qty else OrderStatus.NEW
+        )
+        self._touch(order, self.clock() if ts is None else ts)
+
+    def _emit(
+        self,
+        order: BrokerOrder,
+        event: str,
+        ts: int | None = None,
+        *,
+        price: int | None = None,
+        qty: int | None = None,
+        position_qty: int | None = None,
+        execution_id: str | None = None,
+    ) -> None:
+        if self._replaying or not self._listeners:
+            return
+        update = TradeUpdate(
+            account_id=order.account_id,
+            event=event,
+            order=dataclasses.replace(order),
+            timestamp=self.clock() if ts is None else ts,
+            price=price,
+            qty=qty,
+            position_qty=position_qty,
+            execution_id=execution_id,
+        )
+        for listener in list(self._listeners):
+            try:
+                listener(update)
+            except Exception:
+                _log.exception("trade update listener failed")
+
+    def iter_accounts(self) -> Iterable[AccountState]:
+        return self.accounts.values()
+
+
+_CLOSED = frozenset(
+    s.value
+    for s in (
+        OrderStatus.FILLED,
+        OrderStatus.CANCELED,
+        OrderStatus.EXPIRED,
+        OrderStatus.REPLACED,
+        OrderStatus.REJECTED,
+    )
+)

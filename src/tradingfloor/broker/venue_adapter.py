@@ -1,0 +1,53 @@
+"""How the broker reaches an exchange: the venue adapter port and its in-process implementation.
+
+The broker is a member firm of the venue. It sends engine commands under its member id and
+learns the outcome only from the venue's events, delivered in sequence order to the callback
+given to ``attach``: the same path for live events and for history replayed at start-up. A FIX
+adapter (remote venue) would implement the same port from execution reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from tradingfloor.exchange.engine.commands import Command
+from tradingfloor.exchange.engine.events import Event
+from tradingfloor.exchange.venue import Venue
+
+__all__ = ["EventSink", "InProcessVenue", "VenueAdapter"]
+
+EventSink = Callable[[Sequence[Event]], None]
+
+
+class VenueAdapter(Protocol):
+    name: str
+    member: str
+
+    def attach(self, sink: EventSink) -> None:
+        """Deliver every venue event (replayed history first, then live) to ``sink``."""
+
+    def submit(self, command: Command) -> Awaitable[list[Event]]:
+        """Send one command; resolves once the venue has journaled it and ``sink`` has seen it."""
+
+    @property
+    def running(self) -> bool: ...
+
+
+class InProcessVenue:
+    """The venue in the same process (embedded mode): commands go straight to its sequencer."""
+
+    def __init__(self, venue: Venue, *, member: str, name: str = "TFEX") -> None:
+        self.venue = venue
+        self.member = member
+        self.name = name
+
+    def attach(self, sink: EventSink) -> None:
+        self.venue.add_listener(lambda _command, events: sink(events))
+
+    def submit(self, command: Command) -> Awaitable[list[Event]]:
+        return self.venue.submit_nowait(command)
+
+    @property
+    def running(self) -> bool:
+        return self.venue.running
