@@ -552,6 +552,17 @@ def serve(
     host: Annotated[str, typer.Option(help="Address every listener binds.")] = "127.0.0.1",
     fix_port: Annotated[int, typer.Option(min=0, max=65535, help="FIX 4.4 acceptor.")] = 9878,
     http_port: Annotated[int, typer.Option(min=0, max=65535, help="HTTP + WebSocket.")] = 8000,
+    broker_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="The broker's API (Alpaca v2 + native).")
+    ] = 8080,
+    no_broker: Annotated[bool, typer.Option("--no-broker", help="Run the exchange alone.")] = False,
+    db_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The broker's database (default: SQLite in the data directory), e.g. "
+            "postgresql://user@127.0.0.1:5432/tradingfloor."
+        ),
+    ] = None,
     udp_feed: Annotated[
         str, typer.Option(help="Binary feed destination HOST:PORT (multicast or unicast).")
     ] = "239.255.42.99:31001",
@@ -563,7 +574,12 @@ def serve(
         float, typer.Option(min=0.01, help="Seconds between timer ticks when idle.")
     ] = 1.0,
 ) -> None:
-    """Run the exchange: FIX acceptor, market data over WebSocket/HTTP and UDP, one journal."""
+    """Run the exchange and the broker: FIX acceptor, market data over WebSocket/HTTP and UDP,
+    the broker's Alpaca-compatible API; one journal, one database.
+
+    The first start creates the broker's `admin` user with the password in the
+    TF_ADMIN_PASSWORD environment variable, or a random one that is printed once.
+    """
     from tradingfloor.exchange.config import ConfigError, load_config
     from tradingfloor.exchange.serve import ServeOptions, VenueFailedError
     from tradingfloor.exchange.serve import run as run_serve
@@ -578,6 +594,9 @@ def serve(
         host=host,
         fix_port=fix_port,
         http_port=http_port,
+        broker_port=None if no_broker else broker_port,
+        db_url=db_url,
+        admin_password=os.environ.get("TF_ADMIN_PASSWORD") or None,
         udp_feed=None if no_udp_feed else _address(udp_feed),
         retransmission_port=retransmission_port,
         tick_interval=tick_interval,

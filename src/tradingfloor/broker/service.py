@@ -66,6 +66,7 @@ _log = logging.getLogger(__name__)
 MAX_OPEN_ORDERS_PER_ACCOUNT: Final = 1_000
 CLOSED_CACHE: Final = 10_000  # closed orders kept in memory for quick lookups
 SETTLEMENT_DAYS: Final = 1  # T+1
+EQUITY_INTERVAL_NS: Final = 60 * 1_000_000_000  # portfolio history resolution
 NS: Final = 1_000_000_000
 
 Quotes = Callable[[str], tuple[int | None, int | None]]
@@ -145,6 +146,8 @@ class Broker:
         self._listeners: list[TradeUpdateListener] = []
         self._mark = 0
         self._day = 0
+        self._equity_at = 0
+        self._last_equity: dict[str, int] = {}
         self._replaying = True
         self._tasks: set[asyncio.Task[Any]] = set()
         venue.attach(self.on_venue_events)
@@ -879,12 +882,10 @@ class Broker:
         for event in events:
             seq = event.seq
             last = seq
-            if seq <= self._mark:
-                continue
             kind = type(event)
-            if kind is ev.Trade:
-                self._on_trade(event)  # type: ignore[arg-type]
-            elif kind is ev.InstrumentAdded:
+            # market state (listings, last prices) comes from every event, replayed or not;
+            # the broker's own state only from events its database has not seen
+            if kind is ev.InstrumentAdded:
                 added: ev.InstrumentAdded = event  # type: ignore[assignment]
                 self.instruments[added.symbol] = Instrument(
                     symbol=added.symbol,
@@ -893,6 +894,13 @@ class Broker:
                     currency=added.currency,
                     venue=self.venue.name,
                 )
+                continue
+            if seq <= self._mark:
+                if kind is ev.Trade:
+                    self.last_price[event.symbol] = event.price  # type: ignore[union-attr]
+                continue
+            if kind is ev.Trade:
+                self._on_trade(event)  # type: ignore[arg-type]
             elif getattr(event, "member", None) != member:
                 continue
             elif kind is ev.Accepted:
@@ -1186,6 +1194,7 @@ class Broker:
         """Roll the trading day and expire DAY orders once the session has closed."""
         now = self.clock()
         self._roll_day(now)
+        self._record_equity(now)
         if self.calendar.is_open(now):
             return
         for order in list(self._orders.values()):
@@ -1200,6 +1209,26 @@ class Broker:
             ):
                 self._expiring.add(order.id)
                 self._cancel_quietly(order)
+
+    def _record_equity(self, now: int) -> None:
+        if now - self._equity_at < EQUITY_INTERVAL_NS:
+            return
+        self._equity_at = now
+        for acct in self.accounts.values():
+            if acct.cash == 0 and not any(p.qty for p in acct.positions.values()):
+                continue
+            equity, _, _ = self.valuation(acct)
+            previous = self._last_equity.get(acct.id, equity)
+            self._last_equity[acct.id] = equity
+            self.store.insert(
+                t.equity_history,
+                {
+                    "account_id": acct.id,
+                    "ts": now,
+                    "equity": equity,
+                    "profit_loss": equity - previous,
+                },
+            )
 
     def _session_closed_since(self, submitted_at: int, now: int) -> bool:
         session = self.calendar.session(self.calendar.trading_day(submitted_at))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import uvicorn
 
+from tradingfloor.broker.runtime import BrokerRuntime, load_or_create_secret
 from tradingfloor.exchange.config import VenueConfig, load_config
 from tradingfloor.exchange.engine.commands import Command
 from tradingfloor.exchange.engine.events import Event
@@ -30,7 +31,9 @@ from tradingfloor.exchange.fix.gateway import FixGateway
 from tradingfloor.exchange.http import create_app
 from tradingfloor.exchange.marketdata.binaryfeed import DEFAULT_FEED_ADDRESS, BinaryFeed
 from tradingfloor.exchange.marketdata.feed import MarketDataFeed
+from tradingfloor.exchange.marketdata.views import MarketDataError
 from tradingfloor.exchange.venue import Venue
+from tradingfloor.storage.db import default_url
 
 __all__ = ["ServeOptions", "VenueFailedError", "VenueServer", "run"]
 
@@ -44,6 +47,9 @@ class ServeOptions:
     host: str = "127.0.0.1"
     fix_port: int = 9878
     http_port: int = 8000
+    broker_port: int | None = 8080  # None runs the exchange alone
+    db_url: str | None = None  # the broker's database; default SQLite in the data directory
+    admin_password: str | None = None  # for the first admin user; generated when None
     udp_feed: tuple[str, int] | None = DEFAULT_FEED_ADDRESS
     retransmission_port: int = 0
     tick_interval: float | None = 1.0
@@ -72,8 +78,19 @@ class VenueServer:
         self.acceptor: FixAcceptor | None = None
         self._http: _Server | None = None
         self._http_task: asyncio.Task[None] | None = None
+        self._broker_http: _Server | None = None
+        self._broker_http_task: asyncio.Task[None] | None = None
+        self.broker: BrokerRuntime | None = None
         self.fix_port = 0
         self.http_port = 0
+        self.broker_port = 0
+
+    def _quotes(self, symbol: str) -> tuple[int | None, int | None]:
+        try:
+            l1 = self.feed.book.l1(symbol)
+        except MarketDataError:  # not listed: no quotes
+            return None, None
+        return l1.bid or None, l1.ask or None
 
     def _on_events(self, command: Command, events: Sequence[Event]) -> None:
         self.feed.on_events(events)
@@ -93,7 +110,18 @@ class VenueServer:
         venue.add_listener(self._on_events)  # market-data book first: FIX reads it
         venue.add_listener(gateway.on_events)
         venue.add_listener(self.binary.on_events)
+        if opts.broker_port is not None:
+            # before the replay, so that the broker applies what its database missed
+            self.broker = await BrokerRuntime.open(
+                venue,
+                db_url=opts.db_url or default_url(data),
+                secret=load_or_create_secret(data / "broker" / "jwt.key"),
+                venue_name=self.config.name,
+                quotes=self._quotes,
+            )
         replayed = venue.replay_history()
+        if self.broker is not None:
+            self.broker.after_replay()
         missing = venue.missing_instruments(self.config.instruments)
         await venue.start(tick_interval=opts.tick_interval)
         for instrument in missing:
@@ -104,19 +132,19 @@ class VenueServer:
         )
         self.fix_port = await acceptor.start(opts.host, opts.fix_port)
         opts.announce(f"FIX listening on {opts.host}:{self.fix_port}")
-        app = create_app(self.feed)
-        config = uvicorn.Config(
-            app, host=opts.host, port=opts.http_port, lifespan="off", log_level="warning"
+        self._http, self._http_task, self.http_port = await _start_http(
+            create_app(self.feed), opts.host, opts.http_port, "http"
         )
-        self._http = _Server(config)
-        self._http_task = asyncio.create_task(self._http.serve(), name="http")
-        while not self._http.started:
-            if self._http_task.done():
-                self._http_task.result()  # raises the start-up error
-                raise RuntimeError("the HTTP server stopped during start-up")
-            await asyncio.sleep(0.01)
-        self.http_port = int(self._http.servers[0].sockets[0].getsockname()[1])
         opts.announce(f"HTTP listening on {opts.host}:{self.http_port}")
+        if self.broker is not None:
+            await self.broker.start()
+            password = await self.broker.ensure_admin(opts.admin_password)
+            self._broker_http, self._broker_http_task, self.broker_port = await _start_http(
+                self.broker.app, opts.host, opts.broker_port or 0, "broker-http"
+            )
+            opts.announce(f"Broker API listening on {opts.host}:{self.broker_port}")
+            if password is not None:
+                opts.announce(f"Created the broker's admin user: admin / {password}")
         if opts.udp_feed is not None:
             await self.binary.open(
                 opts.udp_feed,
@@ -135,14 +163,33 @@ class VenueServer:
         log the members out. A venue shutdown is no member disconnect: resting orders stay."""
         if self.gateway is not None:
             self.gateway.closing = True  # no cancel-on-disconnect for logouts we cause
+        if self._broker_http is not None and self._broker_http_task is not None:
+            self._broker_http.should_exit = True  # no new orders from the broker's customers
+            await asyncio.gather(self._broker_http_task, return_exceptions=True)
         if self.venue is not None:
             await self.venue.stop()
+        if self.broker is not None:
+            await self.broker.stop()  # after the venue: the last events reach its database
         if self.acceptor is not None:
             await self.acceptor.stop()
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             await asyncio.gather(self._http_task, return_exceptions=True)
         await self.binary.close()
+
+
+async def _start_http(
+    app: object, host: str, port: int, name: str
+) -> tuple[_Server, asyncio.Task[None], int]:
+    config = uvicorn.Config(app, host=host, port=port, lifespan="off", log_level="warning")  # type: ignore[arg-type]
+    server = _Server(config)
+    task = asyncio.create_task(server.serve(), name=name)
+    while not server.started:
+        if task.done():
+            task.result()  # raises the start-up error
+            raise RuntimeError(f"the {name} server stopped during start-up")
+        await asyncio.sleep(0.01)
+    return server, task, int(server.servers[0].sockets[0].getsockname()[1])
 
 
 class VenueFailedError(RuntimeError):
@@ -162,10 +209,15 @@ async def _serve(options: ServeOptions) -> None:
         options.announce("Ready. Stop with Ctrl-C.")
         stopped = asyncio.create_task(stop.wait())
         failed = asyncio.create_task(server.venue.wait_failed())
-        await asyncio.wait((stopped, failed), return_when=asyncio.FIRST_COMPLETED)
-        stopped.cancel()
-        failed.cancel()
-        failure = server.venue.failure
+        watched = [stopped, failed]
+        if server.broker is not None:
+            watched.append(asyncio.create_task(server.broker.store.wait_failed()))
+        await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+        for task in watched:
+            task.cancel()
+        failure = server.venue.failure or (
+            server.broker.store.failure if server.broker is not None else None
+        )
         # Fail-stop: a venue that cannot journal must not look alive; a restart recovers.
         options.announce("Stopping ..." if failure is None else f"Venue failed: {failure!r}")
     finally:

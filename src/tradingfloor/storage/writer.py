@@ -52,6 +52,7 @@ class WriteBehind:
         self._task: asyncio.Task[None] | None = None
         self._inflight: asyncio.Future[None] | None = None  # resolved when the running commit ends
         self.failure: BaseException | None = None
+        self._failed = asyncio.Event()
         self.commits = 0
         self._pk_cache: dict[str, tuple[str, ...]] = {}
 
@@ -111,6 +112,11 @@ class WriteBehind:
             await self._task
         self._task = None
 
+    async def wait_failed(self) -> BaseException:
+        await self._failed.wait()
+        assert self.failure is not None
+        return self.failure
+
     async def flush(self) -> None:
         if self.failure is not None:
             raise StoreFailedError("the broker's database writer has failed") from self.failure
@@ -145,6 +151,7 @@ class WriteBehind:
             except Exception as exc:
                 _log.exception("broker database commit failed")
                 self.failure = exc
+                self._failed.set()
                 for waiter in waiters + self._waiters:
                     if not waiter.done():
                         waiter.set_exception(StoreFailedError(str(exc)))

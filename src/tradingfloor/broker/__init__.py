@@ -1,0 +1,1 @@
+"""The broker (a member firm): identity, accounts, order management, risk, portfolios, API."""

@@ -1,0 +1,1 @@
+"""The broker API: REST and WebSocket adapters (Alpaca-compatible and native)."""

@@ -1,0 +1,39 @@
+"""The broker's HTTP application: Alpaca-compatible trading and market-data API, native API,
+the trade_updates and market-data streams, and OpenAPI docs at ``/docs``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from tradingfloor.broker.api.auth import principal_dependency
+from tradingfloor.broker.api.errors import install_error_handlers
+from tradingfloor.broker.api.native import native_router
+from tradingfloor.broker.api.trade_stream import trade_stream_router
+from tradingfloor.broker.api.trading import trading_router
+from tradingfloor.broker.identity.service import IdentityService
+from tradingfloor.broker.service import Broker
+
+__all__ = ["create_broker_app"]
+
+
+def create_broker_app(broker: Broker, identity: IdentityService) -> FastAPI:
+    app = FastAPI(
+        title="tradingfloor broker",
+        description=(
+            "Alpaca Trading API v2 compatible REST (`/v2/...`) and the `trade_updates` stream "
+            "(`/stream`), plus native endpoints (`/api/...`) for users, customers, KYC and "
+            "administration. Errors are JSON `{code, message}`; see docs/broker-api.md."
+        ),
+        version="1",
+    )
+    install_error_handlers(app)
+    principal = principal_dependency(identity, clock=broker.clock)
+    app.include_router(trading_router(broker, principal))
+    app.include_router(native_router(broker, identity, principal))
+    app.include_router(trade_stream_router(broker, identity, clock=broker.clock))
+
+    @app.get("/health", summary="Liveness", tags=["operations"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

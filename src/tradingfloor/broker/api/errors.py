@@ -1,0 +1,52 @@
+"""How the broker's API answers errors: Alpaca's ``{"code": int, "message": str}`` JSON.
+
+``BrokerError`` carries its code and HTTP status; request validation failures become 422 with
+code 42210000 and a message naming each bad field; unknown routes 404 with 40410000. A 429
+carries ``Retry-After`` in whole seconds.
+"""
+
+from __future__ import annotations
+
+import math
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tradingfloor.broker.api.auth import RateLimitedError
+from tradingfloor.broker.errors import BrokerError, ErrorCode
+
+__all__ = ["error_response", "install_error_handlers"]
+
+
+def error_response(status: int, code: int, message: str) -> JSONResponse:
+    return JSONResponse({"code": code, "message": message}, status_code=status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(BrokerError)
+    async def _broker_error(_request: Request, exc: BrokerError) -> JSONResponse:
+        response = error_response(exc.status, exc.code, exc.message)
+        if isinstance(exc, RateLimitedError):
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err.get('loc', ()) if p != 'body')}: {err.get('msg', '')}"
+            for err in exc.errors()
+        )
+        return error_response(422, ErrorCode.INVALID, problems or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {
+            400: ErrorCode.BAD_REQUEST,
+            401: ErrorCode.UNAUTHORIZED,
+            403: ErrorCode.FORBIDDEN,
+            404: ErrorCode.NOT_FOUND,
+            405: 40510000,
+        }.get(exc.status_code, exc.status_code * 100000)
+        return error_response(exc.status_code, int(code), str(exc.detail))

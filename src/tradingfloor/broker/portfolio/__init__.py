@@ -1,0 +1,1 @@
+"""Portfolios of the broker's accounts: positions, average cost, realized and unrealized P&L."""

@@ -1,0 +1,114 @@
+"""The broker wired to a venue: database, identity, order management and the HTTP app, with the
+start-up order that makes recovery work.
+
+``BrokerRuntime.open`` must run before the venue replays its journal (so the broker sees the
+events its database has not), ``after_replay`` right after it, ``start`` once the venue runs.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from argon2 import PasswordHasher
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tradingfloor.broker.api.app import create_broker_app
+from tradingfloor.broker.calendar import MarketCalendar
+from tradingfloor.broker.identity.roles import Role
+from tradingfloor.broker.identity.service import IdentityService
+from tradingfloor.broker.risk.pretrade import RiskLimits
+from tradingfloor.broker.service import Broker, Quotes
+from tradingfloor.broker.venue_adapter import InProcessVenue
+from tradingfloor.exchange.venue import Venue
+from tradingfloor.storage.db import open_database
+from tradingfloor.storage.writer import WriteBehind
+
+__all__ = ["BROKER_MEMBER", "BrokerRuntime", "load_or_create_secret"]
+
+BROKER_MEMBER: Final = "BROKER"
+SECRET_BYTES: Final = 32
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """The JWT signing key: random on first use, then read back (owner-only file)."""
+    if path.exists():
+        secret = bytes.fromhex(path.read_text().strip())
+        if len(secret) >= SECRET_BYTES:
+            return secret
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_bytes(SECRET_BYTES)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secret.hex())
+    return secret
+
+
+@dataclass(slots=True)
+class BrokerRuntime:
+    broker: Broker
+    identity: IdentityService
+    store: WriteBehind
+    engine: AsyncEngine
+    app: FastAPI
+
+    @classmethod
+    async def open(
+        cls,
+        venue: Venue,
+        *,
+        db_url: str,
+        secret: bytes,
+        member: str = BROKER_MEMBER,
+        venue_name: str = "TFEX",
+        quotes: Quotes | None = None,
+        calendar: MarketCalendar | None = None,
+        limits: RiskLimits | None = None,
+        clock: Callable[[], int] = time.time_ns,
+        hasher: PasswordHasher | None = None,
+    ) -> BrokerRuntime:
+        engine = await open_database(db_url)
+        store = WriteBehind(engine)
+        broker = Broker(
+            store,
+            InProcessVenue(venue, member=member, name=venue_name),
+            calendar=calendar,
+            limits=limits,
+            quotes=quotes,
+            clock=clock,
+        )
+        identity = IdentityService(
+            store,
+            secret=secret,
+            account_for_customer=broker.primary_account,
+            equity_for_customer=broker.customer_equity,
+            clock=clock,
+            hasher=hasher,
+        )
+        await broker.load()
+        await identity.load()
+        return cls(broker, identity, store, engine, create_broker_app(broker, identity))
+
+    async def ensure_admin(self, password: str | None) -> str | None:
+        """Create the ``admin`` user if there is no admin yet; return a generated password."""
+        if any(user["role"] == Role.ADMIN for user in self.identity.list_users()):
+            return None
+        chosen = password or f"{secrets.token_urlsafe(12)}-A1"
+        await self.identity.create_user("admin", chosen, Role.ADMIN, None, actor=None)
+        return None if password else chosen
+
+    def after_replay(self) -> None:
+        self.broker.finish_replay()
+
+    async def start(self) -> None:
+        await self.broker.start()
+
+    async def stop(self) -> None:
+        await self.broker.stop()
+        await self.engine.dispose()

@@ -1,0 +1,278 @@
+"""The broker's order management against a real venue: lifecycle, holds, contingent orders,
+idempotency, risk rejections, and recovery from the venue's journal after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from broker.stack import broker_stack
+
+from tradingfloor.broker.errors import BrokerError
+from tradingfloor.broker.oms.orders import BrokerOrder, LegRole, OrderStatus
+from tradingfloor.broker.oms.requests import OrderRequest, ReplaceRequest
+from tradingfloor.broker.risk.codes import RiskCode
+from tradingfloor.broker.service import TradeUpdate
+from tradingfloor.exchange.engine.types import Side
+from tradingfloor.storage import tables as t
+
+
+def limit(side: str, qty: int, price: int, **kw: object) -> OrderRequest:
+    return OrderRequest(
+        symbol="AAPL",
+        side=side,
+        qty=qty,
+        order_type="limit",
+        limit_price=price,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0.01)
+
+
+async def test_limit_order_rests_fills_and_updates_cash_position_and_holds(tmp_path: Path) -> None:
+    async with broker_stack(tmp_path) as s:
+        acct_id = await s.funded_account(1_000_000)  # $10,000
+        acct = s.broker.accounts[acct_id]
+        updates: list[TradeUpdate] = []
+        s.broker.add_trade_update_listener(updates.append)
+        order = await s.broker.submit_order(acct_id, limit("buy", 10, 10_000))
+        assert order.status == OrderStatus.NEW and order.venue_order_id
+        assert order.hold == 100_000 and acct.held == 100_000
+        assert s.broker.buying_power(acct) == 900_000
+        await s.counterparty("AAPL", Side.SELL, 10_000, 4)
+        assert order.status == OrderStatus.PARTIALLY_FILLED and order.filled_qty == 4
+        assert acct.held == order.hold == 60_000
+        assert acct.cash == 1_000_000 - 40_000
+        await s.counterparty("AAPL", Side.SELL, 9_900, 6)
+        assert order.status == OrderStatus.FILLED and order.hold == acct.held == 0
+        pos = acct.positions["AAPL"]
+        assert pos.qty == 10 and pos.cost_basis == 100_000  # maker price: our 100.00
+        assert [u.event for u in updates] == ["new", "partial_fill", "fill"]
+        assert updates[-1].position_qty == 10
+        await s.broker.store.flush()
+        async with s.broker.store.engine.connect() as conn:
+            row = (await conn.execute(select(t.orders).where(t.orders.c.id == order.id))).one()
+            fills = list(await conn.execute(select(t.fills)))
+        assert row.status == "filled" and row.filled_qty == 10
+        assert sorted(f.qty for f in fills) == [4, 6]
+
+
+async def test_sale_proceeds_settle_next_trading_day_in_a_cash_account(tmp_path: Path) -> None:
+    async with broker_stack(tmp_path) as s:
+        acct_id = await s.funded_account(1_000_000)
+        acct = s.broker.accounts[acct_id]
+        await s.counterparty("AAPL", Side.SELL, 10_000, 10)
+        await s.broker.submit_order(acct_id, limit("buy", 10, 10_000))
+        await s.counterparty("AAPL", Side.BUY, 10_500, 10)
+        await s.broker.submit_order(acct_id, limit("sell", 10, 10_500))
+        now = s.broker.clock()
+        assert acct.positions["AAPL"].qty == 0
+        assert acct.cash == 1_000_000 + 5_000
+        assert acct.settled_cash(now) == 1_000_000 - 100_000  # the sale is unsettled
+        assert acct.positions["AAPL"].realized_pnl == 5_000
+
+
+async def test_client_order_id_is_idempotent(tmp_path: Path) -> None:
+    async with broker_stack(tmp_path) as s:
+        acct_id = await s.funded_account()
+        first = await s.broker.submit_order(acct_id, limit("buy", 1, 10_000, client_order_id="a1"))
+        again = await s.broker.submit_order(acct_id, limit("buy", 5, 9_000, client_order_id="a1"))
+        assert again.id == first.id and again.qty == 1
+        assert len(s.broker.open_orders(acct_id)) == 1
+
+
+@pytest.mark.parametrize(
+    ("request_", "code"),
+    [
+        (limit("buy", 200, 10_000), RiskCode.INSUFFICIENT_BUYING_POWER),
+        (limit("buy", 20_000, 100), RiskCode.MAX_ORDER_QTY),
+        (limit("sell", 1, 10_000), RiskCode.SHORT_NOT_ALLOWED),
+        (limit("buy", 6_000, 100), RiskCode.POSITION_LIMIT),
+    ],
+)
+async def test_risk_rejections_change_nothing(
+    tmp_path: Path, request_: OrderRequest, code: RiskCode
+) -> None:
+    async with broker_stack(tmp_path) as s:
+        acct_id = await s.funded_account(1_000_000)
+        acct = s.broker.accounts[acct_id]
+        with pytest.raises(BrokerError) as info:
+            await s.broker.submit_order(acct_id, request_)
+        assert info.value.code == code and info.value.status == 403
+        assert acct.held == 0 and not s.broker.open_orders(acct_id)
+
+
+async def test_kyc_gates_trading(tmp_path: Path) -> None:
+    async with broker_stack(tmp_path) as s:
+        acct_id = await s.funded_account(kyc="pending")
+        with pytest.raises(BrokerError) as info:
+            await s.broker.submit_order(acct_id, limit("buy", 1, 10_000))
+        assert info.value.code == RiskCode.KYC_NOT_APPROVED
+
+
+async def test_restricted_symbol_is_refused(tmp_path: Path) -> None:
+    async with broker_stack(tmp_path) as s:
+        acct_id = await s.funded_account()
+        await s.broker.set_restricted("AAPL", True, "pending news")
+        with pytest.raises(BrokerError) as info:
+            await s.broker.submit_order(acct_id, limit("buy", 1, 10_000))
+        assert info.value.code == RiskCode.RESTRICTED_SYMBOL
+
+
+async def test_venue_rejection_releases_the_hold(tmp_path: Path) -> None:
+    async with broker_stack(tmp_path) as s:
+        acct_id = await s.funded_account()
+        acct = s.broker.accounts[acct_id]
+        await s.counterparty("AAPL", Side.BUY, 9_000, 5)  # a reference for the market order
+        s.broker.last_price["AAPL"] = 9_000
+        order = await s.broker.submit_order(
+            acct_id, OrderRequest(symbol="AAPL", side="buy", qty=1, order_type="market")
+        )
+        assert order.status == OrderStatus.REJECTED  # no asks: the venue refuses it
+        assert order.reject_reason and acct.held == 0
+
+
+async def test_cancel_and_replace(tmp_path: Path) -> None:
+    async with broker_stack(tmp_path) as s:
+        acct_id = await s.funded_account()
+        acct = s.broker.accounts[acct_id]
+        order = await s.broker.submit_order(acct_id, limit("buy", 10, 10_000))
+        new = await s.broker.replace_order(
+            acct_id, order.id, ReplaceRequest(qty=20, limit_price=9_500)
+        )
+        assert order.status == OrderStatus.REPLACED and order.replaced_by == new.id
+        assert new.status == OrderStatus.NEW and new.replaces == order.id
+        assert new.venue_order_id == order.venue_order_id
+        assert acct.held == new.hold == 190_000
+        await s.counterparty("AAPL", Side.SELL, 9_500, 20)
+        assert new.status == OrderStatus.FILLED
+        other = await s.broker.submit_order(acct_id, limit("buy", 1, 9_000))
+        await s.broker.cancel_order(acct_id, other.id)
+        assert other.status == OrderStatus.CANCELED and acct.held == 0
+        with pytest.raises(BrokerError):
+            await s.broker.cancel_order(acct_id, other.id)
+
+
+async def test_bracket_exits_activate_on_fill_and_cancel_each_other(tmp_path: Path) -> None:
+    async with broker_stack(tmp_path) as s:
+        acct_id = await s.funded_account()
+        parent = await s.broker.submit_order(
+            acct_id,
+            limit(
+                "buy",
+                5,
+                10_000,
+                order_class="bracket",
+                take_profit_limit=11_000,
+                stop_loss_stop=9_000,
+            ),
+        )
+        legs = s.broker.legs_of(parent)
+        assert {leg.status for leg in legs} == {OrderStatus.HELD}
+        await s.counterparty("AAPL", Side.SELL, 10_000, 5)
+        await settle()
+        assert parent.status == OrderStatus.FILLED
+        assert {leg.status for leg in legs} == {OrderStatus.NEW}
+        take_profit = next(leg for leg in legs if leg.leg_role == LegRole.TAKE_PROFIT)
+        stop_loss = next(leg for leg in legs if leg.leg_role == LegRole.STOP_LOSS)
+        await s.counterparty("AAPL", Side.BUY, 11_000, 5)
+        await settle()
+        assert take_profit.status == OrderStatus.FILLED
+        assert stop_loss.status == OrderStatus.CANCELED
+        assert s.broker.accounts[acct_id].positions["AAPL"].qty == 0
+
+
+async def test_bracket_entry_cancelled_unfilled_cancels_its_exits(tmp_path: Path) -> None:
+    async with broker_stack(tmp_path) as s:
+        acct_id = await s.funded_account()
+        parent = await s.broker.submit_order(
+            acct_id,
+            limit("buy", 5, 10_000, order_class="oto", stop_loss_stop=9_000),
+        )
+        (leg,) = s.broker.legs_of(parent)
+        await s.broker.cancel_order(acct_id, parent.id)
+        assert parent.status == OrderStatus.CANCELED and leg.status == OrderStatus.CANCELED
+
+
+async def test_oco_pair_works_both_legs_at_once(tmp_path: Path) -> None:
+    async with broker_stack(tmp_path) as s:
+        acct_id = await s.funded_account()
+        await s.counterparty("AAPL", Side.SELL, 10_000, 5)
+        await s.broker.submit_order(acct_id, limit("buy", 5, 10_000))
+        oco = await s.broker.submit_order(
+            acct_id,
+            OrderRequest(
+                symbol="AAPL",
+                side="sell",
+                qty=5,
+                order_type="limit",
+                order_class="oco",
+                take_profit_limit=11_000,
+                stop_loss_stop=9_000,
+            ),
+        )
+        (stop,) = s.broker.legs_of(oco)
+        assert oco.status == OrderStatus.NEW and stop.status == OrderStatus.NEW
+        await s.counterparty("AAPL", Side.BUY, 8_800, 10)  # a bid for the stop to hit
+        await s.counterparty("AAPL", Side.SELL, 8_900, 1)
+        await s.counterparty("AAPL", Side.BUY, 8_900, 1)  # trades at 89.00: the stop triggers
+        await settle()
+        assert stop.status == OrderStatus.FILLED
+        assert oco.status == OrderStatus.CANCELED
+
+
+async def test_restart_applies_venue_events_the_database_missed(tmp_path: Path) -> None:
+    async with broker_stack(tmp_path) as s:
+        acct_id = await s.funded_account(1_000_000)
+        order = await s.broker.submit_order(acct_id, limit("buy", 10, 10_000))
+        order_id = order.id
+        await s.broker.store.flush()
+        # From here on the broker's writes are lost, as in a crash between the venue's journal
+        # commit and the broker's database commit:
+        s.broker.store._queue = lambda *args, **kwargs: None  # type: ignore[method-assign]
+        await s.counterparty("AAPL", Side.SELL, 10_000, 10)
+        assert order.status == OrderStatus.FILLED
+    async with broker_stack(tmp_path) as s:
+        found = await s.broker.find_order(acct_id, order_id)
+        assert found is not None and found.status == OrderStatus.FILLED
+        acct = s.broker.accounts[acct_id]
+        assert acct.positions["AAPL"].qty == 10
+        assert acct.cash == 900_000 and acct.held == 0
+    async with broker_stack(tmp_path) as s:  # and the replayed result was committed
+        acct = s.broker.accounts[acct_id]
+        assert acct.positions["AAPL"].qty == 10 and acct.cash == 900_000
+
+
+async def test_order_never_sent_before_a_crash_is_rejected_on_restart(tmp_path: Path) -> None:
+    async with broker_stack(tmp_path) as s:
+        acct_id = await s.funded_account()
+        now = s.broker.clock()
+        # What submit_order commits before it sends the order to the venue; then the crash.
+        pending = BrokerOrder(
+            id="0d9a3d6e-0000-4000-8000-000000000001",
+            account_id=acct_id,
+            client_order_id="c1",
+            symbol="AAPL",
+            side="buy",
+            order_type="limit",
+            time_in_force="day",
+            order_class="simple",
+            qty=1,
+            status=OrderStatus.PENDING_NEW,
+            created_at=now,
+            updated_at=now,
+            limit_price=10_000,
+            hold=10_000,
+        )
+        s.broker.store.insert(t.orders, pending.row())
+        await s.broker.store.flush()
+    async with broker_stack(tmp_path) as s:
+        order = await s.broker.find_by_client_id(acct_id, "c1")
+        assert order is not None and order.status == OrderStatus.REJECTED
+        assert s.broker.accounts[acct_id].held == 0
