@@ -83,7 +83,9 @@ class Stack:
         customer = self.broker.accounts[account_id].customer_id if account_id else None
         identity = self.runtime.identity
         await identity.create_user(username, PASSWORD, role, customer, actor=None)
-        pair = await identity.login(username, PASSWORD, totp_code=None, client_address="t")
+        pair = await identity.login(
+            username, PASSWORD, totp_code=None, client_address=f"192.0.2.{self.counter[0] % 250}"
+        )
         return username, {"Authorization": f"Bearer {pair.access_token}"}
 
     async def api_key(self, role: Role = Role.TRADER, *, account_id: str) -> tuple[str, str]:

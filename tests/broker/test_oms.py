@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from broker.stack import broker_stack
 
+from broker.stack import broker_stack
 from tradingfloor.broker.errors import BrokerError
 from tradingfloor.broker.oms.orders import BrokerOrder, LegRole, OrderStatus
 from tradingfloor.broker.oms.requests import OrderRequest, ReplaceRequest

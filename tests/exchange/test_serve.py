@@ -100,6 +100,7 @@ def options(data_dir: Path) -> ServeOptions:
         data_dir=data_dir,
         fix_port=0,
         http_port=0,
+        broker_port=0,
         udp_feed=None,
         tick_interval=None,
         announce=lambda _line: None,

@@ -46,8 +46,8 @@ VENUE_COMP_ID = "TFEX"
 PASSWORDS = {"MEMBER1": "member1-secret", "MEMBER2": "member2-secret", "BROKER": "broker-secret"}
 """Credentials of the members in the default venue configuration."""
 
-ISOLATION_ARGS = ("--no-udp-feed", "--retransmission-port", "0")
-"""Keep test venues off the shared multicast group and fixed UDP ports, so several can run."""
+ISOLATION_ARGS = ("--no-udp-feed", "--retransmission-port", "0", "--broker-port", "0")
+"""Keep test venues off the shared multicast group and fixed ports, so several can run."""
 
 SERVE_ENV = "TF_SERVE_COMMAND"
 """Environment variable: the command that stands for ``tradingfloor`` (default: this Python's

@@ -23,6 +23,7 @@ from tradingfloor.broker.api.app import create_broker_app
 from tradingfloor.broker.calendar import MarketCalendar
 from tradingfloor.broker.identity.roles import Role
 from tradingfloor.broker.identity.service import IdentityService
+from tradingfloor.broker.market.history import MarketHistory
 from tradingfloor.broker.risk.pretrade import RiskLimits
 from tradingfloor.broker.service import Broker, Quotes
 from tradingfloor.broker.venue_adapter import InProcessVenue
@@ -57,6 +58,7 @@ class BrokerRuntime:
     store: WriteBehind
     engine: AsyncEngine
     app: FastAPI
+    history: MarketHistory
 
     @classmethod
     async def open(
@@ -91,9 +93,12 @@ class BrokerRuntime:
             clock=clock,
             hasher=hasher,
         )
+        history = MarketHistory()
+        venue.add_listener(lambda _command, events: history.on_events(events))
         await broker.load()
         await identity.load()
-        return cls(broker, identity, store, engine, create_broker_app(broker, identity))
+        app = create_broker_app(broker, identity, history)
+        return cls(broker, identity, store, engine, app, history)
 
     async def ensure_admin(self, password: str | None) -> str | None:
         """Create the ``admin`` user if there is no admin yet; return a generated password."""
@@ -110,5 +115,8 @@ class BrokerRuntime:
         await self.broker.start()
 
     async def stop(self) -> None:
+        stream = getattr(self.app.state, "market_stream", None)
+        if stream is not None:
+            stream.close()
         await self.broker.stop()
         await self.engine.dispose()

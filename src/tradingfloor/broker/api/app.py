@@ -1,22 +1,29 @@
 """The broker's HTTP application: Alpaca-compatible trading and market-data API, native API,
-the trade_updates and market-data streams, and OpenAPI docs at ``/docs``."""
+the trade_updates and market-data streams (``/stream``, ``/v2/{feed}``), OpenAPI at ``/docs``."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from tradingfloor.broker.api.auth import principal_dependency
+from tradingfloor.broker.api.auth import principal_dependency, require
 from tradingfloor.broker.api.errors import install_error_handlers
+from tradingfloor.broker.api.market_data import market_data_router
+from tradingfloor.broker.api.market_stream import add_market_stream
 from tradingfloor.broker.api.native import native_router
 from tradingfloor.broker.api.trade_stream import trade_stream_router
 from tradingfloor.broker.api.trading import trading_router
+from tradingfloor.broker.errors import BrokerError
+from tradingfloor.broker.identity.roles import Permission
 from tradingfloor.broker.identity.service import IdentityService
+from tradingfloor.broker.market.history import MarketHistory
 from tradingfloor.broker.service import Broker
 
 __all__ = ["create_broker_app"]
 
 
-def create_broker_app(broker: Broker, identity: IdentityService) -> FastAPI:
+def create_broker_app(
+    broker: Broker, identity: IdentityService, history: MarketHistory | None = None
+) -> FastAPI:
     app = FastAPI(
         title="tradingfloor broker",
         description=(
@@ -31,6 +38,18 @@ def create_broker_app(broker: Broker, identity: IdentityService) -> FastAPI:
     app.include_router(trading_router(broker, principal))
     app.include_router(native_router(broker, identity, principal))
     app.include_router(trade_stream_router(broker, identity, clock=broker.clock))
+    if history is not None:
+        viewer = require(principal, Permission.VIEW_ACCOUNT)
+        app.include_router(market_data_router(history, auth=viewer))
+
+        async def check_key(key_id: str, secret: str) -> bool:
+            try:
+                who = await identity.principal_from_key(key_id, secret, broker.clock())
+            except BrokerError:
+                return False
+            return who.can(Permission.VIEW_ACCOUNT)
+
+        app.state.market_stream = add_market_stream(app, history, check_key)
 
     @app.get("/health", summary="Liveness", tags=["operations"])
     async def health() -> dict[str, str]:

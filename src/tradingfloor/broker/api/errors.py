@@ -14,7 +14,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tradingfloor.broker.api.auth import RateLimitedError
 from tradingfloor.broker.errors import BrokerError, ErrorCode
 
 __all__ = ["error_response", "install_error_handlers"]
@@ -28,8 +27,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BrokerError)
     async def _broker_error(_request: Request, exc: BrokerError) -> JSONResponse:
         response = error_response(exc.status, exc.code, exc.message)
-        if isinstance(exc, RateLimitedError):
-            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        retry_after = getattr(exc, "retry_after", None)  # rate limits, locked logins
+        if isinstance(retry_after, int | float):
+            response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
         return response
 
     @app.exception_handler(RequestValidationError)

@@ -1,0 +1,1 @@
+"""Tests of the broker's identity-and-access building blocks."""

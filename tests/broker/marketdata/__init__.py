@@ -1,0 +1,1 @@
+"""Tests of the broker's market-data history and its Alpaca-compatible API."""
