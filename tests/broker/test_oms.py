@@ -35,8 +35,10 @@ async def settle() -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_limit_order_rests_fills_and_updates_cash_position_and_holds(tmp_path: Path) -> None:
-    async with broker_stack(tmp_path) as s:
+async def test_limit_order_rests_fills_and_updates_cash_position_and_holds(
+    tmp_path: Path, db_url: str | None
+) -> None:
+    async with broker_stack(tmp_path, db_url=db_url) as s:
         acct_id = await s.funded_account(1_000_000)  # $10,000
         acct = s.broker.accounts[acct_id]
         updates: list[TradeUpdate] = []
@@ -78,8 +80,8 @@ async def test_sale_proceeds_settle_next_trading_day_in_a_cash_account(tmp_path:
         assert acct.positions["AAPL"].realized_pnl == 5_000
 
 
-async def test_client_order_id_is_idempotent(tmp_path: Path) -> None:
-    async with broker_stack(tmp_path) as s:
+async def test_client_order_id_is_idempotent(tmp_path: Path, db_url: str | None) -> None:
+    async with broker_stack(tmp_path, db_url=db_url) as s:
         acct_id = await s.funded_account()
         first = await s.broker.submit_order(acct_id, limit("buy", 1, 10_000, client_order_id="a1"))
         again = await s.broker.submit_order(acct_id, limit("buy", 5, 9_000, client_order_id="a1"))
@@ -138,8 +140,8 @@ async def test_venue_rejection_releases_the_hold(tmp_path: Path) -> None:
         assert order.reject_reason and acct.held == 0
 
 
-async def test_cancel_and_replace(tmp_path: Path) -> None:
-    async with broker_stack(tmp_path) as s:
+async def test_cancel_and_replace(tmp_path: Path, db_url: str | None) -> None:
+    async with broker_stack(tmp_path, db_url=db_url) as s:
         acct_id = await s.funded_account()
         acct = s.broker.accounts[acct_id]
         order = await s.broker.submit_order(acct_id, limit("buy", 10, 10_000))
@@ -159,8 +161,10 @@ async def test_cancel_and_replace(tmp_path: Path) -> None:
             await s.broker.cancel_order(acct_id, other.id)
 
 
-async def test_bracket_exits_activate_on_fill_and_cancel_each_other(tmp_path: Path) -> None:
-    async with broker_stack(tmp_path) as s:
+async def test_bracket_exits_activate_on_fill_and_cancel_each_other(
+    tmp_path: Path, db_url: str | None
+) -> None:
+    async with broker_stack(tmp_path, db_url=db_url) as s:
         acct_id = await s.funded_account()
         parent = await s.broker.submit_order(
             acct_id,
@@ -227,8 +231,10 @@ async def test_oco_pair_works_both_legs_at_once(tmp_path: Path) -> None:
         assert oco.status == OrderStatus.CANCELED
 
 
-async def test_restart_applies_venue_events_the_database_missed(tmp_path: Path) -> None:
-    async with broker_stack(tmp_path) as s:
+async def test_restart_applies_venue_events_the_database_missed(
+    tmp_path: Path, db_url: str | None
+) -> None:
+    async with broker_stack(tmp_path, db_url=db_url) as s:
         acct_id = await s.funded_account(1_000_000)
         order = await s.broker.submit_order(acct_id, limit("buy", 10, 10_000))
         order_id = order.id
@@ -238,19 +244,21 @@ async def test_restart_applies_venue_events_the_database_missed(tmp_path: Path) 
         s.broker.store._queue = lambda *args, **kwargs: None  # type: ignore[method-assign]
         await s.counterparty("AAPL", Side.SELL, 10_000, 10)
         assert order.status == OrderStatus.FILLED
-    async with broker_stack(tmp_path) as s:
+    async with broker_stack(tmp_path, db_url=db_url) as s:
         found = await s.broker.find_order(acct_id, order_id)
         assert found is not None and found.status == OrderStatus.FILLED
         acct = s.broker.accounts[acct_id]
         assert acct.positions["AAPL"].qty == 10
         assert acct.cash == 900_000 and acct.held == 0
-    async with broker_stack(tmp_path) as s:  # and the replayed result was committed
+    async with broker_stack(tmp_path, db_url=db_url) as s:  # and the replayed result was committed
         acct = s.broker.accounts[acct_id]
         assert acct.positions["AAPL"].qty == 10 and acct.cash == 900_000
 
 
-async def test_order_never_sent_before_a_crash_is_rejected_on_restart(tmp_path: Path) -> None:
-    async with broker_stack(tmp_path) as s:
+async def test_order_never_sent_before_a_crash_is_rejected_on_restart(
+    tmp_path: Path, db_url: str | None
+) -> None:
+    async with broker_stack(tmp_path, db_url=db_url) as s:
         acct_id = await s.funded_account()
         now = s.broker.clock()
         # What submit_order commits before it sends the order to the venue; then the crash.
@@ -272,7 +280,7 @@ async def test_order_never_sent_before_a_crash_is_rejected_on_restart(tmp_path: 
         )
         s.broker.store.insert(t.orders, pending.row())
         await s.broker.store.flush()
-    async with broker_stack(tmp_path) as s:
+    async with broker_stack(tmp_path, db_url=db_url) as s:
         order = await s.broker.find_by_client_id(acct_id, "c1")
         assert order is not None and order.status == OrderStatus.REJECTED
         assert s.broker.accounts[acct_id].held == 0
