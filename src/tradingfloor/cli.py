@@ -556,6 +556,9 @@ def serve(
         int, typer.Option(min=0, max=65535, help="The broker's API (Alpaca v2 + native).")
     ] = 8080,
     no_broker: Annotated[bool, typer.Option("--no-broker", help="Run the exchange alone.")] = False,
+    api_rate_limit: Annotated[
+        int, typer.Option(min=1, help="Broker API requests per minute per key (or user).")
+    ] = 200,
     db_url: Annotated[
         str | None,
         typer.Option(
@@ -580,6 +583,7 @@ def serve(
     The first start creates the broker's `admin` user with the password in the
     TF_ADMIN_PASSWORD environment variable, or a random one that is printed once.
     """
+    from tradingfloor.broker.errors import BrokerError
     from tradingfloor.exchange.config import ConfigError, load_config
     from tradingfloor.exchange.serve import ServeOptions, VenueFailedError
     from tradingfloor.exchange.serve import run as run_serve
@@ -596,6 +600,7 @@ def serve(
         http_port=http_port,
         broker_port=None if no_broker else broker_port,
         db_url=db_url,
+        api_rate_limit=api_rate_limit,
         admin_password=os.environ.get("TF_ADMIN_PASSWORD") or None,
         udp_feed=None if no_udp_feed else _address(udp_feed),
         retransmission_port=retransmission_port,
@@ -608,6 +613,8 @@ def serve(
         _fail(str(exc), code=EXIT_INTERNAL_ERROR)
     except DirectoryLockedError as exc:
         _fail(f"{exc} (is another `tradingfloor serve` using {data_dir}?)")
+    except BrokerError as exc:  # e.g. a TF_ADMIN_PASSWORD the password policy refuses
+        _fail(f"the broker cannot start: {exc.message}")
     except OSError as exc:
         _fail(f"cannot start: {exc}")
 

@@ -32,7 +32,7 @@ from tradingfloor.bench.engine_bench import Percentiles
 __all__ = ["BrokerBenchResult", "main", "run"]
 
 _READY: Final = re.compile(r"Broker API listening on ([\d.]+):(\d+)")
-_ADMIN_PASSWORD: Final = "bench-admin-Passw0rd"
+_ADMIN_PASSWORD: Final = "bench-Sup3r-secret"
 _CONNECTIONS: Final = 32
 _WARMUP_S: Final = 1.0
 
@@ -128,7 +128,7 @@ async def _setup(conn: _Connection) -> list[dict[str, str]]:
             conn, "POST", f"/api/customers/{cid}/accounts", {"account_type": "margin"}, admin
         )
         await _call(
-            conn, "POST", f"/api/accounts/{account['id']}/deposits", {"amount": "1000000"}, admin
+            conn, "POST", f"/api/accounts/{account['id']}/deposits", {"amount": "90000"}, admin
         )
         user = {
             "username": f"bench{n}",
@@ -237,6 +237,8 @@ def run(rate: int = 1_000, seconds: float = 10.0) -> BrokerBenchResult:
             "--broker-port",
             "0",
             "--no-udp-feed",
+            "--api-rate-limit",  # the benchmark measures latency, not the limiter
+            "10000000",
         ]
         env = {**os.environ, "TF_ADMIN_PASSWORD": _ADMIN_PASSWORD}
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)

@@ -27,9 +27,10 @@ class Instrument:
     currency: str
     venue: str
 
-    @property
-    def tick_minor(self) -> int:
-        return minor_units_per_tick(self.tick_size)
+    tick_minor: int = 0  # cents per tick, from tick_size (0: not tradable here)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tick_minor", minor_units_per_tick(self.tick_size))
 
     @property
     def tradable(self) -> bool:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tradingfloor.broker.api.app import create_broker_app
 from tradingfloor.broker.calendar import MarketCalendar
+from tradingfloor.broker.identity.apikeys import DEFAULT_KEY_RATE_LIMIT_PER_MINUTE
 from tradingfloor.broker.identity.roles import Role
 from tradingfloor.broker.identity.service import IdentityService
 from tradingfloor.broker.market.history import MarketHistory
@@ -74,6 +75,7 @@ class BrokerRuntime:
         limits: RiskLimits | None = None,
         clock: Callable[[], int] = time.time_ns,
         hasher: PasswordHasher | None = None,
+        api_rate_limit: int = DEFAULT_KEY_RATE_LIMIT_PER_MINUTE,
     ) -> BrokerRuntime:
         engine = await open_database(db_url)
         store = WriteBehind(engine)
@@ -92,6 +94,7 @@ class BrokerRuntime:
             equity_for_customer=broker.customer_equity,
             clock=clock,
             hasher=hasher,
+            key_rate_limit_per_minute=api_rate_limit,
         )
         history = MarketHistory()
         venue.add_listener(lambda _command, events: history.on_events(events))

@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -106,8 +107,13 @@ class TradeUpdate:
 TradeUpdateListener = Callable[[TradeUpdate], None]
 
 
+_ids = random.SystemRandom(), random.Random()
+_ids[1].seed(_ids[0].getrandbits(128))
+
+
 def _new_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID: unique, not secret, so no system call per id."""
+    return str(uuid.UUID(int=_ids[1].getrandbits(128), version=4))
 
 
 class Broker:
@@ -143,7 +149,8 @@ class Broker:
         self._expiring: set[str] = set()  # cancels the broker sent to end DAY orders
         self._deferred: list[Callable[[], Any]] = []  # venue actions found while replaying
         self._sending: set[str] = set()  # exit legs on their way to the venue
-        self._listeners: list[TradeUpdateListener] = []
+        # listeners, each with an optional filter of the accounts it wants updates of
+        self._listeners: list[tuple[TradeUpdateListener, Callable[[str], bool] | None]] = []
         self._mark = 0
         self._day = 0
         self._equity_at = 0
@@ -260,12 +267,15 @@ class Broker:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def add_trade_update_listener(self, listener: TradeUpdateListener) -> None:
-        self._listeners.append(listener)
+    def add_trade_update_listener(
+        self, listener: TradeUpdateListener, wants: Callable[[str], bool] | None = None
+    ) -> None:
+        """``listener`` gets the updates of every account, or of those ``wants`` accepts (no
+        update is even built for an account nobody wants)."""
+        self._listeners.append((listener, wants))
 
     def remove_trade_update_listener(self, listener: TradeUpdateListener) -> None:
-        if listener in self._listeners:
-            self._listeners.remove(listener)
+        self._listeners = [(fn, wants) for fn, wants in self._listeners if fn is not listener]
 
     # --- reference data ------------------------------------------------------------------------
 
@@ -1344,6 +1354,10 @@ class Broker:
     ) -> None:
         if self._replaying or not self._listeners:
             return
+        account_id = order.account_id
+        targets = [fn for fn, wants in self._listeners if wants is None or wants(account_id)]
+        if not targets:
+            return
         update = TradeUpdate(
             account_id=order.account_id,
             event=event,
@@ -1354,7 +1368,7 @@ class Broker:
             position_qty=position_qty,
             execution_id=execution_id,
         )
-        for listener in list(self._listeners):
+        for listener in targets:
             try:
                 listener(update)
             except Exception:

@@ -50,6 +50,7 @@ class ServeOptions:
     broker_port: int | None = 8080  # None runs the exchange alone
     db_url: str | None = None  # the broker's database; default SQLite in the data directory
     admin_password: str | None = None  # for the first admin user; generated when None
+    api_rate_limit: int = 200  # requests per minute per API key (and per logged-in user)
     udp_feed: tuple[str, int] | None = DEFAULT_FEED_ADDRESS
     retransmission_port: int = 0
     tick_interval: float | None = 1.0
@@ -118,6 +119,7 @@ class VenueServer:
                 secret=load_or_create_secret(data / "broker" / "jwt.key"),
                 venue_name=self.config.name,
                 quotes=self._quotes,
+                api_rate_limit=opts.api_rate_limit,
             )
         replayed = venue.replay_history()
         if self.broker is not None:

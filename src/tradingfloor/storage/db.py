@@ -26,7 +26,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
@@ -42,6 +42,7 @@ __all__ = [
     "migrate",
     "normalise_url",
     "open_database",
+    "sync_writer_engine",
 ]
 
 # The PostgreSQL advisory lock a migration holds for its transaction ("tfmigrat" as a bigint), so
@@ -129,6 +130,24 @@ def make_engine(url: str) -> AsyncEngine:
     )
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas(file_database=not memory))
     return engine
+
+
+def sync_writer_engine(engine: AsyncEngine) -> Engine | None:
+    """A blocking engine on the same SQLite file, for a writer thread; None for other databases.
+
+    One commit through aiosqlite costs a thread hand-off per statement; the write-behind writer
+    runs its whole transaction in one worker-thread call on this engine instead.
+    """
+    url = engine.url
+    if not _is_sqlite(url) or _is_sqlite_memory(url):
+        return None
+    sync = create_engine(
+        url.set(drivername="sqlite"),
+        poolclass=StaticPool,
+        connect_args={"check_same_thread": False},
+    )
+    event.listen(sync, "connect", _sqlite_pragmas(file_database=True))
+    return sync
 
 
 def alembic_config(connection: Connection | None = None, *, url: str | None = None) -> Config:

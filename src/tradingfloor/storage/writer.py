@@ -14,12 +14,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import Table, and_, delete, insert, update
+from sqlalchemy import Table, and_, bindparam, delete, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tradingfloor.storage.db import sync_writer_engine
 
 __all__ = ["MAX_OPS_PER_COMMIT", "StoreFailedError", "WriteBehind"]
 
@@ -55,12 +58,22 @@ class WriteBehind:
         self._failed = asyncio.Event()
         self.commits = 0
         self._pk_cache: dict[str, tuple[str, ...]] = {}
+        self._statements: dict[tuple[Any, ...], Any] = {}
+        self._rank: dict[str, int] = {}  # table name -> position in foreign-key order
+        # SQLite files: the whole transaction in one call on a writer thread (see db.py)
+        self._sync = sync_writer_engine(engine)
+        self._executor = (
+            ThreadPoolExecutor(1, thread_name_prefix="sql-writer") if self._sync else None
+        )
 
     # --- queueing ------------------------------------------------------------------------------
 
     def _pk(self, table: Table) -> tuple[str, ...]:
         names = self._pk_cache.get(table.name)
         if names is None:
+            if table.name not in self._rank:
+                for n, known in enumerate(table.metadata.sorted_tables):
+                    self._rank[known.name] = n
             names = self._pk_cache[table.name] = tuple(c.name for c in table.primary_key.columns)
         return names
 
@@ -111,6 +124,10 @@ class WriteBehind:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+        if self._sync is not None:
+            self._sync.dispose()
 
     async def wait_failed(self) -> BaseException:
         await self._failed.wait()
@@ -166,27 +183,79 @@ class WriteBehind:
                 self._wakeup.set()
 
     async def _commit(self, ops: list[_Op]) -> None:
-        async with self.engine.begin() as conn:
-            for start in range(0, len(ops), MAX_OPS_PER_COMMIT):
-                for op in ops[start : start + MAX_OPS_PER_COMMIT]:
-                    await conn.execute(self._statement(op))
+        """One transaction, with one executemany per statement shape.
+
+        Statements are built once per (operation, table, columns) and executed with bound
+        parameters, so SQLAlchemy compiles each shape once. Rows of one shape go together:
+        deletes first, children before parents; then inserts, updates and upserts, parents
+        before children, each in the order they were queued. (Two changes to one row were
+        merged when queued, so no row depends on the order of two groups.)
+        """
+        groups: dict[tuple[Any, ...], tuple[Any, list[dict[str, Any]]]] = {}
+        for op in ops:
+            key, stmt, params = self._prepared(op)
+            group = groups.get(key)
+            if group is None:
+                groups[key] = (stmt, [params])
+            else:
+                group[1].append(params)
+        rank = self._rank
+        ordered = sorted(
+            groups.items(),
+            key=lambda item: (
+                (0, -rank[item[0][1]]) if item[0][0] == "delete" else (1, rank[item[0][1]])
+            ),
+        )
+        batches = [
+            (stmt, rows[start : start + MAX_OPS_PER_COMMIT])
+            for _key, (stmt, rows) in ordered
+            for start in range(0, len(rows), MAX_OPS_PER_COMMIT)
+        ]
+        if self._sync is not None:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._executor, self._commit_sync, batches)
+        else:
+            async with self.engine.begin() as conn:
+                for stmt, rows in batches:
+                    await conn.execute(stmt, rows)
         self.commits += 1
 
-    def _statement(self, op: _Op) -> Any:
+    def _commit_sync(self, batches: list[tuple[Any, list[dict[str, Any]]]]) -> None:
+        assert self._sync is not None
+        with self._sync.begin() as conn:
+            for stmt, rows in batches:
+                conn.execute(stmt, rows)
+
+    def _prepared(self, op: _Op) -> tuple[tuple[Any, ...], Any, dict[str, Any]]:
         table = op.table
         pk = self._pk(table)
-        if op.kind == "insert":
-            return insert(table).values(**op.values)
-        where = and_(*(table.c[name] == value for name, value in zip(pk, op.key, strict=True)))
-        if op.kind == "update":
-            values = {k: v for k, v in op.values.items() if k not in pk}
-            return update(table).where(where).values(**values)
-        if op.kind == "delete":
+        columns = tuple(sorted(op.values))
+        key = (op.kind, table.name, columns)
+        stmt = self._statements.get(key)
+        if op.kind in ("update", "delete"):
+            params = {f"pk_{name}": value for name, value in zip(pk, op.key, strict=True)}
+            if op.kind == "update":
+                params.update((k, v) for k, v in op.values.items() if k not in pk)
+        else:
+            params = op.values
+        if stmt is None:
+            stmt = self._statements[key] = self._statement(op.kind, table, pk, columns)
+        return key, stmt, params
+
+    def _statement(
+        self, kind: str, table: Table, pk: tuple[str, ...], columns: tuple[str, ...]
+    ) -> Any:
+        if kind == "insert":
+            return insert(table)
+        where = and_(*(table.c[name] == bindparam(f"pk_{name}") for name in pk))
+        if kind == "update":
+            return update(table).where(where)
+        if kind == "delete":
             return delete(table).where(where)
         dialect = self.engine.dialect.name
         module: Any = postgresql if dialect == "postgresql" else sqlite
-        stmt = module.insert(table).values(**op.values)
-        changes = {k: stmt.excluded[k] for k in op.values if k not in pk}
+        stmt = module.insert(table)
+        changes = {k: stmt.excluded[k] for k in columns if k not in pk}
         if not changes:
             return stmt.on_conflict_do_nothing(index_elements=list(pk))
         return stmt.on_conflict_do_update(index_elements=list(pk), set_=changes)

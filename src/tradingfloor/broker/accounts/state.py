@@ -7,12 +7,16 @@ once. Holds are the buying power reserved by open orders.
 
 from __future__ import annotations
 
+import bisect
+import sys
 from dataclasses import dataclass, field
 
 from tradingfloor.broker.portfolio.position import Position
 from tradingfloor.broker.risk.daytrades import DayTradeTracker
 
 __all__ = ["AccountState"]
+
+_MAX = sys.maxsize
 
 
 @dataclass(slots=True)
@@ -30,21 +34,25 @@ class AccountState:
     cash: int = 0
     held: int = 0
     last_equity: int = 0  # equity at the previous close
-    # credits not settled yet: (settle_at ns, amount), oldest first
+    # credits not settled yet: (settle_at ns, amount), oldest first, and their sum
     pending_credits: list[tuple[int, int]] = field(default_factory=list)
+    unsettled: int = 0
     positions: dict[str, Position] = field(default_factory=dict)
     day_trades: DayTradeTracker = field(default_factory=DayTradeTracker)
 
     def settled_cash(self, now_ns: int) -> int:
-        while self.pending_credits and self.pending_credits[0][0] <= now_ns:
-            self.pending_credits.pop(0)
-        return self.cash - sum(amount for _, amount in self.pending_credits)
+        pending = self.pending_credits
+        if pending and pending[0][0] <= now_ns:
+            due = bisect.bisect_right(pending, (now_ns, _MAX))
+            self.unsettled -= sum(amount for _, amount in pending[:due])
+            del pending[:due]
+        return self.cash - self.unsettled
 
     def credit(self, amount: int, settle_at: int, now_ns: int) -> None:
         self.cash += amount
         if amount > 0 and settle_at > now_ns:
-            self.pending_credits.append((settle_at, amount))
-            self.pending_credits.sort()
+            bisect.insort(self.pending_credits, (settle_at, amount))
+            self.unsettled += amount
 
     def position(self, symbol: str) -> Position:
         pos = self.positions.get(symbol)

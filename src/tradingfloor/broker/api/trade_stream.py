@@ -62,7 +62,7 @@ def trade_stream_router(
                     sub.queue.get_nowait()
                 sub.queue.put_nowait(None)
 
-    broker.add_trade_update_listener(publish)
+    broker.add_trade_update_listener(publish, wants=by_account.__contains__)
 
     async def authenticate(message: dict[str, Any]) -> Principal:
         data = message.get("data")

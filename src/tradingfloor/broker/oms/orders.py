@@ -128,10 +128,13 @@ class BrokerOrder:
         return self.is_open and self.status != OrderStatus.HELD
 
     def row(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The ``orders`` table row (a shallow copy: every field is immutable)."""
+        return {name: getattr(self, name) for name in _FIELDS}
 
     @classmethod
     def from_row(cls, row: Any) -> BrokerOrder:
-        names = [f.name for f in dataclasses.fields(cls)]
         mapping = row._mapping if hasattr(row, "_mapping") else row
-        return cls(**{name: mapping[name] for name in names})
+        return cls(**{name: mapping[name] for name in _FIELDS})
+
+
+_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(BrokerOrder))
