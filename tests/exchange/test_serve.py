@@ -291,3 +291,109 @@ async def test_serve_stops_when_the_journal_fails(
     with pytest.raises(VenueFailedError, match="No space left"):
         await asyncio.wait_for(task, 10)
     assert any(line.startswith("Venue failed") for line in lines)
+
+
+async def _broker_customer(http: httpx.AsyncClient, password: str) -> dict[str, str]:
+    """Through the broker's native API: an approved, funded cash account and a trader's key."""
+    token = (
+        await http.post("/api/auth/token", data={"username": "admin", "password": password})
+    ).json()["access_token"]
+    admin = {"Authorization": f"Bearer {token}"}
+    customer = (
+        await http.post("/api/customers", json={"name": "Ada", "email": "a@x.test"}, headers=admin)
+    ).json()
+    await http.post(
+        f"/api/customers/{customer['id']}/kyc", json={"status": "approved"}, headers=admin
+    )
+    account = (
+        await http.post(
+            f"/api/customers/{customer['id']}/accounts",
+            json={"account_type": "cash"},
+            headers=admin,
+        )
+    ).json()
+    await http.post(
+        f"/api/accounts/{account['id']}/deposits", json={"amount": "5000"}, headers=admin
+    )
+    user = {
+        "username": "trader1",
+        "password": "Lovelace-1815",
+        "role": "trader",
+        "customer_id": customer["id"],
+    }
+    assert (await http.post("/api/users", json=user, headers=admin)).status_code == 201
+    login = (
+        await http.post(
+            "/api/auth/token", data={"username": "trader1", "password": "Lovelace-1815"}
+        )
+    ).json()
+    key = (
+        await http.post(
+            "/api/me/api-keys",
+            json={"label": "t"},
+            headers={"Authorization": f"Bearer {login['access_token']}"},
+        )
+    ).json()
+    return {"APCA-API-KEY-ID": key["key_id"], "APCA-API-SECRET-KEY": key["secret"]}
+
+
+async def test_a_fix_member_trades_with_a_broker_customer_across_a_restart(
+    tmp_path: Path,
+) -> None:
+    opts = options(tmp_path / "venue")
+    opts.admin_password = "Chief-passw0rd-1"
+    srv = VenueServer(opts)
+    await srv.start()
+    try:
+        base = f"http://127.0.0.1:{srv.broker_port}"
+        async with httpx.AsyncClient(base_url=base) as http:
+            key = await _broker_customer(http, "Chief-passw0rd-1")
+            order = {
+                "symbol": "AAPL",
+                "qty": "10",
+                "side": "buy",
+                "type": "limit",
+                "time_in_force": "gtc",
+                "limit_price": "190.00",
+                "client_order_id": "b1",
+            }
+            placed = (await http.post("/v2/orders", json=order, headers=key)).json()
+            assert placed["status"] == "new"
+            fix = await Client.logon(srv.fix_port, "MEMBER1")
+            fix.order("s1", "2", "189.50", qty=4)  # sells 4 into the broker's bid at 190.00
+            await fix.report("s1", "F")
+            await fix.close()
+            got = (await http.get(f"/v2/orders/{placed['id']}", headers=key)).json()
+            assert got["status"] == "partially_filled" and got["filled_qty"] == "4"
+    finally:
+        await srv.stop()
+    srv = VenueServer(opts)
+    await srv.start()
+    try:
+        base = f"http://127.0.0.1:{srv.broker_port}"
+        async with httpx.AsyncClient(base_url=base) as http:
+            positions = (await http.get("/v2/positions", headers=key)).json()
+            assert [(p["symbol"], p["qty"], p["avg_entry_price"]) for p in positions] == [
+                ("AAPL", "4", "190")
+            ]
+            account = (await http.get("/v2/account", headers=key)).json()
+            assert account["cash"] == "4240.00"  # 5000 - 4 x 190
+            assert account["held_for_orders"] == "1140.00"  # 6 still working at 190
+            again = (
+                await http.post(
+                    "/v2/orders",
+                    json={
+                        "symbol": "AAPL",
+                        "qty": "1",
+                        "side": "buy",
+                        "type": "limit",
+                        "time_in_force": "gtc",
+                        "limit_price": "190.00",
+                        "client_order_id": "b1",
+                    },
+                    headers=key,
+                )
+            ).json()
+            assert again["id"] == placed["id"]  # the client order id is still taken
+    finally:
+        await srv.stop()

@@ -179,7 +179,7 @@ async def _drive(host: str, port: int, result: BrokerBenchResult) -> None:
                 "side": side,
                 "type": "limit",
                 "time_in_force": "day",
-                "limit_price": "100.00",
+                "limit_price": "190.00",
             }
         ).encode()
         headers = {**keys[leg], "Content-Type": "application/json"}

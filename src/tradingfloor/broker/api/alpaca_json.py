@@ -38,6 +38,11 @@ ASSET_EXCHANGE: Final = "OTC"
 _CENT: Final = Decimal("0.01")
 
 
+def _plain(value: Decimal) -> str:
+    """At most four decimals, trailing zeros dropped, never in exponent form ("190", "1.5")."""
+    return format(value.quantize(Decimal("0.0001")).normalize(), "f")
+
+
 def iso(ns: int | None) -> str | None:
     if ns is None:
         return None
@@ -62,7 +67,7 @@ def _avg(notional_ticks: int, qty: int, inst: Instrument | None) -> str | None:
         return None
     tick = inst.tick_size if inst else _CENT
     value = Decimal(notional_ticks) * tick / qty
-    return str(value.quantize(Decimal("0.0001")).normalize() if value else Decimal(0))
+    return _plain(value)
 
 
 def order_json(broker: Broker, order: BrokerOrder, *, nested: bool = True) -> dict[str, Any]:
@@ -189,7 +194,7 @@ def _avg_entry(pos: Position, tick: Decimal) -> str:
     if not pos.qty:
         return "0"
     value = Decimal(avg.numerator) / Decimal(avg.denominator) * tick
-    return str(value.quantize(Decimal("0.0001")).normalize())
+    return _plain(value)
 
 
 def position_json(broker: Broker, acct: AccountState, pos: Position) -> dict[str, Any]:
