@@ -60,6 +60,7 @@ class WriteBehind:
         self._pk_cache: dict[str, tuple[str, ...]] = {}
         self._statements: dict[tuple[Any, ...], Any] = {}
         self._rank: dict[str, int] = {}  # table name -> position in foreign-key order
+        self._sql: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}  # SQLite fast path
         # SQLite files: the whole transaction in one call on a writer thread (see db.py)
         self._sync = sync_writer_engine(engine)
         self._executor = (
@@ -207,8 +208,8 @@ class WriteBehind:
             ),
         )
         batches = [
-            (stmt, rows[start : start + MAX_OPS_PER_COMMIT])
-            for _key, (stmt, rows) in ordered
+            (key, stmt, rows[start : start + MAX_OPS_PER_COMMIT])
+            for key, (stmt, rows) in ordered
             for start in range(0, len(rows), MAX_OPS_PER_COMMIT)
         ]
         if self._sync is not None:
@@ -216,15 +217,37 @@ class WriteBehind:
             await loop.run_in_executor(self._executor, self._commit_sync, batches)
         else:
             async with self.engine.begin() as conn:
-                for stmt, rows in batches:
+                for _key, stmt, rows in batches:
                     await conn.execute(stmt, rows)
         self.commits += 1
 
-    def _commit_sync(self, batches: list[tuple[Any, list[dict[str, Any]]]]) -> None:
+    def _commit_sync(
+        self, batches: list[tuple[tuple[Any, ...], Any, list[dict[str, Any]]]]
+    ) -> None:
+        """SQLite: each statement compiled once to SQL text, rows handed to sqlite3's
+        ``executemany`` as tuples (the values are ints, strings, bools and None already)."""
         assert self._sync is not None
         with self._sync.begin() as conn:
-            for stmt, rows in batches:
-                conn.execute(stmt, rows)
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                for key, stmt, rows in batches:
+                    sql, names = self._sqlite_sql(key, stmt)
+                    cursor.executemany(sql, [tuple(row[n] for n in names) for row in rows])
+            finally:
+                cursor.close()
+
+    def _sqlite_sql(self, key: tuple[Any, ...], stmt: Any) -> tuple[str, tuple[str, ...]]:
+        compiled = self._sql.get(key)
+        if compiled is None:
+            assert self._sync is not None
+            kind, table_name, columns = key
+            pk = self._pk_cache[table_name]
+            keys = [c for c in columns if not (kind == "update" and c in pk)]
+            if kind == "delete":
+                keys = []
+            done = stmt.compile(dialect=self._sync.dialect, column_keys=keys)
+            compiled = self._sql[key] = (done.string, tuple(done.positiontup or ()))
+        return compiled
 
     def _prepared(self, op: _Op) -> tuple[tuple[Any, ...], Any, dict[str, Any]]:
         table = op.table
