@@ -21,8 +21,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=int, default=1_000, help="orders per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="how long to send")
+    parser.add_argument(
+        "--server",
+        metavar="HOST:PORT",
+        help="a running broker API (serve with TF_ADMIN_PASSWORD=%s and --api-rate-limit "
+        "10000000) instead of a fresh one" % broker_bench.ADMIN_PASSWORD,
+    )
     args = parser.parse_args()
-    broker_bench.main(rate=args.rate, seconds=args.seconds)
+    server = None
+    if args.server:
+        host, _, port = args.server.rpartition(":")
+        server = (host, int(port))
+    broker_bench.main(rate=args.rate, seconds=args.seconds, server=server)
 
 
 if __name__ == "__main__":

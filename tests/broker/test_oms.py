@@ -284,3 +284,25 @@ async def test_order_never_sent_before_a_crash_is_rejected_on_restart(
         order = await s.broker.find_by_client_id(acct_id, "c1")
         assert order is not None and order.status == OrderStatus.REJECTED
         assert s.broker.accounts[acct_id].held == 0
+
+
+async def test_an_order_only_the_venue_journaled_is_rebuilt_on_restart(
+    tmp_path: Path, db_url: str | None
+) -> None:
+    """A simple order without a client order id is not committed before it is routed: if the
+    broker stops before its write-behind commit, the venue's NewOrder restores it."""
+    async with broker_stack(tmp_path, db_url=db_url) as s:
+        acct_id = await s.funded_account(1_000_000)
+        s.broker.store._queue = lambda *args, **kwargs: None  # type: ignore[method-assign]
+        order = await s.broker.submit_order(acct_id, limit("buy", 10, 10_000))
+        assert order.status == OrderStatus.NEW and order.client_order_id == order.id
+    async with broker_stack(tmp_path, db_url=db_url) as s:
+        rebuilt = s.broker.cached_order(order.id)
+        assert rebuilt is not None and rebuilt.status == OrderStatus.NEW
+        assert (rebuilt.qty, rebuilt.limit_price, rebuilt.side) == (10, 10_000, "buy")
+        assert s.broker.accounts[acct_id].held == rebuilt.hold == 100_000
+        await s.counterparty("AAPL", Side.SELL, 10_000, 10)
+        assert rebuilt.status == OrderStatus.FILLED
+    async with broker_stack(tmp_path, db_url=db_url) as s:
+        found = await s.broker.find_by_client_id(acct_id, order.id)
+        assert found is not None and found.status == OrderStatus.FILLED

@@ -29,10 +29,10 @@ from typing import Any, Final
 
 from tradingfloor.bench.engine_bench import Percentiles
 
-__all__ = ["BrokerBenchResult", "main", "run"]
+__all__ = ["ADMIN_PASSWORD", "BrokerBenchResult", "main", "run"]
 
 _READY: Final = re.compile(r"Broker API listening on ([\d.]+):(\d+)")
-_ADMIN_PASSWORD: Final = "bench-Sup3r-secret"
+ADMIN_PASSWORD: Final = "bench-Sup3r-secret"
 _CONNECTIONS: Final = 32
 _WARMUP_S: Final = 1.0
 
@@ -113,7 +113,7 @@ async def _setup(conn: _Connection) -> list[dict[str, str]]:
         conn,
         "POST",
         "/api/auth/token",
-        {"username": "admin", "password": _ADMIN_PASSWORD, "grant_type": "password"},
+        {"username": "admin", "password": ADMIN_PASSWORD, "grant_type": "password"},
         form=True,
     )
     admin = {"Authorization": f"Bearer {token['access_token']}"}
@@ -219,9 +219,15 @@ async def _drive(host: str, port: int, result: BrokerBenchResult) -> None:
         idle.get_nowait().close()
 
 
-def run(rate: int = 1_000, seconds: float = 10.0) -> BrokerBenchResult:
-    """Start a server, drive it, stop it; return the measurements."""
+def run(
+    rate: int = 1_000, seconds: float = 10.0, *, server: tuple[str, int] | None = None
+) -> BrokerBenchResult:
+    """Start a server (or use ``server``, started with TF_ADMIN_PASSWORD=ADMIN_PASSWORD and a
+    high --api-rate-limit), drive it, stop it; return the measurements."""
     result = BrokerBenchResult(rate=rate, seconds=seconds)
+    if server is not None:
+        _run_loop(_drive(server[0], server[1], result))
+        return result
     with tempfile.TemporaryDirectory(prefix="tf-brokerbench-") as tmp:
         cmd = [
             sys.executable,
@@ -240,7 +246,7 @@ def run(rate: int = 1_000, seconds: float = 10.0) -> BrokerBenchResult:
             "--api-rate-limit",  # the benchmark measures latency, not the limiter
             "10000000",
         ]
-        env = {**os.environ, "TF_ADMIN_PASSWORD": _ADMIN_PASSWORD}
+        env = {**os.environ, "TF_ADMIN_PASSWORD": ADMIN_PASSWORD}
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
         try:
             assert proc.stdout is not None
@@ -272,8 +278,8 @@ def _run_loop(coro: Any) -> None:
         asyncio.run(coro)
 
 
-def main(rate: int = 1_000, seconds: float = 10.0) -> None:
-    r = run(rate, seconds)
+def main(rate: int = 1_000, seconds: float = 10.0, server: tuple[str, int] | None = None) -> None:
+    r = run(rate, seconds, server=server)
     achieved = r.sent / r.elapsed if r.elapsed else 0.0
     print(f"REST order submit-to-ack over loopback, {r.rate:,} orders/s for {r.seconds:g} s")
     print(f"  sent {r.sent:,} orders in {r.elapsed:.2f} s ({achieved:,.0f}/s achieved)")

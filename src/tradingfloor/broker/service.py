@@ -51,6 +51,7 @@ from tradingfloor.broker.risk.pretrade import (
     SymbolRisk,
     buying_power,
     check_order,
+    order_hold,
 )
 from tradingfloor.broker.venue_adapter import VenueAdapter
 from tradingfloor.exchange.engine import commands as cmd
@@ -152,6 +153,7 @@ class Broker:
         # listeners, each with an optional filter of the accounts it wants updates of
         self._listeners: list[tuple[TradeUpdateListener, Callable[[str], bool] | None]] = []
         self._mark = 0
+        self._command: cmd.Command | None = None  # the command whose events are being applied
         self._day = 0
         self._equity_at = 0
         self._last_equity: dict[str, int] = {}
@@ -551,10 +553,11 @@ class Broker:
         hold = self._check(
             acct, inst, req.side, req.qty, req.order_type, limit, req.stop_price, now, exclude=None
         )
+        order_id = _new_id()
         parent = BrokerOrder(
-            id=_new_id(),
+            id=order_id,
             account_id=account_id,
-            client_order_id=req.client_order_id or _new_id(),
+            client_order_id=req.client_order_id or order_id,
             symbol=req.symbol,
             side=req.side,
             order_type=req.order_type,
@@ -577,11 +580,15 @@ class Broker:
             self._index(order)
             self.store.insert(t.orders, order.row())
         acct.held += hold
-        try:
-            await self.store.flush()
-        except Exception:
-            self._release(parent)
-            raise
+        # Durable before it is routed, unless the venue's journal alone can restore it: a simple
+        # order whose client order id is its own id is rebuilt from the venue's NewOrder if the
+        # broker stops before its write-behind commit (see _rebuild).
+        if legs or req.client_order_id is not None:
+            try:
+                await self.store.flush()
+            except Exception:
+                self._release(parent)
+                raise
         to_send = [parent, *legs] if is_oco else [parent]
         results = [self._route(order) for order in to_send]
         for result in results:
@@ -886,8 +893,11 @@ class Broker:
 
     # --- the venue's events ------------------------------------------------------------------
 
-    def on_venue_events(self, events: Sequence[ev.Event]) -> None:
+    def on_venue_events(
+        self, events: Sequence[ev.Event], command: cmd.Command | None = None
+    ) -> None:
         member = self.venue.member
+        self._command = command
         last = 0
         for event in events:
             seq = event.seq
@@ -927,12 +937,58 @@ class Broker:
             self._mark = last
             self.store.upsert(t.marks, {"name": self._mark_name, "value": last})
 
+    def _rebuild(self, order_id: str, ts: int) -> BrokerOrder | None:
+        """A simple order the venue journaled but the database never recorded (the broker
+        stopped before its write-behind commit): rebuilt from the venue's ``NewOrder``."""
+        new = self._command
+        if not isinstance(new, cmd.NewOrder) or new.cl_ord_id != order_id:
+            return None
+        acct = self.accounts.get(new.account)
+        inst = self.instruments.get(new.symbol)
+        kinds = {v: k for k, v in _VENUE_TYPES.items()}
+        tifs = {v: k for k, v in _VENUE_TIFS.items()}
+        if acct is None or inst is None or new.ord_type not in kinds or new.tif not in tifs:
+            return None
+        order = BrokerOrder(
+            id=order_id,
+            account_id=acct.id,
+            client_order_id=order_id,
+            symbol=new.symbol,
+            side=new.side.value,
+            order_type=kinds[new.ord_type],
+            time_in_force=tifs[new.tif],
+            order_class=OrderClass.SIMPLE,
+            qty=new.qty,
+            status=OrderStatus.PENDING_NEW,
+            created_at=ts,
+            updated_at=ts,
+            limit_price=new.price or None,
+            stop_price=new.stop_price or None,
+            trail_price=new.trail_amount or None,
+            trail_percent_bps=new.trail_bps or None,
+        )
+        intent = OrderIntent(
+            side=order.side,
+            qty=order.qty,
+            order_type=order.order_type,
+            limit_price=order.limit_price,
+            stop_price=order.stop_price,
+        )
+        try:
+            order.hold = order_hold(intent, self._symbol_risk(acct, inst, None), self.limits)
+        except RiskReject:
+            order.hold = 0
+        acct.held += order.hold
+        self._index(order)
+        self.store.insert(t.orders, order.row())
+        return order
+
     def _order_for_venue_id(self, venue_order_id: int) -> BrokerOrder | None:
         oid = self._by_venue_id.get(venue_order_id)
         return self._orders.get(oid) if oid is not None else None
 
     def _on_accepted(self, e: ev.Accepted) -> None:
-        order = self._orders.get(e.cl_ord_id)
+        order = self._orders.get(e.cl_ord_id) or self._rebuild(e.cl_ord_id, e.ts)
         if order is None:
             return
         order.venue_order_id = e.order_id
@@ -945,7 +1001,7 @@ class Broker:
 
     def _on_rejected(self, e: ev.Rejected) -> None:
         if e.command == "new_order":
-            order = self._orders.get(e.cl_ord_id)
+            order = self._orders.get(e.cl_ord_id) or self._rebuild(e.cl_ord_id, e.ts)
             if order is not None and order.status == OrderStatus.PENDING_NEW:
                 self._reject(order, e.code, e.text, e.ts)
         elif e.command == "cancel":

@@ -17,7 +17,8 @@ from tradingfloor.exchange.venue import Venue
 
 __all__ = ["EventSink", "InProcessVenue", "VenueAdapter"]
 
-EventSink = Callable[[Sequence[Event]], None]
+EventSink = Callable[[Sequence[Event], Command | None], None]
+"""Called with each command's events and, where the adapter knows it, the command itself."""
 
 
 class VenueAdapter(Protocol):
@@ -43,7 +44,7 @@ class InProcessVenue:
         self.name = name
 
     def attach(self, sink: EventSink) -> None:
-        self.venue.add_listener(lambda _command, events: sink(events))
+        self.venue.add_listener(lambda command, events: sink(events, command))
 
     def submit(self, command: Command) -> Awaitable[list[Event]]:
         return self.venue.submit_nowait(command)

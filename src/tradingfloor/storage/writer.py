@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -29,6 +28,7 @@ __all__ = ["MAX_OPS_PER_COMMIT", "StoreFailedError", "WriteBehind"]
 _log = logging.getLogger(__name__)
 
 MAX_OPS_PER_COMMIT: Final = 5_000
+COALESCE_S: Final = 0.01  # how long unawaited changes may wait for company before a commit
 
 
 class StoreFailedError(RuntimeError):
@@ -56,16 +56,14 @@ class WriteBehind:
         self._inflight: asyncio.Future[None] | None = None  # resolved when the running commit ends
         self.failure: BaseException | None = None
         self._failed = asyncio.Event()
+        self._flush_requested = asyncio.Event()
         self.commits = 0
         self._pk_cache: dict[str, tuple[str, ...]] = {}
         self._statements: dict[tuple[Any, ...], Any] = {}
         self._rank: dict[str, int] = {}  # table name -> position in foreign-key order
         self._sql: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}  # SQLite fast path
-        # SQLite files: the whole transaction in one call on a writer thread (see db.py)
+        # SQLite files: the whole transaction in one blocking call (see db.py and _commit)
         self._sync = sync_writer_engine(engine)
-        self._executor = (
-            ThreadPoolExecutor(1, thread_name_prefix="sql-writer") if self._sync else None
-        )
 
     # --- queueing ------------------------------------------------------------------------------
 
@@ -125,8 +123,6 @@ class WriteBehind:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
         if self._sync is not None:
             self._sync.dispose()
 
@@ -148,6 +144,7 @@ class WriteBehind:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(future)
         self._wakeup.set()
+        self._flush_requested.set()
         await future
 
     def _take(self) -> list[_Op]:
@@ -158,7 +155,13 @@ class WriteBehind:
     async def _run(self) -> None:
         while True:
             await self._wakeup.wait()
+            if not self._waiters:
+                # Nobody waits: let more changes gather (until someone flushes, at most
+                # COALESCE_S) so that one commit carries many.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._flush_requested.wait(), COALESCE_S)
             self._wakeup.clear()
+            self._flush_requested.clear()
             waiters, self._waiters = self._waiters, []
             ops = self._take()
             inflight = self._inflight = asyncio.get_running_loop().create_future()
@@ -213,8 +216,10 @@ class WriteBehind:
             for start in range(0, len(rows), MAX_OPS_PER_COMMIT)
         ]
         if self._sync is not None:
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._executor, self._commit_sync, batches)
+            # On the loop thread, as the venue commits its journal: the commit blocks the loop
+            # for about a millisecond, while a worker thread would wait for the GIL (up to the
+            # interpreter's 5 ms switch interval) at every step whenever the loop is busy.
+            self._commit_sync(batches)
         else:
             async with self.engine.begin() as conn:
                 for _key, stmt, rows in batches:
