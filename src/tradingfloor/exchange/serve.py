@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -38,6 +39,8 @@ from tradingfloor.storage.db import default_url
 __all__ = ["ServeOptions", "VenueFailedError", "VenueServer", "run"]
 
 _log = logging.getLogger(__name__)
+
+GC_GEN0_THRESHOLD = 50_000  # allocations between young-generation collections (default 700)
 
 
 @dataclass(slots=True)
@@ -194,6 +197,14 @@ async def _start_http(
     return server, task, int(server.servers[0].sockets[0].getsockname()[1])
 
 
+def _tune_gc() -> None:
+    """After start-up: move what start-up made out of the collector's way (``gc.freeze``) and
+    collect the young generation less often; measured, this halves the REST benchmark's p99."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, 50, 100)
+
+
 class VenueFailedError(RuntimeError):
     """The venue stopped on its own (a journal batch failed): restart to recover."""
 
@@ -207,6 +218,7 @@ async def _serve(options: ServeOptions) -> None:
     failure: BaseException | None = None
     try:
         await server.start()
+        _tune_gc()
         assert server.venue is not None
         options.announce("Ready. Stop with Ctrl-C.")
         stopped = asyncio.create_task(stop.wait())
