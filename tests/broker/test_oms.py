@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from broker.stack import broker_stack
+from broker.stack import FakeClock, broker_stack
+from tradingfloor.broker.calendar import MarketCalendar
 from tradingfloor.broker.errors import BrokerError
 from tradingfloor.broker.oms.orders import BrokerOrder, LegRole, OrderStatus
 from tradingfloor.broker.oms.requests import OrderRequest, ReplaceRequest
 from tradingfloor.broker.risk.codes import RiskCode
+from tradingfloor.broker.risk.pretrade import RiskLimits
 from tradingfloor.broker.service import TradeUpdate
 from tradingfloor.exchange.engine.types import Side
 from tradingfloor.storage import tables as t
@@ -306,3 +308,42 @@ async def test_an_order_only_the_venue_journaled_is_rebuilt_on_restart(
     async with broker_stack(tmp_path, db_url=db_url) as s:
         found = await s.broker.find_by_client_id(acct_id, order.id)
         assert found is not None and found.status == OrderStatus.FILLED
+
+
+async def test_day_orders_expire_after_the_close_and_gtc_orders_stay(tmp_path: Path) -> None:
+    # Tuesday 2025-11-25, 10:00 in New York (15:00 UTC): the session is open.
+    clock = FakeClock(1_764_082_800_000_000_000)
+    calendar = MarketCalendar()
+    assert calendar.is_open(clock())
+    async with broker_stack(tmp_path, clock=clock, calendar=calendar) as s:
+        acct_id = await s.funded_account()
+        updates: list[TradeUpdate] = []
+        s.broker.add_trade_update_listener(updates.append)
+        day = await s.broker.submit_order(acct_id, limit("buy", 1, 10_000))
+        gtc = await s.broker.submit_order(acct_id, limit("buy", 1, 10_000, time_in_force="gtc"))
+        s.broker.maintain()
+        await settle()
+        assert day.status == OrderStatus.NEW  # still in the session
+        clock.advance(6.5 * 3600)  # 16:30 in New York: closed
+        s.broker.maintain()
+        await settle()
+        assert day.status == OrderStatus.EXPIRED and day.expired_at is not None
+        assert gtc.status == OrderStatus.NEW
+        assert s.broker.accounts[acct_id].held == gtc.hold
+        assert ("expired", day.id) in [(u.event, u.order.id) for u in updates]
+
+
+async def test_pattern_day_trader_rule_when_switched_on(tmp_path: Path) -> None:
+    limits = RiskLimits(pdt_enabled=True)
+    async with broker_stack(tmp_path, limits=limits) as s:
+        acct_id = await s.funded_account(1_000_000, account_type="margin")  # $10,000 < $25,000
+        for _ in range(3):  # three round trips the same day: three day trades
+            await s.counterparty("AAPL", Side.SELL, 10_000, 1)
+            await s.broker.submit_order(acct_id, limit("buy", 1, 10_000))
+            await s.counterparty("AAPL", Side.BUY, 10_000, 1)
+            await s.broker.submit_order(acct_id, limit("sell", 1, 10_000))
+        await s.counterparty("AAPL", Side.SELL, 10_000, 1)
+        await s.broker.submit_order(acct_id, limit("buy", 1, 10_000))  # opening is allowed
+        with pytest.raises(BrokerError) as info:  # closing it today would be a fourth
+            await s.broker.submit_order(acct_id, limit("sell", 1, 10_000))
+        assert info.value.code == RiskCode.PATTERN_DAY_TRADER
