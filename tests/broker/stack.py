@@ -112,7 +112,7 @@ class Stack:
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app), base_url="http://broker"
+            transport=httpx.ASGITransport(app=self.runtime.asgi), base_url="http://broker"
         )
 
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from argon2 import PasswordHasher
 from fastapi import FastAPI
@@ -110,6 +110,11 @@ class BrokerRuntime:
         chosen = password or f"{secrets.token_urlsafe(12)}-A1"
         await self.identity.create_user("admin", chosen, Role.ADMIN, None, actor=None)
         return None if password else chosen
+
+    @property
+    def asgi(self) -> Any:
+        """What to serve: the app behind its order-entry front (api/order_entry.py)."""
+        return self.app.state.asgi
 
     def after_replay(self) -> None:
         self.broker.finish_replay()

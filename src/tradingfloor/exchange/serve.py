@@ -145,7 +145,7 @@ class VenueServer:
             await self.broker.start()
             password = await self.broker.ensure_admin(opts.admin_password)
             self._broker_http, self._broker_http_task, self.broker_port = await _start_http(
-                self.broker.app, opts.host, opts.broker_port or 0, "broker-http"
+                self.broker.asgi, opts.host, opts.broker_port or 0, "broker-http"
             )
             opts.announce(f"Broker API listening on {opts.host}:{self.broker_port}")
             if password is not None:

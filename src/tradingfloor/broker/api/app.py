@@ -10,6 +10,7 @@ from tradingfloor.broker.api.errors import install_error_handlers
 from tradingfloor.broker.api.market_data import market_data_router
 from tradingfloor.broker.api.market_stream import add_market_stream
 from tradingfloor.broker.api.native import native_router
+from tradingfloor.broker.api.order_entry import OrderEntryFront
 from tradingfloor.broker.api.trade_stream import trade_stream_router
 from tradingfloor.broker.api.trading import trading_router
 from tradingfloor.broker.errors import BrokerError
@@ -24,6 +25,8 @@ __all__ = ["create_broker_app"]
 def create_broker_app(
     broker: Broker, identity: IdentityService, history: MarketHistory | None = None
 ) -> FastAPI:
+    """The FastAPI app (``app.state.asgi`` is what to serve: the app behind the order-entry
+    front of api/order_entry.py)."""
     app = FastAPI(
         title="tradingfloor broker",
         description=(
@@ -50,6 +53,8 @@ def create_broker_app(
             return who.can(Permission.VIEW_ACCOUNT)
 
         app.state.market_stream = add_market_stream(app, history, check_key)
+
+    app.state.asgi = OrderEntryFront(app, broker, identity, broker.clock)
 
     @app.get("/health", summary="Liveness", tags=["operations"])
     async def health() -> dict[str, str]:

@@ -8,7 +8,7 @@ is the caller's own; brokers and admins may name another with the ``TF-Account-I
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -23,6 +23,8 @@ __all__ = [
     "Principal",
     "RateLimitedError",
     "account_of",
+    "authenticate",
+    "check_permission",
     "principal_dependency",
     "require",
 ]
@@ -64,30 +66,39 @@ class Authenticator(Protocol):
         ...
 
 
+async def authenticate(auth: Authenticator, headers: Mapping[str, str], now: int) -> Principal:
+    """The principal of a request with these (case-insensitive) headers, rate limited."""
+    key_id = headers.get(KEY_HEADER)
+    if key_id is not None:
+        who = await auth.principal_from_key(key_id, headers.get(SECRET_HEADER, ""), now)
+    else:
+        header = headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise BrokerError(ErrorCode.UNAUTHORIZED, "authentication required")
+        who = await auth.principal_from_token(token.strip(), now)
+    wait = auth.rate_limit(who, now / 1e9)
+    if wait > 0:
+        raise RateLimitedError(wait)
+    chosen = headers.get(ACCOUNT_HEADER)
+    if chosen and chosen != who.account_id:
+        if not who.can(Permission.VIEW_ALL_ACCOUNTS):
+            raise BrokerError(ErrorCode.FORBIDDEN, "you may act only on your own account")
+        who = replace(who, account_id=chosen)
+    return who
+
+
+def check_permission(who: Principal, permission: Permission) -> Principal:
+    if not who.can(permission):
+        raise BrokerError(ErrorCode.FORBIDDEN, f"the {who.role} role may not {permission.value}")
+    return who
+
+
 def principal_dependency(
     auth: Authenticator, *, clock: Callable[[], int] = time.time_ns
 ) -> Callable[[Request], Awaitable[Principal]]:
     async def principal(request: Request) -> Principal:
-        headers = request.headers
-        now = clock()
-        key_id = headers.get(KEY_HEADER)
-        if key_id is not None:
-            who = await auth.principal_from_key(key_id, headers.get(SECRET_HEADER, ""), now)
-        else:
-            header = headers.get("authorization", "")
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not token:
-                raise BrokerError(ErrorCode.UNAUTHORIZED, "authentication required")
-            who = await auth.principal_from_token(token.strip(), now)
-        wait = auth.rate_limit(who, now / 1e9)
-        if wait > 0:
-            raise RateLimitedError(wait)
-        chosen = headers.get(ACCOUNT_HEADER)
-        if chosen and chosen != who.account_id:
-            if not who.can(Permission.VIEW_ALL_ACCOUNTS):
-                raise BrokerError(ErrorCode.FORBIDDEN, "you may act only on your own account")
-            who = replace(who, account_id=chosen)
-        return who
+        return await authenticate(auth, request.headers, clock())
 
     return principal
 
@@ -98,12 +109,7 @@ def require(
     """A dependency that authenticates and then insists on ``permission``."""
 
     async def check(request: Request) -> Principal:
-        who = await dependency(request)
-        if not who.can(permission):
-            raise BrokerError(
-                ErrorCode.FORBIDDEN, f"the {who.role} role may not {permission.value}"
-            )
-        return who
+        return check_permission(await dependency(request), permission)
 
     return check
 

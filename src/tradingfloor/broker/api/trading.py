@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from tradingfloor.broker.api import order_entry as entry
 from tradingfloor.broker.api.alpaca_json import (
     account_json,
     asset_json,
@@ -27,7 +28,6 @@ from tradingfloor.broker.api.schemas import (
     ReplaceIn,
     WatchlistIn,
     WatchlistSymbolIn,
-    to_order_request,
     to_replace_request,
 )
 from tradingfloor.broker.calendar import MarketCalendar
@@ -86,20 +86,7 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
         return broker.clock()
 
     async def order_out(order: BrokerOrder, nested: bool = True) -> dict[str, Any]:
-        body = order_json(broker, order, nested=nested)
-        if (
-            nested
-            and body["legs"] is None
-            and order.order_class != "simple"
-            and (order.parent_id is None)
-        ):
-            rows = await queries.orders_by_parent(broker.store.engine, [order.id])
-            if rows:
-                body["legs"] = [
-                    order_json(broker, _current(BrokerOrder.from_row(r)), nested=False)
-                    for r in rows
-                ]
-        return body
+        return await entry.order_out(broker, order, nested)
 
     def _current(order: BrokerOrder) -> BrokerOrder:
         cached = broker.cached_order(order.id)
@@ -115,11 +102,8 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
 
     @router.post("/orders", summary="Place an order")
     async def post_order(body: OrderIn, who: Principal = trader) -> dict[str, Any]:
-        inst = _instrument(broker, body.symbol)
-        if inst.symbol != body.symbol:
-            raise BrokerError(ErrorCode.ASSET_NOT_FOUND, f"asset not found: {body.symbol}")
-        order = await broker.submit_order(account_of(who), to_order_request(body, inst))
-        return await order_out(order)
+        # served by api/order_entry.py's front in the broker app; the same function either way
+        return await entry.place_order(broker, who, body)
 
     @router.get("/orders", summary="List orders")
     async def list_orders(
