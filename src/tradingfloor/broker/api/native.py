@@ -45,6 +45,7 @@ __all__ = ["MAX_CUSTOMERS_PAGE", "MAX_TRANSFER", "native_router"]
 MAX_TRANSFER: Final = Decimal(10_000_000)
 #: The most customers or accounts one list request returns.
 MAX_CUSTOMERS_PAGE: Final = 1_000
+MAX_OFFSET: Final = 1_000_000_000  # page offsets beyond this are refused (SQL needs 64 bits)
 _CENTS: Final = Decimal(100)
 _NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -496,7 +497,7 @@ def native_router(broker: Broker, identity: IdentityService, principal: Principa
     @router.get("/customers", tags=customers_tag, summary="Customers, oldest first")
     async def list_customers(
         limit: Annotated[int, Query(ge=1, le=MAX_CUSTOMERS_PAGE)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
         _who: Principal = customer_manager,
     ) -> list[CustomerOut]:
         c = t.customers
@@ -534,7 +535,7 @@ def native_router(broker: Broker, identity: IdentityService, principal: Principa
     async def list_accounts(
         customer_id: Annotated[str | None, Query(max_length=36)] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_CUSTOMERS_PAGE)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
         _who: Principal = account_viewer,
     ) -> list[AccountOut]:
         accounts = sorted(

@@ -64,7 +64,9 @@ def trade_stream_router(
 
     broker.add_trade_update_listener(publish, wants=by_account.__contains__)
 
-    async def authenticate(message: dict[str, Any]) -> Principal:
+    async def authenticate(message: Any) -> Principal:
+        if not isinstance(message, dict):
+            raise BrokerError(40110000, "first message must authenticate")
         data = message.get("data")
         if message.get("action") not in ("authenticate", "auth") or not isinstance(data, dict):
             raise BrokerError(40110000, "first message must authenticate")
@@ -109,7 +111,9 @@ def trade_stream_router(
                 except ValueError:
                     await send(ws, "error", {"message": "messages must be JSON"})
                     continue
-                data = message.get("data") if isinstance(message, dict) else None
+                if not isinstance(message, dict):
+                    message = {}
+                data = message.get("data")
                 streams = data.get("streams") if isinstance(data, dict) else None
                 if message.get("action") != "listen" or not isinstance(streams, list):
                     await send(ws, "error", {"message": "expected a listen action"})

@@ -45,6 +45,9 @@ __all__ = ["MAX_ORDERS_PAGE", "trading_router"]
 MAX_ORDERS_PAGE = 500
 MAX_ACTIVITIES_PAGE = 100
 MAX_WATCHLIST_SYMBOLS = 200
+# times are int64 nanoseconds inside: these bound what a query may name
+_EARLIEST: Final = datetime(1678, 1, 1, tzinfo=UTC)
+_LATEST: Final = datetime(2261, 12, 31, tzinfo=UTC)
 _NUMBERS: Final = msgspec.json.Encoder(decimal_format="number")
 
 PrincipalDep = Callable[[Request], Awaitable[Principal]]
@@ -63,6 +66,8 @@ def _parse_time(name: str, value: str | None) -> int | None:
                 stamp = stamp.replace(tzinfo=UTC)
     except ValueError:
         raise BrokerError(ErrorCode.INVALID, f"{name} is not an RFC 3339 time or date") from None
+    if not _EARLIEST <= stamp <= _LATEST:
+        raise BrokerError(ErrorCode.INVALID, f"{name} must be between 1678 and 2261")
     return int(stamp.timestamp()) * 1_000_000_000 + stamp.microsecond * 1_000
 
 
@@ -153,11 +158,12 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
         return await order_out(_current(order))
 
     @router.get("/orders/{order_id}", summary="An order by id")
-    async def get_order(order_id: str, who: Principal = viewer, nested: bool = False) -> Any:
+    async def get_order(order_id: str, who: Principal = viewer, nested: bool = True) -> Any:
+        # one order: its legs come with it unless ?nested=false
         order = await broker.find_order(account_of(who), order_id)
         if order is None:
             raise BrokerError(ErrorCode.ORDER_NOT_FOUND, "order not found")
-        return await order_out(_current(order), True)
+        return await order_out(_current(order), nested)
 
     @router.patch("/orders/{order_id}", summary="Replace an order")
     async def patch_order(order_id: str, body: ReplaceIn, who: Principal = trader) -> Any:
@@ -165,6 +171,8 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
         old = await broker.find_order(account_id, order_id)
         if old is None:
             raise BrokerError(ErrorCode.ORDER_NOT_FOUND, "order not found")
+        if not body.model_fields_set - {"client_order_id"}:
+            raise BrokerError(ErrorCode.INVALID, "nothing to change: give qty, prices or trail")
         change = to_replace_request(body, broker.instrument(old.symbol))
         return await order_out(await broker.replace_order(account_id, order_id, change))
 
@@ -296,6 +304,10 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
         cal = broker.calendar
         today = datetime.fromtimestamp(now() // 1_000_000_000, UTC).date()
         first = start or today
+        if not _EARLIEST.date() <= first <= _LATEST.date() or (
+            end is not None and not _EARLIEST.date() <= end <= _LATEST.date()
+        ):
+            raise BrokerError(ErrorCode.INVALID, "dates must be between 1678 and 2261")
         last = end or first + timedelta(days=30)
         if last < first or (last - first).days > 3660:
             raise BrokerError(ErrorCode.INVALID, "end must follow start, at most ten years on")
@@ -507,6 +519,10 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
         account_id = account_of(who)
         current = await watchlist_out(account_id, watchlist_id)
         symbols = _check_symbols(body.symbols or [])
+        others = await queries.watchlist_rows(broker.store.engine, account_id)
+        if any(row.name == body.name and row.id != watchlist_id for row, _ in others):
+            # checked here: a unique-constraint failure in the write-behind commit is fatal
+            raise BrokerError(ErrorCode.DUPLICATE, "a watchlist with this name exists")
         broker.store.update(
             t.watchlists, {"id": watchlist_id, "name": body.name, "updated_at": now()}
         )
