@@ -24,8 +24,8 @@ def main() -> None:
     parser.add_argument(
         "--server",
         metavar="HOST:PORT",
-        help="a running broker API (serve with TF_ADMIN_PASSWORD=%s and --api-rate-limit "
-        "10000000) instead of a fresh one" % broker_bench.ADMIN_PASSWORD,
+        help=f"a running broker API (serve with TF_ADMIN_PASSWORD={broker_bench.ADMIN_PASSWORD} "
+        "and --api-rate-limit 10000000) instead of a fresh one",
     )
     args = parser.parse_args()
     server = None
