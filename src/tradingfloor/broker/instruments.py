@@ -28,14 +28,13 @@ class Instrument:
     venue: str
 
     tick_minor: int = 0  # cents per tick, from tick_size (0: not tradable here)
+    asset_id: str = ""  # Alpaca's asset id: a UUID derived from venue and symbol
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tick_minor", minor_units_per_tick(self.tick_size))
+        asset = uuid.uuid5(ASSET_NAMESPACE, f"{self.venue}:{self.symbol}")
+        object.__setattr__(self, "asset_id", str(asset))
 
     @property
     def tradable(self) -> bool:
         return self.tick_minor > 0 and self.currency == "USD"
-
-    @property
-    def asset_id(self) -> str:
-        return str(uuid.uuid5(ASSET_NAMESPACE, f"{self.venue}:{self.symbol}"))

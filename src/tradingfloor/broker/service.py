@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any, Final
 
@@ -156,6 +157,7 @@ class Broker:
         self._command: cmd.Command | None = None  # the command whose events are being applied
         self._day = 0
         self._equity_at = 0
+        self._window: tuple[date | None, list[int]] = (None, [])
         self._last_equity: dict[str, int] = {}
         self._replaying = True
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -457,7 +459,6 @@ class Broker:
 
     def account_risk(self, acct: AccountState, now: int) -> AccountRisk:
         equity, long_mv, short_mv = self.valuation(acct)
-        window = self.calendar.last_n_trading_days(self.calendar.trading_day(now), 5)
         return AccountRisk(
             account_type=acct.account_type,
             kyc_status=acct.kyc_status,
@@ -468,8 +469,16 @@ class Broker:
             long_market_value=long_mv,
             short_market_value=short_mv,
             held=acct.held,
-            day_trade_count=acct.day_trades.count([self.calendar.day_number(d) for d in window]),
+            day_trade_count=acct.day_trades.count(self._day_trade_window(now)),
         )
+
+    def _day_trade_window(self, now: int) -> list[int]:
+        """The last five trading days (as YYYYMMDD), computed once per trading day."""
+        today = self.calendar.trading_day(now)
+        if self._window[0] != today:
+            days = self.calendar.last_n_trading_days(today, 5)
+            self._window = (today, [self.calendar.day_number(d) for d in days])
+        return self._window[1]
 
     def buying_power(self, acct: AccountState, now: int | None = None) -> int:
         return buying_power(

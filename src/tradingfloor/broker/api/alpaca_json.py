@@ -44,11 +44,21 @@ def _plain(value: Decimal) -> str:
 
 
 def iso(ns: int | None) -> str | None:
+    """RFC 3339 in UTC with nanoseconds; the date-and-second part is formatted once a second."""
     if ns is None:
         return None
     seconds, rest = divmod(ns, 1_000_000_000)
-    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    stamp = _seconds.get(seconds)
+    if stamp is None:
+        if len(_seconds) > 256:
+            _seconds.clear()
+        stamp = _seconds[seconds] = datetime.fromtimestamp(seconds, UTC).strftime(
+            "%Y-%m-%dT%H:%M:%S"
+        )
     return f"{stamp}.{rest:09d}Z"
+
+
+_seconds: dict[int, str] = {}
 
 
 def money(minor: int) -> str:
