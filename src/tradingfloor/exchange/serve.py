@@ -186,7 +186,15 @@ class VenueServer:
 async def _start_http(
     app: object, host: str, port: int, name: str
 ) -> tuple[_Server, asyncio.Task[None], int]:
-    config = uvicorn.Config(app, host=host, port=port, lifespan="off", log_level="warning")  # type: ignore[arg-type]
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        lifespan="off",
+        log_level="warning",
+        access_log=False,  # per-request log records cost more than the request's own work
+        proxy_headers=False,  # served directly, not behind a proxy
+    )
     server = _Server(config)
     task = asyncio.create_task(server.serve(), name=name)
     while not server.started:
