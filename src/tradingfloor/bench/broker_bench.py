@@ -15,19 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final
 
 from tradingfloor.bench.engine_bench import Percentiles
+from tradingfloor.bench.serve_child import run_loop, serve_child
 
 __all__ = ["ADMIN_PASSWORD", "BrokerBenchResult", "main", "run"]
 
@@ -226,56 +221,12 @@ def run(
     high --api-rate-limit), drive it, stop it; return the measurements."""
     result = BrokerBenchResult(rate=rate, seconds=seconds)
     if server is not None:
-        _run_loop(_drive(server[0], server[1], result))
+        run_loop(_drive(server[0], server[1], result))
         return result
-    with tempfile.TemporaryDirectory(prefix="tf-brokerbench-") as tmp:
-        cmd = [
-            sys.executable,
-            "-m",
-            "tradingfloor",
-            "serve",
-            "--data-dir",
-            str(Path(tmp) / "venue"),
-            "--fix-port",
-            "0",
-            "--http-port",
-            "0",
-            "--broker-port",
-            "0",
-            "--no-udp-feed",
-            "--api-rate-limit",  # the benchmark measures latency, not the limiter
-            "10000000",
-        ]
-        env = {**os.environ, "TF_ADMIN_PASSWORD": ADMIN_PASSWORD}
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
-        try:
-            assert proc.stdout is not None
-            host, port = "", 0
-            for line in proc.stdout:
-                match = _READY.search(line)
-                if match:
-                    host, port = match.group(1), int(match.group(2))
-                if line.startswith("Ready"):
-                    break
-            if not port:
-                raise RuntimeError("tradingfloor serve did not start")
-            _run_loop(_drive(host, port, result))
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    extra = ["--api-rate-limit", "10000000"]  # the benchmark measures latency, not the limiter
+    with serve_child(_READY, extra, {"TF_ADMIN_PASSWORD": ADMIN_PASSWORD}) as (host, port):
+        run_loop(_drive(host, port, result))
     return result
-
-
-def _run_loop(coro: Any) -> None:
-    try:
-        import uvloop
-
-        uvloop.run(coro)
-    except ImportError:  # pragma: no cover
-        asyncio.run(coro)
 
 
 def main(rate: int = 1_000, seconds: float = 10.0, server: tuple[str, int] | None = None) -> None:

@@ -13,18 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Final
 
 from tradingfloor.bench.engine_bench import Percentiles
+from tradingfloor.bench.serve_child import run_loop, serve_child
 from tradingfloor.exchange.fix import tags as t
 from tradingfloor.exchange.fix.codec import Message, StreamDecoder, encode, utc_timestamp
 
@@ -172,49 +167,9 @@ async def _session(host: str, port: int, result: FixBenchResult, password: str) 
 def run(rate: int = 10_000, seconds: float = 10.0) -> FixBenchResult:
     """Start a server, drive it, stop it; return the measurements."""
     result = FixBenchResult(rate=rate, seconds=seconds)
-    with tempfile.TemporaryDirectory(prefix="tf-fixbench-") as tmp:
-        cmd = [
-            sys.executable,
-            "-m",
-            "tradingfloor",
-            "serve",
-            "--data-dir",
-            str(Path(tmp) / "venue"),
-            "--fix-port",
-            "0",
-            "--http-port",
-            "0",
-            "--no-udp-feed",
-        ]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=os.environ.copy())
-        try:
-            assert proc.stdout is not None
-            host, port = "", 0
-            for line in proc.stdout:
-                match = _READY.search(line)
-                if match:
-                    host, port = match.group(1), int(match.group(2))
-                if line.startswith("Ready"):
-                    break
-            if not port:
-                raise RuntimeError("tradingfloor serve did not start")
-            _run_loop(_session(host, port, result, "member1-secret"))
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with serve_child(_READY, ["--no-broker"]) as (host, port):  # the exchange alone
+        run_loop(_session(host, port, result, "member1-secret"))
     return result
-
-
-def _run_loop(coro: object) -> None:
-    try:
-        import uvloop
-
-        uvloop.run(coro)  # type: ignore[arg-type]
-    except ImportError:  # pragma: no cover
-        asyncio.run(coro)  # type: ignore[arg-type]
 
 
 def main(rate: int = 10_000, seconds: float = 10.0) -> None:

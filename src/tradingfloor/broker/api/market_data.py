@@ -414,6 +414,22 @@ def _snapshot(history: MarketHistory, symbol: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- the router
 
 
+def _latest(
+    history: MarketHistory,
+    symbols: str | None,
+    latest: Callable[[str], Any],
+    body: Callable[[MarketHistory, str, Any], object],
+) -> dict[str, object]:
+    """The latest bar/trade/quote of each listed symbol that has one."""
+    out: dict[str, object] = {}
+    for s in _parse_symbols(symbols):
+        listed = _resolve(history, s)
+        item = None if listed is None else latest(listed)
+        if listed is not None and item is not None:
+            out[listed] = body(history, listed, item)
+    return out
+
+
 def market_data_router(history: MarketHistory, auth: Callable[..., Any]) -> APIRouter:
     """The ``/v2/stocks`` market-data routes over ``history``; ``auth`` guards each one."""
     router = APIRouter(dependencies=[Depends(auth)], tags=["market data (Alpaca v2)"])
@@ -488,39 +504,21 @@ def market_data_router(history: MarketHistory, auth: Callable[..., Any]) -> APIR
     @router.get("/v2/stocks/bars/latest", summary="Latest minute bar of several symbols")
     async def latest_bars(symbols: str | None = None) -> Response:
         def build() -> object:
-            out: dict[str, object] = {}
-            for s in _parse_symbols(symbols):
-                listed = _resolve(history, s)
-                bar = None if listed is None else history.latest_bar(listed)
-                if listed is not None and bar is not None:
-                    out[listed] = bar_body(history, listed, bar)
-            return {"bars": out}
+            return {"bars": _latest(history, symbols, history.latest_bar, bar_body)}
 
         return answer(build)
 
     @router.get("/v2/stocks/trades/latest", summary="Latest trade of several symbols")
     async def latest_trades(symbols: str | None = None) -> Response:
         def build() -> object:
-            out: dict[str, object] = {}
-            for s in _parse_symbols(symbols):
-                listed = _resolve(history, s)
-                trade = None if listed is None else history.latest_trade(listed)
-                if listed is not None and trade is not None:
-                    out[listed] = trade_body(history, listed, trade)
-            return {"trades": out}
+            return {"trades": _latest(history, symbols, history.latest_trade, trade_body)}
 
         return answer(build)
 
     @router.get("/v2/stocks/quotes/latest", summary="Latest quote of several symbols")
     async def latest_quotes(symbols: str | None = None) -> Response:
         def build() -> object:
-            out: dict[str, object] = {}
-            for s in _parse_symbols(symbols):
-                listed = _resolve(history, s)
-                quote = None if listed is None else history.latest_quote(listed)
-                if listed is not None and quote is not None:
-                    out[listed] = quote_body(history, listed, quote)
-            return {"quotes": out}
+            return {"quotes": _latest(history, symbols, history.latest_quote, quote_body)}
 
         return answer(build)
 
