@@ -22,7 +22,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -35,6 +35,7 @@ from tradingfloor.broker.calendar import MarketCalendar
 from tradingfloor.broker.errors import BrokerError, ErrorCode
 from tradingfloor.broker.instruments import Instrument
 from tradingfloor.broker.oms.orders import (
+    CLOSED_STATUSES,
     BrokerOrder,
     LegRole,
     OrderClass,
@@ -195,7 +196,7 @@ class Broker:
                     day_realized=r.day_realized,
                     day=r.day,
                 )
-            open_statuses = [s.value for s in OrderStatus if s.value not in _CLOSED]
+            open_statuses = [s.value for s in OrderStatus if s not in CLOSED_STATUSES]
             rows = await conn.execute(select(t.orders).where(t.orders.c.status.in_(open_statuses)))
             for r in rows:
                 self._index(BrokerOrder.from_row(r))
@@ -666,10 +667,8 @@ class Broker:
         if exclude is not None:
             old = self._orders[exclude]
             risk = dataclasses.replace(risk, held=risk.held - old.hold)
-        try:
-            return check_order(intent, risk, self._symbol_risk(acct, inst, exclude), self.limits)
-        except RiskReject as exc:
-            raise BrokerError(exc.code, exc.message, status=403) from None
+        # a RiskReject is a BrokerError: 403 with the check's stable code
+        return check_order(intent, risk, self._symbol_risk(acct, inst, exclude), self.limits)
 
     def _venue_command(self, order: BrokerOrder) -> cmd.NewOrder:
         trail_amount = order.trail_price or 0
@@ -1438,18 +1437,3 @@ class Broker:
                 listener(update)
             except Exception:
                 _log.exception("trade update listener failed")
-
-    def iter_accounts(self) -> Iterable[AccountState]:
-        return self.accounts.values()
-
-
-_CLOSED = frozenset(
-    s.value
-    for s in (
-        OrderStatus.FILLED,
-        OrderStatus.CANCELED,
-        OrderStatus.EXPIRED,
-        OrderStatus.REPLACED,
-        OrderStatus.REJECTED,
-    )
-)

@@ -589,44 +589,34 @@ def market_data_router(history: MarketHistory, auth: Callable[..., Any]) -> APIR
 
         return answer(build)
 
-    @router.get("/v2/stocks/{symbol}/bars/latest", summary="Latest minute bar of one symbol")
-    async def symbol_latest_bar(symbol: str) -> Response:
+    def latest_one(
+        symbol: str,
+        kind: str,
+        latest: Callable[[str], Any],
+        body: Callable[[MarketHistory, str, Any], object],
+    ) -> Response:
         try:
             name = single(symbol)
         except MarketDataParamError as exc:
             return _error(422, ErrorCode.INVALID, str(exc))
         if not history.has_symbol(name):
             return not_found(f"symbol not found: {symbol}")
-        bar = history.latest_bar(name)
-        if bar is None:
-            return not_found(f"no bar found for {name}")
-        return _json({"symbol": name, "bar": bar_body(history, name, bar)})
+        item = latest(name)
+        if item is None:
+            return not_found(f"no {kind} found for {name}")
+        return _json({"symbol": name, kind: body(history, name, item)})
+
+    @router.get("/v2/stocks/{symbol}/bars/latest", summary="Latest minute bar of one symbol")
+    async def symbol_latest_bar(symbol: str) -> Response:
+        return latest_one(symbol, "bar", history.latest_bar, bar_body)
 
     @router.get("/v2/stocks/{symbol}/trades/latest", summary="Latest trade of one symbol")
     async def symbol_latest_trade(symbol: str) -> Response:
-        try:
-            name = single(symbol)
-        except MarketDataParamError as exc:
-            return _error(422, ErrorCode.INVALID, str(exc))
-        if not history.has_symbol(name):
-            return not_found(f"symbol not found: {symbol}")
-        trade = history.latest_trade(name)
-        if trade is None:
-            return not_found(f"no trade found for {name}")
-        return _json({"symbol": name, "trade": trade_body(history, name, trade)})
+        return latest_one(symbol, "trade", history.latest_trade, trade_body)
 
     @router.get("/v2/stocks/{symbol}/quotes/latest", summary="Latest quote of one symbol")
     async def symbol_latest_quote(symbol: str) -> Response:
-        try:
-            name = single(symbol)
-        except MarketDataParamError as exc:
-            return _error(422, ErrorCode.INVALID, str(exc))
-        if not history.has_symbol(name):
-            return not_found(f"symbol not found: {symbol}")
-        quote = history.latest_quote(name)
-        if quote is None:
-            return not_found(f"no quote found for {name}")
-        return _json({"symbol": name, "quote": quote_body(history, name, quote)})
+        return latest_one(symbol, "quote", history.latest_quote, quote_body)
 
     @router.get("/v2/stocks/{symbol}/snapshot", summary="Snapshot of one symbol")
     async def symbol_snapshot(symbol: str) -> Response:
