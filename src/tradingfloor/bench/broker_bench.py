@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import time
 import urllib.parse
@@ -113,6 +114,7 @@ async def _setup(conn: _Connection) -> list[dict[str, str]]:
     )
     admin = {"Authorization": f"Bearer {token['access_token']}"}
     keys = []
+    run_id = os.urandom(4).hex()  # a server may have seen earlier runs (--server)
     for n in (1, 2):
         customer = await _call(
             conn, "POST", "/api/customers", {"name": f"Bench {n}", "email": f"b{n}@x.test"}, admin
@@ -126,7 +128,7 @@ async def _setup(conn: _Connection) -> list[dict[str, str]]:
             conn, "POST", f"/api/accounts/{account['id']}/deposits", {"amount": "90000"}, admin
         )
         user = {
-            "username": f"bench{n}",
+            "username": f"bench{n}-{run_id}",
             "password": "bench-Passw0rd-x",
             "role": "trader",
             "customer_id": cid,
