@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -64,6 +65,9 @@ class WriteBehind:
         self._sql: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}  # SQLite fast path
         # SQLite files: the whole transaction in one blocking call (see db.py and _commit)
         self._sync = sync_writer_engine(engine)
+        self._executor = (
+            ThreadPoolExecutor(1, thread_name_prefix="sql-writer") if self._sync else None
+        )
 
     # --- queueing ------------------------------------------------------------------------------
 
@@ -123,6 +127,8 @@ class WriteBehind:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
         if self._sync is not None:
             self._sync.dispose()
 
@@ -216,10 +222,11 @@ class WriteBehind:
             for start in range(0, len(rows), MAX_OPS_PER_COMMIT)
         ]
         if self._sync is not None:
-            # On the loop thread, as the venue commits its journal: the commit blocks the loop
-            # for about a millisecond, while a worker thread would wait for the GIL (up to the
-            # interpreter's 5 ms switch interval) at every step whenever the loop is busy.
-            self._commit_sync(batches)
+            # One call on the writer thread per transaction: the fsync and sqlite3's work run
+            # off the loop (measured: about 4% more orders/s and a lower p99 than committing
+            # on the loop thread, now that requests rarely wait for a commit).
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._executor, self._commit_sync, batches)
         else:
             async with self.engine.begin() as conn:
                 for _key, stmt, rows in batches:
