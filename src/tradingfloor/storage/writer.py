@@ -4,7 +4,9 @@ State changes are applied in memory first and queued here as row operations; one
 commits everything queued so far in one transaction (the SQL twin of the venue's group commit).
 Several changes to the same row within a batch merge into one statement. ``flush()`` waits until
 what was queued before the call is committed; callers that must not acknowledge before their
-change is durable (a new order, a deposit) await it. A failed commit is fatal: the writer stops,
+change is durable (a deposit, an order with a client order id) await it. Changes nobody waits
+for gather for up to ``COALESCE_S``. SQLite commits run on a writer thread (one call per
+transaction), PostgreSQL's through asyncpg. A failed commit is fatal: the writer stops,
 ``failure`` is set, and every later ``flush()`` raises, so the process can stop and recover.
 """
 
