@@ -9,14 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, and_, func, select
+from sqlalchemy import Row, and_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tradingfloor.storage import tables as t
 
 __all__ = [
     "activities",
-    "customer_rows",
     "equity_points",
     "order_rows",
     "orders_by_parent",
@@ -152,15 +151,3 @@ async def watchlist_rows(
             by_list.setdefault(a.watchlist_id, []).append(a.symbol)
         return [(w, by_list.get(w.id, [])) for w in lists]
 
-
-async def customer_rows(engine: AsyncEngine, customer_id: str | None = None) -> list[Row[Any]]:
-    async with engine.connect() as conn:
-        stmt = select(t.customers)
-        if customer_id is not None:
-            stmt = stmt.where(t.customers.c.id == customer_id)
-        return list(await conn.execute(stmt.order_by(t.customers.c.created_at)))
-
-
-async def count(engine: AsyncEngine, table: Any) -> int:
-    async with engine.connect() as conn:
-        return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
