@@ -150,4 +150,3 @@ async def watchlist_rows(
         for a in assets:
             by_list.setdefault(a.watchlist_id, []).append(a.symbol)
         return [(w, by_list.get(w.id, [])) for w in lists]
-
