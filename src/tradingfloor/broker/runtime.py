@@ -34,7 +34,7 @@ from tradingfloor.storage.writer import WriteBehind
 
 __all__ = ["BROKER_MEMBER", "BrokerRuntime", "load_or_create_secret"]
 
-BROKER_MEMBER: Final = "TFBROKER"  # not a FIX comp id: no FIX reports are made for it
+BROKER_MEMBER: Final = "TFBROKER"  # not a FIX comp id: no FIX reports are stored or sent
 SECRET_BYTES: Final = 32
 
 
