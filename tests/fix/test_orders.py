@@ -485,9 +485,15 @@ def test_utc_timestamps() -> None:
 class Venue:
     """An engine plus a reporter fed exactly as the gateway will feed them."""
 
-    def __init__(self, *, strict: bool = False, phase: Phase = Phase.CONTINUOUS) -> None:
+    def __init__(
+        self,
+        *,
+        strict: bool = False,
+        phase: Phase = Phase.CONTINUOUS,
+        members: set[str] | None = None,
+    ) -> None:
         self.engine = Engine()
-        self.reporter = ExecutionReporter(fix44_strict=strict)
+        self.reporter = ExecutionReporter(fix44_strict=strict, members=members)
         self.seq = 0
         self.ts = START_TS
         self.log: list[tuple[list[Event], Command]] = []
@@ -527,6 +533,19 @@ class Venue:
 
 def ers(out: Sequence[Outbound], member: str | None = None) -> list[dict[int, str]]:
     return [fd(o.body) for o in out if o.msg_type == "8" and member in (None, o.member)]
+
+
+def test_a_reporter_for_some_members_reports_and_tracks_only_theirs() -> None:
+    v = Venue(members={"M1"})  # M2 is, say, an in-process broker without a FIX session
+    assert v.order("M2", t11="s1", t54="2", t1="ACC2") == []
+    assert v.reporter.open_orders() == 0
+    out = v.order("M1", t11="b1", t54="1", t1="ACC1")  # trades with M2's order
+    assert {o.member for o in out} == {"M1"}
+    assert [r[150] for r in ers(out, "M1")] == ["0", "F"]
+    assert v.reporter.open_orders() == 0
+    v.run(AddInstrument(symbol="NEW", tick_size="0.05"))  # listings are everyone's
+    out = v.run(NewOrder(symbol="NEW", member="M1", cl_ord_id="b2", side=Side.BUY, qty=1, price=21))
+    assert [r[44] for r in ers(out, "M1")] == ["1.05"]
 
 
 def test_full_fill_reports_both_sides() -> None:

@@ -85,7 +85,8 @@ class FixGateway:
         self._tick_sizes: dict[str, Decimal] = config.tick_sizes()
         self._comp_by_member = {m.member: m.comp_id for m in config.members}
         # Strict FIX 4.4: no ExecType L / TrdMatchID in reports, which 4.4 engines reject.
-        self._reporter = ExecutionReporter(self._tick_sizes, fix44_strict=True)
+        fix_members = {member for member, comp in self._comp_by_member.items() if comp}
+        self._reporter = ExecutionReporter(self._tick_sizes, fix44_strict=True, members=fix_members)
         self._md = FixMarketData(book, clock)
         self._handles: FixAcceptor | None = None
         self._mark_path = mark_dir / _MARK_FILE

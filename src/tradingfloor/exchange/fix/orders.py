@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Final, Literal, NamedTuple, NoReturn, Protocol
@@ -866,9 +866,16 @@ class ExecutionReporter:
     """
 
     def __init__(
-        self, tick_sizes: Mapping[str, Decimal] | None = None, *, fix44_strict: bool = False
+        self,
+        tick_sizes: Mapping[str, Decimal] | None = None,
+        *,
+        fix44_strict: bool = False,
+        members: Container[str] | None = None,
     ) -> None:
         self._ticks: dict[str, Decimal] = dict(tick_sizes or {})
+        # Only these members' orders are tracked and reported (None: everyone's). The gateway
+        # names its FIX members, so orders of in-process members (the broker) cost nothing here.
+        self._members = members
         self._px_cache: dict[str, dict[int, str]] = {}  # symbol -> ticks -> formatted price
         self._small_ticks: dict[str, bool] = {}  # symbol -> tick of at most _SMALL_TICK_DIGITS
         self._orders: dict[int, _Order] = {}
@@ -961,6 +968,11 @@ class ExecutionReporter:
                 reported = _REPORTED[type(ev)] = issubclass(type(ev), _REPORTED_EVENTS)
             if not reported:
                 continue  # e.g. book and level events: none of the branches below
+            members = self._members
+            if members is not None and not isinstance(ev, Trade):
+                member = getattr(ev, "member", None)  # None: not a member's (a listing)
+                if member is not None and member not in members:
+                    continue  # a member this reporter does not report to
             if isinstance(ev, Trade):
                 self._on_trade(ev, out)
             elif isinstance(ev, Accepted):
@@ -1129,10 +1141,13 @@ class ExecutionReporter:
 
     def _on_trade(self, ev: Trade, out: list[Outbound]) -> None:
         auction = ev.aggressor == ""
-        for order_id, leaves, liquidity in (
-            (ev.maker_order_id, ev.maker_leaves, "1"),
-            (ev.taker_order_id, ev.taker_leaves, "2"),
+        members = self._members
+        for order_id, leaves, liquidity, member in (
+            (ev.maker_order_id, ev.maker_leaves, "1", ev.maker_member),
+            (ev.taker_order_id, ev.taker_leaves, "2", ev.taker_member),
         ):
+            if members is not None and member not in members:
+                continue
             o = self._get(order_id)
             o.cum_qty += ev.qty
             o.notional += ev.price * ev.qty
