@@ -8,6 +8,8 @@ carries ``Retry-After`` in whole seconds.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,28 +18,39 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tradingfloor.broker.errors import BrokerError, ErrorCode
 
-__all__ = ["error_response", "install_error_handlers"]
+__all__ = ["describe_problems", "error_response", "install_error_handlers", "retry_after"]
 
 
 def error_response(status: int, code: int, message: str) -> JSONResponse:
     return JSONResponse({"code": code, "message": message}, status_code=status)
 
 
+def describe_problems(errors: Sequence[Any]) -> str:
+    """One message naming each bad field of a validation error ("qty: ...; side: ...")."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err.get('loc', ()) if p != 'body')}: {err.get('msg', '')}"
+        for err in errors
+    )
+
+
+def retry_after(exc: BrokerError) -> str | None:
+    """The Retry-After value (whole seconds) of a rate limit or a locked login, else None."""
+    wait = getattr(exc, "retry_after", None)
+    return str(max(1, math.ceil(wait))) if isinstance(wait, int | float) else None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BrokerError)
     async def _broker_error(_request: Request, exc: BrokerError) -> JSONResponse:
         response = error_response(exc.status, exc.code, exc.message)
-        retry_after = getattr(exc, "retry_after", None)  # rate limits, locked logins
-        if isinstance(retry_after, int | float):
-            response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+        wait = retry_after(exc)
+        if wait is not None:
+            response.headers["Retry-After"] = wait
         return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err.get('loc', ()) if p != 'body')}: {err.get('msg', '')}"
-            for err in exc.errors()
-        )
+        problems = describe_problems(exc.errors())
         return error_response(422, ErrorCode.INVALID, problems or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)

@@ -11,7 +11,6 @@ more than the order itself (docs/benchmarks.md).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -28,6 +27,7 @@ from tradingfloor.broker.api.auth import (
     authenticate,
     check_permission,
 )
+from tradingfloor.broker.api.errors import describe_problems, retry_after
 from tradingfloor.broker.api.schemas import OrderIn, to_order_request
 from tradingfloor.broker.errors import BrokerError, ErrorCode
 from tradingfloor.broker.identity.roles import Permission
@@ -35,14 +35,15 @@ from tradingfloor.broker.oms.orders import BrokerOrder
 from tradingfloor.broker.service import Broker
 from tradingfloor.storage import queries
 
-__all__ = ["MAX_ORDER_BODY", "OrderEntryFront", "order_out", "place_order"]
+__all__ = ["MAX_ORDER_BODY", "OrderEntryFront", "current_order", "order_out", "place_order"]
 
 MAX_ORDER_BODY: Final = 16_384  # bytes; an order is a few hundred
 _JSON: Final = [(b"content-type", b"application/json")]
 _encode = msgspec.json.Encoder().encode
 
 
-def _current(broker: Broker, order: BrokerOrder) -> BrokerOrder:
+def current_order(broker: Broker, order: BrokerOrder) -> BrokerOrder:
+    """The live copy of an order read from the database, if the broker holds one."""
     cached = broker.cached_order(order.id)
     return cached if cached is not None else order
 
@@ -54,7 +55,7 @@ async def order_out(broker: Broker, order: BrokerOrder, nested: bool = True) -> 
         rows = await queries.orders_by_parent(broker.store.engine, [order.id])
         if rows:
             body["legs"] = [
-                order_json(broker, _current(broker, BrokerOrder.from_row(r)), nested=False)
+                order_json(broker, current_order(broker, BrokerOrder.from_row(r)), nested=False)
                 for r in rows
             ]
     return body
@@ -66,13 +67,6 @@ async def place_order(broker: Broker, who: Principal, body: OrderIn) -> dict[str
         raise BrokerError(ErrorCode.ASSET_NOT_FOUND, f"asset not found: {body.symbol}")
     order = await broker.submit_order(account_of(who), to_order_request(body, inst))
     return await order_out(broker, order)
-
-
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', '')}"
-        for err in exc.errors()
-    )
 
 
 class OrderEntryFront:
@@ -117,11 +111,12 @@ class OrderEntryFront:
             try:
                 body = OrderIn.model_validate_json(b"".join(chunks))
             except ValidationError as exc:
-                raise BrokerError(ErrorCode.INVALID, _problems(exc) or "invalid request") from None
+                problems = describe_problems(exc.errors()) or "invalid request"
+                raise BrokerError(ErrorCode.INVALID, problems) from None
             return 200, list(_JSON), _encode(await place_order(self.broker, who, body))
         except BrokerError as exc:
             out = list(_JSON)
-            retry_after = getattr(exc, "retry_after", None)
-            if isinstance(retry_after, int | float):
-                out.append((b"retry-after", str(max(1, math.ceil(retry_after))).encode()))
+            wait = retry_after(exc)
+            if wait is not None:
+                out.append((b"retry-after", wait.encode()))
             return exc.status, out, _encode({"code": exc.code, "message": exc.message})

@@ -94,8 +94,7 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
         return await entry.order_out(broker, order, nested)
 
     def _current(order: BrokerOrder) -> BrokerOrder:
-        cached = broker.cached_order(order.id)
-        return cached if cached is not None else order
+        return entry.current_order(broker, order)
 
     # --- account --------------------------------------------------------------------------
 
