@@ -15,7 +15,7 @@ from tradingfloor.broker.calendar import MarketCalendar
 from tradingfloor.broker.identity.passwords import make_hasher
 from tradingfloor.broker.identity.roles import Role
 from tradingfloor.broker.risk.pretrade import RiskLimits
-from tradingfloor.broker.runtime import BROKER_MEMBER, BrokerRuntime
+from tradingfloor.broker.runtime import BROKER_MEMBER, BrokerRuntime, book_quotes
 from tradingfloor.broker.service import Broker
 from tradingfloor.exchange.engine.commands import AddInstrument, NewOrder
 from tradingfloor.exchange.engine.events import Event
@@ -139,18 +139,11 @@ async def broker_stack(
 
     venue.add_listener(on_events)
 
-    def quotes(symbol: str) -> tuple[int | None, int | None]:
-        try:
-            l1 = book.l1(symbol)
-        except Exception:
-            return None, None
-        return l1.bid or None, l1.ask or None
-
     runtime = await BrokerRuntime.open(
         venue,
         db_url=db_url or f"sqlite+aiosqlite:///{data_dir / 'broker.db'}",
         secret=SECRET,
-        quotes=quotes,
+        quotes=book_quotes(book),
         calendar=calendar,
         limits=limits,
         hasher=make_hasher(time_cost=1, memory_cost_kib=8, parallelism=1),

@@ -28,14 +28,28 @@ from tradingfloor.broker.market.history import MarketHistory
 from tradingfloor.broker.risk.pretrade import RiskLimits
 from tradingfloor.broker.service import Broker, Quotes
 from tradingfloor.broker.venue_adapter import InProcessVenue
+from tradingfloor.exchange.marketdata.views import MarketDataBook, MarketDataError
 from tradingfloor.exchange.venue import Venue
 from tradingfloor.storage.db import open_database
 from tradingfloor.storage.writer import WriteBehind
 
-__all__ = ["BROKER_MEMBER", "BrokerRuntime", "load_or_create_secret"]
+__all__ = ["BROKER_MEMBER", "BrokerRuntime", "book_quotes", "load_or_create_secret"]
 
 BROKER_MEMBER: Final = "TFBROKER"  # not a FIX comp id: no FIX reports are stored or sent
 SECRET_BYTES: Final = 32
+
+
+def book_quotes(book: MarketDataBook) -> Quotes:
+    """Best bid and ask from a market-data book, for the broker's market-order valuation."""
+
+    def quotes(symbol: str) -> tuple[int | None, int | None]:
+        try:
+            l1 = book.l1(symbol)
+        except MarketDataError:  # not listed: no quotes
+            return None, None
+        return l1.bid or None, l1.ask or None
+
+    return quotes
 
 
 def load_or_create_secret(path: Path) -> bytes:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import uvicorn
 
-from tradingfloor.broker.runtime import BrokerRuntime, load_or_create_secret
+from tradingfloor.broker.runtime import BrokerRuntime, book_quotes, load_or_create_secret
 from tradingfloor.exchange.config import VenueConfig, load_config
 from tradingfloor.exchange.engine.commands import Command
 from tradingfloor.exchange.engine.events import Event
@@ -32,7 +32,6 @@ from tradingfloor.exchange.fix.gateway import FixGateway
 from tradingfloor.exchange.http import create_app
 from tradingfloor.exchange.marketdata.binaryfeed import DEFAULT_FEED_ADDRESS, BinaryFeed
 from tradingfloor.exchange.marketdata.feed import MarketDataFeed
-from tradingfloor.exchange.marketdata.views import MarketDataError
 from tradingfloor.exchange.venue import Venue
 from tradingfloor.storage.db import default_url
 
@@ -89,13 +88,6 @@ class VenueServer:
         self.http_port = 0
         self.broker_port = 0
 
-    def _quotes(self, symbol: str) -> tuple[int | None, int | None]:
-        try:
-            l1 = self.feed.book.l1(symbol)
-        except MarketDataError:  # not listed: no quotes
-            return None, None
-        return l1.bid or None, l1.ask or None
-
     def _on_events(self, command: Command, events: Sequence[Event]) -> None:
         self.feed.on_events(events)
 
@@ -121,7 +113,7 @@ class VenueServer:
                 db_url=opts.db_url or default_url(data),
                 secret=load_or_create_secret(data / "broker" / "jwt.key"),
                 venue_name=self.config.name,
-                quotes=self._quotes,
+                quotes=book_quotes(self.feed.book),
                 api_rate_limit=opts.api_rate_limit,
             )
         replayed = venue.replay_history()
