@@ -21,6 +21,7 @@ from tradingfloor.exchange.engine.commands import AddInstrument, NewOrder
 from tradingfloor.exchange.engine.events import Event
 from tradingfloor.exchange.engine.types import Side
 from tradingfloor.exchange.marketdata.views import MarketDataBook
+from tradingfloor.exchange.operator import VenueOperator, VenueStatus
 from tradingfloor.exchange.venue import Venue
 
 SYMBOLS = ("AAPL", "MSFT")
@@ -138,6 +139,8 @@ async def broker_stack(
             book.apply(event)
 
     venue.add_listener(on_events)
+    status = VenueStatus([BROKER_MEMBER])
+    venue.add_listener(status.on_events)
 
     runtime = await BrokerRuntime.open(
         venue,
@@ -147,6 +150,7 @@ async def broker_stack(
         calendar=calendar,
         limits=limits,
         hasher=make_hasher(time_cost=1, memory_cost_kib=8, parallelism=1),
+        operator=VenueOperator(venue, status),
         **kwargs,
     )
     venue.replay_history()

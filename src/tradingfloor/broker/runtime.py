@@ -29,6 +29,7 @@ from tradingfloor.broker.risk.pretrade import RiskLimits
 from tradingfloor.broker.service import Broker, Quotes
 from tradingfloor.broker.venue_adapter import InProcessVenue
 from tradingfloor.exchange.marketdata.views import MarketDataBook, MarketDataError
+from tradingfloor.exchange.operator import VenueOperator
 from tradingfloor.exchange.venue import Venue
 from tradingfloor.storage.db import open_database
 from tradingfloor.storage.writer import WriteBehind
@@ -90,7 +91,10 @@ class BrokerRuntime:
         clock: Callable[[], int] = time.time_ns,
         hasher: PasswordHasher | None = None,
         api_rate_limit: int = DEFAULT_KEY_RATE_LIMIT_PER_MINUTE,
+        operator: VenueOperator | None = None,
+        marketdata: Any = None,
     ) -> BrokerRuntime:
+        """``operator`` and ``marketdata``: see ``create_broker_app``."""
         engine = await open_database(db_url)
         store = WriteBehind(engine)
         broker = Broker(
@@ -114,7 +118,9 @@ class BrokerRuntime:
         venue.add_listener(lambda _command, events: history.on_events(events))
         await broker.load()
         await identity.load()
-        app = create_broker_app(broker, identity, history)
+        app = create_broker_app(
+            broker, identity, history, operator=operator, marketdata=marketdata
+        )
         return cls(broker, identity, store, engine, app, history)
 
     async def ensure_admin(self, password: str | None) -> str | None:

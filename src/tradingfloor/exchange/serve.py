@@ -23,7 +23,12 @@ from pathlib import Path
 
 import uvicorn
 
-from tradingfloor.broker.runtime import BrokerRuntime, book_quotes, load_or_create_secret
+from tradingfloor.broker.runtime import (
+    BROKER_MEMBER,
+    BrokerRuntime,
+    book_quotes,
+    load_or_create_secret,
+)
 from tradingfloor.exchange.config import VenueConfig, load_config
 from tradingfloor.exchange.engine.commands import Command
 from tradingfloor.exchange.engine.events import Event
@@ -32,6 +37,7 @@ from tradingfloor.exchange.fix.gateway import FixGateway
 from tradingfloor.exchange.http import create_app
 from tradingfloor.exchange.marketdata.binaryfeed import DEFAULT_FEED_ADDRESS, BinaryFeed
 from tradingfloor.exchange.marketdata.feed import MarketDataFeed
+from tradingfloor.exchange.operator import VenueOperator, VenueStatus
 from tradingfloor.exchange.venue import Venue
 from tradingfloor.storage.db import default_url
 
@@ -76,6 +82,8 @@ class VenueServer:
         self.config = config if config is not None else load_config(options.config_path)
         self.venue: Venue | None = None
         self.feed = MarketDataFeed()
+        self.status = VenueStatus(m.member for m in self.config.members)
+        self.operator: VenueOperator | None = None
         self.binary = BinaryFeed()
         self.gateway: FixGateway | None = None
         self.acceptor: FixAcceptor | None = None
@@ -106,8 +114,11 @@ class VenueServer:
         venue.add_listener(self._on_events)  # market-data book first: FIX reads it
         venue.add_listener(gateway.on_events)
         venue.add_listener(self.binary.on_events)
+        venue.add_listener(self.status.on_events)
+        self.operator = VenueOperator(venue, self.status)
         if opts.broker_port is not None:
             # before the replay, so that the broker applies what its database missed
+            self.status.add_member(BROKER_MEMBER)
             self.broker = await BrokerRuntime.open(
                 venue,
                 db_url=opts.db_url or default_url(data),
@@ -115,6 +126,8 @@ class VenueServer:
                 venue_name=self.config.name,
                 quotes=book_quotes(self.feed.book),
                 api_rate_limit=opts.api_rate_limit,
+                operator=self.operator,
+                marketdata=create_app(self.feed),
             )
         replayed = venue.replay_history()
         if self.broker is not None:

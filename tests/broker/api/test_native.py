@@ -25,10 +25,15 @@ from tradingfloor.broker.errors import ErrorCode
 from tradingfloor.broker.identity.lockout import LOGIN_ATTEMPTS_PER_MINUTE
 from tradingfloor.broker.identity.roles import PERMISSIONS, Permission, Role
 from tradingfloor.broker.identity.totp import MFA_EQUITY_THRESHOLD_MINOR
+from tradingfloor.exchange.engine.commands import Halt, Resume
+from tradingfloor.exchange.engine.types import Side
 
-from ..stack import PASSWORD, Stack, broker_stack
+from ..stack import PASSWORD, SYMBOLS, Stack, broker_stack
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+#: The venue-operator routes halt and resume this symbol, which no other test here trades.
+RBAC_SYMBOL = "RBAC"
 
 _addresses = itertools.count(1)
 _names = itertools.count(1)
@@ -78,7 +83,9 @@ class World:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
-    async with broker_stack(tmp_path_factory.mktemp("native")) as stack:
+    async with broker_stack(
+        tmp_path_factory.mktemp("native"), symbols=(*SYMBOLS, RBAC_SYMBOL)
+    ) as stack:
         account = await stack.funded_account()
         headers: dict[Role, dict[str, str]] = {}
         user_ids: dict[Role, str] = {}
@@ -596,6 +603,38 @@ async def _unrestrict(world: World, role: Role) -> Request:
     return "DELETE", "/api/admin/restricted/AAPL", None
 
 
+async def _venue_instruments(world: World, role: Role) -> Request:
+    return "GET", "/api/admin/venue/instruments", None
+
+
+async def _venue_instrument(world: World, role: Role) -> Request:
+    return "GET", "/api/admin/venue/instruments/AAPL", None
+
+
+async def _venue_halt(world: World, role: Role) -> Request:
+    await world.stack.venue.submit(Resume(symbol=RBAC_SYMBOL))  # a no-op when trading
+    return "POST", f"/api/admin/venue/instruments/{RBAC_SYMBOL}/halt", {"reason": "rbac"}
+
+
+async def _venue_resume(world: World, role: Role) -> Request:
+    await world.stack.venue.submit(Halt(symbol=RBAC_SYMBOL))
+    return "POST", f"/api/admin/venue/instruments/{RBAC_SYMBOL}/resume", None
+
+
+async def _venue_band(world: World, role: Role) -> Request:
+    return "PUT", f"/api/admin/venue/instruments/{RBAC_SYMBOL}/price-band", {"band_bps": 500}
+
+
+async def _venue_members(world: World, role: Role) -> Request:
+    return "GET", "/api/admin/venue/members", None
+
+
+async def _venue_kill_switch(world: World, role: Role) -> Request:
+    await world.stack.venue.submit(Resume(symbol=RBAC_SYMBOL))  # a no-op when trading
+    await world.stack.counterparty(RBAC_SYMBOL, Side.BUY, 100, 1, member="RBACMM")
+    return "PUT", "/api/admin/venue/members/RBACMM/kill-switch", {"active": True}
+
+
 #: Every authenticated native route: (name, the permission it needs or None, preparation).
 ROUTES: list[tuple[str, Permission | None, Prepare]] = [
     ("GET /api/me", None, _me),
@@ -619,6 +658,13 @@ ROUTES: list[tuple[str, Permission | None, Prepare]] = [
     ("GET /api/admin/restricted", Permission.ADMIN_VENUE, _list_restricted),
     ("PUT /api/admin/restricted/{symbol}", Permission.ADMIN_VENUE, _restrict),
     ("DELETE /api/admin/restricted/{symbol}", Permission.ADMIN_VENUE, _unrestrict),
+    ("GET /api/admin/venue/instruments", Permission.ADMIN_VENUE, _venue_instruments),
+    ("GET /api/admin/venue/instruments/{symbol}", Permission.ADMIN_VENUE, _venue_instrument),
+    ("POST /api/admin/venue/instruments/{symbol}/halt", Permission.ADMIN_VENUE, _venue_halt),
+    ("POST /api/admin/venue/instruments/{symbol}/resume", Permission.ADMIN_VENUE, _venue_resume),
+    ("PUT /api/admin/venue/instruments/{symbol}/price-band", Permission.ADMIN_VENUE, _venue_band),
+    ("GET /api/admin/venue/members", Permission.ADMIN_VENUE, _venue_members),
+    ("PUT /api/admin/venue/members/{id}/kill-switch", Permission.ADMIN_VENUE, _venue_kill_switch),
 ]
 
 

@@ -1,7 +1,11 @@
 """The broker's HTTP application: Alpaca-compatible trading and market-data API, native API,
-the trade_updates and market-data streams (``/stream``, ``/v2/{feed}``), OpenAPI at ``/docs``."""
+the trade_updates and market-data streams (``/stream``, ``/v2/{feed}``), OpenAPI at ``/docs``,
+the web terminal at ``/``, and (when the exchange runs in the same process) the venue
+operator's routes and the exchange's market data under ``/md`` for the terminal."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -13,20 +17,32 @@ from tradingfloor.broker.api.native import native_router
 from tradingfloor.broker.api.order_entry import OrderEntryFront
 from tradingfloor.broker.api.trade_stream import trade_stream_router
 from tradingfloor.broker.api.trading import trading_router
+from tradingfloor.broker.api.venue_admin import venue_admin_router
+from tradingfloor.broker.api.web import add_web_terminal
 from tradingfloor.broker.errors import BrokerError
 from tradingfloor.broker.identity.roles import Permission
 from tradingfloor.broker.identity.service import IdentityService
 from tradingfloor.broker.market.history import MarketHistory
 from tradingfloor.broker.service import Broker
+from tradingfloor.exchange.operator import VenueOperator
 
-__all__ = ["create_broker_app"]
+__all__ = ["MARKETDATA_PREFIX", "create_broker_app"]
+
+MARKETDATA_PREFIX = "/md"
 
 
 def create_broker_app(
-    broker: Broker, identity: IdentityService, history: MarketHistory | None = None
+    broker: Broker,
+    identity: IdentityService,
+    history: MarketHistory | None = None,
+    *,
+    operator: VenueOperator | None = None,
+    marketdata: Any = None,
 ) -> FastAPI:
     """The FastAPI app (``app.state.asgi`` is what to serve: the app behind the order-entry
-    front of api/order_entry.py)."""
+    front of api/order_entry.py). ``operator`` adds ``/api/admin/venue/...``; ``marketdata``
+    (the exchange's market-data ASGI app) is mounted at ``/md``, so that the web terminal
+    reads depth, trades and bars from its own origin."""
     app = FastAPI(
         title="tradingfloor broker",
         description=(
@@ -54,6 +70,11 @@ def create_broker_app(
 
         app.state.market_stream = add_market_stream(app, history, check_key)
 
+    if operator is not None:
+        app.include_router(venue_admin_router(operator, principal))
+    if marketdata is not None:
+        app.mount(MARKETDATA_PREFIX, marketdata, name="marketdata")
+    add_web_terminal(app)
     app.state.asgi = OrderEntryFront(app, broker, identity, broker.clock)
 
     @app.get("/health", summary="Liveness", tags=["operations"])

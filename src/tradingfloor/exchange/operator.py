@@ -1,0 +1,178 @@
+"""The exchange operator's console: instrument and member status built from events, and the
+operator's commands (halt, resume, price bands, member kill switch) sent through the venue.
+
+``VenueStatus`` is a venue listener, attached before the journal replay like every other
+projection, so it knows the session state of every instrument and the kill switch of every
+member from the events alone. ``VenueOperator`` checks a request against that status (an
+unknown symbol or member changes nothing) and submits the command; an engine rejection is
+raised as ``OperatorError`` with the engine's code and text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Final
+
+from tradingfloor.core.units import from_ticks
+from tradingfloor.exchange.engine.commands import (
+    Command,
+    Halt,
+    Resume,
+    SetKillSwitch,
+    SetPriceBand,
+)
+from tradingfloor.exchange.engine.events import (
+    Accepted,
+    Event,
+    InstrumentAdded,
+    InstrumentUpdated,
+    KillSwitchChanged,
+    PhaseChanged,
+    Rejected,
+)
+from tradingfloor.exchange.engine.types import BandAction, Phase
+from tradingfloor.exchange.venue import Venue, VenueError
+
+__all__ = [
+    "MAX_BAND_BPS",
+    "MAX_REASON_LENGTH",
+    "InstrumentStatus",
+    "OperatorError",
+    "UnknownMemberError",
+    "UnknownSymbolError",
+    "VenueOperator",
+    "VenueStatus",
+]
+
+MAX_BAND_BPS: Final = 10_000  # a band wider than ±100% of the reference protects nothing
+MAX_REASON_LENGTH: Final = 64
+MAX_PAUSE_NS: Final = 3_600_000_000_000  # an hour
+
+
+class OperatorError(Exception):
+    """The venue refused an operator command; ``code`` is the engine's reject code (0 when the
+    venue is not running)."""
+
+    def __init__(self, code: int, text: str) -> None:
+        super().__init__(text)
+        self.code = code
+        self.text = text
+
+
+class UnknownSymbolError(LookupError):
+    """No instrument of that symbol is listed."""
+
+
+class UnknownMemberError(LookupError):
+    """The venue has never heard of that member."""
+
+
+@dataclass(slots=True)
+class InstrumentStatus:
+    symbol: str
+    tick_size: Decimal
+    phase: Phase
+    reference_price: int = 0  # ticks; 0 = none yet
+    band_bps: int = 0  # 0 = no price band
+    band_action: BandAction = BandAction.REJECT
+    pause_ns: int = 0
+    halt_reason: str = ""
+
+    @property
+    def reference(self) -> Decimal | None:
+        return from_ticks(self.reference_price, self.tick_size) if self.reference_price else None
+
+
+class VenueStatus:
+    """Instruments' session state and members' kill switches, from the venue's events."""
+
+    def __init__(self, members: Iterable[str] = ()) -> None:
+        self.instruments: dict[str, InstrumentStatus] = {}
+        self.kill_switch: dict[str, bool] = dict.fromkeys(members, False)
+
+    def on_events(self, _command: Command, events: Sequence[Event]) -> None:
+        for ev in events:
+            if isinstance(ev, Accepted | Rejected):  # every member that has sent an order
+                if ev.member and ev.member not in self.kill_switch:
+                    self.kill_switch[ev.member] = False
+            elif isinstance(ev, PhaseChanged):
+                inst = self.instruments.get(ev.symbol)
+                if inst is not None:
+                    inst.phase = ev.phase
+                    inst.halt_reason = ev.reason if ev.phase is Phase.HALTED else ""
+            elif isinstance(ev, InstrumentUpdated):
+                inst = self.instruments.get(ev.symbol)
+                if inst is not None:
+                    inst.reference_price = ev.reference_price
+                    inst.band_bps = ev.band_bps
+                    inst.band_action = ev.band_action
+                    inst.pause_ns = ev.pause_ns
+            elif isinstance(ev, KillSwitchChanged):
+                self.kill_switch[ev.member] = ev.active
+            elif isinstance(ev, InstrumentAdded):
+                self.instruments[ev.symbol] = InstrumentStatus(
+                    ev.symbol, Decimal(ev.tick_size), ev.phase
+                )
+
+    def add_member(self, member: str) -> None:
+        """A member the venue should list before it has sent an order (its switch is off)."""
+        self.kill_switch.setdefault(member, False)
+
+    def instrument(self, symbol: str) -> InstrumentStatus:
+        try:
+            return self.instruments[symbol]
+        except KeyError:
+            raise UnknownSymbolError(symbol) from None
+
+
+class VenueOperator:
+    """The operator's commands, checked against ``status`` and sent through ``venue``."""
+
+    def __init__(self, venue: Venue, status: VenueStatus) -> None:
+        self.venue = venue
+        self.status = status
+
+    async def halt(self, symbol: str, reason: str = "operator") -> InstrumentStatus:
+        inst = self.status.instrument(symbol)
+        if not reason or len(reason) > MAX_REASON_LENGTH:
+            raise OperatorError(0, f"reason must be 1 to {MAX_REASON_LENGTH} characters")
+        await self._submit(Halt(symbol=inst.symbol, reason=reason))
+        return inst
+
+    async def resume(self, symbol: str) -> InstrumentStatus:
+        inst = self.status.instrument(symbol)
+        await self._submit(Resume(symbol=inst.symbol))
+        return inst
+
+    async def set_price_band(
+        self, symbol: str, band_bps: int, band_action: BandAction, pause_ns: int | None = None
+    ) -> InstrumentStatus:
+        inst = self.status.instrument(symbol)
+        if not 0 <= band_bps <= MAX_BAND_BPS:
+            raise OperatorError(0, f"band_bps must be 0 to {MAX_BAND_BPS}")
+        pause = inst.pause_ns if pause_ns is None else pause_ns
+        if not 0 < pause <= MAX_PAUSE_NS:
+            pause = 300_000_000_000
+        await self._submit(
+            SetPriceBand(
+                symbol=inst.symbol, band_bps=band_bps, band_action=band_action, pause_ns=pause
+            )
+        )
+        return inst
+
+    async def set_kill_switch(self, member: str, active: bool) -> bool:
+        if member not in self.status.kill_switch:
+            raise UnknownMemberError(member)
+        await self._submit(SetKillSwitch(member=member, active=active))
+        return self.status.kill_switch[member]
+
+    async def _submit(self, command: Command) -> None:
+        try:
+            events = await self.venue.submit(command)
+        except VenueError as exc:
+            raise OperatorError(0, f"the venue is not available: {exc}") from exc
+        for ev in events:
+            if isinstance(ev, Rejected):
+                raise OperatorError(ev.code, ev.text)
