@@ -619,6 +619,48 @@ def serve(
         _fail(f"cannot start: {exc}")
 
 
+@app.command("simulate")
+def simulate_market(
+    minutes: Annotated[float, typer.Option(help="Simulated minutes to run.")] = 10,
+    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same run.")] = 1,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="Also write the summary as JSON here; - for stdout."),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Venue TOML whose instruments to trade (default: "
+            "the packaged AAPL, MSFT, GOOG, AMZN, TSLA).",
+        ),
+    ] = None,
+) -> None:
+    """Run the simulated participants headless against the matching engine and summarise.
+
+    Deterministic for a given seed (see docs/simulation.md): only the wall-clock figures change.
+    """
+    from tradingfloor.exchange.config import ConfigError, load_config
+    from tradingfloor.sim.render import print_summary, simulate_with_progress, summary_json
+    from tradingfloor.sim.simulator import MAX_SIM_MINUTES
+
+    if not 0 < minutes <= MAX_SIM_MINUTES:
+        _fail(f"--minutes must be above 0 and at most {MAX_SIM_MINUTES}")
+    try:
+        instruments = load_config(config).instruments
+    except ConfigError as exc:
+        _fail(f"bad venue config: {exc}")
+    if not instruments:
+        _fail("the venue config lists no instruments")
+    summary = simulate_with_progress(_stderr(), minutes=minutes, seed=seed, instruments=instruments)
+    console = _stderr() if output == "-" else Console(highlight=False)
+    print_summary(console, summary)
+    if output is not None:
+        with _open_output(output) as out:
+            out.write(summary_json(summary))
+
+
 @app.command("version")
 def version() -> None:
     """Print the tradingfloor version."""
