@@ -1,5 +1,6 @@
-"""The ``tradingfloor`` command: offline engine replay (optionally journaled), recovery of a
-journal directory, the final book, benchmarks, the version.
+"""The ``tradingfloor`` command: the demo market, the exchange and broker server, the headless
+market simulation, offline engine replay (optionally journaled), recovery of a journal
+directory, the final book, benchmarks, the version.
 
 Exit codes: 0 success, 1 internal error (including a failed journal write), 2 invalid usage or
 invalid input (the message names the file and line; also a journal directory that is in use or
@@ -617,6 +618,71 @@ def serve(
         _fail(f"the broker cannot start: {exc.message}")
     except OSError as exc:
         _fail(f"cannot start: {exc}")
+
+
+@app.command("demo")
+def demo(
+    data_dir: Annotated[
+        Path, typer.Option(help="Journal, FIX stores and the broker's SQLite database.")
+    ] = Path("var/demo"),
+    host: Annotated[str, typer.Option(help="Address every listener binds.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="The web terminal and the broker's API.")
+    ] = 8080,
+    http_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="The exchange's market data (HTTP/WebSocket).")
+    ] = 8000,
+    fix_port: Annotated[int, typer.Option(min=0, max=65535, help="FIX 4.4 acceptor.")] = 9878,
+    seed: Annotated[int, typer.Option(help="Seeds the simulated participants.")] = 1,
+    speed: Annotated[
+        float,
+        typer.Option(min=0.1, max=100.0, help="Simulated seconds per second for the participants."),
+    ] = 1.0,
+    no_participants: Annotated[
+        bool, typer.Option("--no-participants", help="No simulated traders: a quiet market.")
+    ] = False,
+) -> None:
+    """Run a whole market on this machine: exchange, broker, market data, the web terminal,
+    documented demo users and simulated traders, until Ctrl-C.
+
+    Everything lives in the data directory; running the demo again recovers the same market.
+    The users and their password are printed at start (and listed in docs/demo.md).
+    """
+    from tradingfloor.demo.runner import DemoOptions, run_demo
+    from tradingfloor.exchange.serve import VenueFailedError
+
+    console = Console(highlight=False)
+    status = console.status(f"Recovering the market from {data_dir} ...")
+
+    def announce(line: str) -> None:
+        console.print(line, markup=False)
+        if line.startswith(("Ready", "Stopping", "Venue failed")):
+            status.stop()
+        else:
+            status.update("Starting ...")
+
+    options = DemoOptions(
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        http_port=http_port,
+        fix_port=fix_port,
+        participants=not no_participants,
+        seed=seed,
+        speed=speed,
+        announce=announce,
+    )
+    status.start()
+    try:
+        run_demo(options)
+    except VenueFailedError as exc:
+        _fail(str(exc), code=EXIT_INTERNAL_ERROR)
+    except DirectoryLockedError as exc:
+        _fail(f"{exc} (is another tradingfloor process using {data_dir}?)")
+    except OSError as exc:
+        _fail(f"cannot start: {exc}")
+    finally:
+        status.stop()
 
 
 @app.command("simulate")

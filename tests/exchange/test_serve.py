@@ -397,3 +397,24 @@ async def test_a_fix_member_trades_with_a_broker_customer_across_a_restart(
             assert again["id"] == placed["id"]  # the client order id is still taken
     finally:
         await srv.stop()
+
+
+async def test_the_broker_port_serves_the_terminal_market_data_and_the_operator(
+    server: VenueServer,
+) -> None:
+    """One origin for the web terminal: its page, the exchange's market data under /md (REST
+    and WebSocket), and the venue operator's routes (admins only)."""
+    base = f"http://127.0.0.1:{server.broker_port}"
+    async with httpx.AsyncClient(base_url=base) as http:
+        page = await http.get("/")
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        listed = (await http.get("/md/api/v1/instruments")).json()
+        assert {"AAPL", "MSFT", "GOOG", "AMZN", "TSLA"} <= {i["symbol"] for i in listed}
+        assert (await http.get("/api/admin/venue/instruments")).status_code == 401
+    async with websockets.connect(f"ws://127.0.0.1:{server.broker_port}/md/ws/marketdata") as ws:
+        await ws.send(json.dumps({"op": "subscribe", "channels": ["l1"], "symbols": ["AAPL"]}))
+        assert json.loads(await ws.recv())["type"] == "subscribed"
+        snapshot = json.loads(await ws.recv())
+        assert (snapshot["type"], snapshot["symbol"], snapshot["snapshot"]) == ("l1", "AAPL", True)

@@ -17,9 +17,10 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -41,7 +42,14 @@ from tradingfloor.exchange.operator import VenueOperator, VenueStatus
 from tradingfloor.exchange.venue import Venue
 from tradingfloor.storage.db import default_url
 
-__all__ = ["ServeOptions", "VenueFailedError", "VenueServer", "run"]
+__all__ = [
+    "ServeOptions",
+    "VenueFailedError",
+    "VenueServer",
+    "run",
+    "run_loop",
+    "serve_until_stopped",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -77,8 +85,17 @@ class _Server(uvicorn.Server):
 class VenueServer:
     """Everything `serve` runs, started and stopped as one."""
 
-    def __init__(self, options: ServeOptions, config: VenueConfig | None = None) -> None:
+    def __init__(
+        self,
+        options: ServeOptions,
+        config: VenueConfig | None = None,
+        *,
+        on_open: Callable[[Venue], None] | None = None,
+    ) -> None:
+        """``on_open`` is called with the opened venue before its journal is replayed: the
+        place to attach more listeners (the demo's simulated participants)."""
         self.options = options
+        self._on_open = on_open
         self.config = config if config is not None else load_config(options.config_path)
         self.venue: Venue | None = None
         self.feed = MarketDataFeed()
@@ -129,6 +146,8 @@ class VenueServer:
                 operator=self.operator,
                 marketdata=create_app(self.feed),
             )
+        if self._on_open is not None:
+            self._on_open(venue)
         replayed = venue.replay_history()
         if self.broker is not None:
             self.broker.after_replay()
@@ -222,8 +241,16 @@ class VenueFailedError(RuntimeError):
     """The venue stopped on its own (a journal batch failed): restart to recover."""
 
 
-async def _serve(options: ServeOptions) -> None:
-    server = VenueServer(options)
+Hook = Callable[[VenueServer], Awaitable[None]]
+
+
+async def serve_until_stopped(
+    server: VenueServer, *, started: Hook | None = None, stopping: Hook | None = None
+) -> None:
+    """Start ``server``, call ``started``, run until SIGINT/SIGTERM or a failure, call
+    ``stopping``, stop. Raises ``VenueFailedError`` when the venue or the broker's database
+    failed (fail-stop: a restart recovers)."""
+    options = server.options
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -231,6 +258,8 @@ async def _serve(options: ServeOptions) -> None:
     failure: BaseException | None = None
     try:
         await server.start()
+        if started is not None:
+            await started(server)
         _tune_gc()
         assert server.venue is not None
         options.announce("Ready. Stop with Ctrl-C.")
@@ -248,6 +277,8 @@ async def _serve(options: ServeOptions) -> None:
         # Fail-stop: a venue that cannot journal must not look alive; a restart recovers.
         options.announce("Stopping ..." if failure is None else f"Venue failed: {failure!r}")
     finally:
+        if stopping is not None:
+            await stopping(server)
         await server.stop()
     if failure is not None:
         raise VenueFailedError(f"the venue failed ({failure!r}); restart to recover")
@@ -256,10 +287,15 @@ async def _serve(options: ServeOptions) -> None:
 
 def run(options: ServeOptions) -> None:
     """Run until SIGINT/SIGTERM (uvloop when available)."""
+    run_loop(serve_until_stopped(VenueServer(options)))
+
+
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop (when available), with warnings logged to stderr."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a pinned dependency on Linux
-        asyncio.run(_serve(options))
+        asyncio.run(main)
     else:
-        uvloop.run(_serve(options))
+        uvloop.run(main)

@@ -1,0 +1,102 @@
+"""Runs the demo: `serve`'s exchange, broker and market data on the default venue, the demo
+users, and simulated participants trading in real time, until Ctrl-C.
+
+Everything lives in one data directory (journal, FIX stores, the broker's SQLite database),
+so a restart recovers the same market: the participants are attached before the journal is
+replayed and rebuild their resting orders from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from tradingfloor.demo.users import DEMO_PASSWORD, DEMO_USERS, ensure_demo_users
+from tradingfloor.exchange.config import load_config
+from tradingfloor.exchange.serve import (
+    ServeOptions,
+    VenueServer,
+    run_loop,
+    serve_until_stopped,
+)
+from tradingfloor.exchange.venue import Venue
+from tradingfloor.sim.live import LiveSimulation
+from tradingfloor.sim.population import build_participants
+
+__all__ = ["DEMO_API_RATE_LIMIT", "DemoOptions", "run_demo"]
+
+#: Requests a minute per user: the terminal of one person makes a few a second at most.
+DEMO_API_RATE_LIMIT: Final = 1_200
+
+
+@dataclass(slots=True)
+class DemoOptions:
+    data_dir: Path = Path("var/demo")
+    host: str = "127.0.0.1"
+    port: int = 8080  # the web terminal and the broker's API
+    http_port: int = 8000  # the exchange's market data (WebSocket and REST)
+    fix_port: int = 9878
+    participants: bool = True
+    seed: int = 1
+    speed: float = 1.0  # simulated seconds per wall second for the participants
+    announce: Callable[[str], None] = field(default=print)
+
+
+class _Demo:
+    def __init__(self, options: DemoOptions) -> None:
+        self.options = options
+        self.simulation: LiveSimulation | None = None
+
+    def serve_options(self) -> ServeOptions:
+        opts = self.options
+        return ServeOptions(
+            data_dir=opts.data_dir,
+            host=opts.host,
+            fix_port=opts.fix_port,
+            http_port=opts.http_port,
+            broker_port=opts.port,
+            admin_password=DEMO_PASSWORD,
+            api_rate_limit=DEMO_API_RATE_LIMIT,
+            udp_feed=None,
+            announce=opts.announce,
+        )
+
+    def on_open(self, venue: Venue) -> None:
+        if not self.options.participants:
+            return
+        config = load_config(None)
+        participants = build_participants(config.instruments, seed=self.options.seed)
+        self.simulation = LiveSimulation(venue, participants, speed=self.options.speed)
+        self.simulation.attach()
+
+    async def started(self, server: VenueServer) -> None:
+        assert server.broker is not None
+        created = await ensure_demo_users(server.broker)
+        if created:
+            self.options.announce(
+                f"Created the demo users: {', '.join(u.username for u in created)}"
+            )
+        if self.simulation is not None:
+            self.simulation.start()
+            self.options.announce(
+                f"{len(self.simulation.participants)} simulated participants are trading"
+            )
+        url = f"http://{self.options.host}:{server.broker_port}/"
+        self.options.announce(f"Web terminal: {url}")
+        for user in DEMO_USERS:
+            self.options.announce(
+                f"  {user.username:<7} / {DEMO_PASSWORD}  ({user.role.value}: {user.about})"
+            )
+
+    async def stopping(self, _server: VenueServer) -> None:
+        if self.simulation is not None:
+            await self.simulation.stop()
+
+
+def run_demo(options: DemoOptions) -> None:
+    """Run the demo until SIGINT/SIGTERM."""
+    demo = _Demo(options)
+    server = VenueServer(demo.serve_options(), on_open=demo.on_open)
+    run_loop(serve_until_stopped(server, started=demo.started, stopping=demo.stopping))
