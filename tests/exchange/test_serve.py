@@ -268,7 +268,7 @@ async def test_the_binary_feed_carries_the_book_and_the_orders(tmp_path: Path) -
 async def test_serve_stops_when_the_journal_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tradingfloor.exchange.serve import VenueFailedError, _serve
+    from tradingfloor.exchange.serve import VenueFailedError, serve_until_stopped
 
     lines: list[str] = []
     ready = asyncio.Event()
@@ -281,7 +281,7 @@ async def test_serve_stops_when_the_journal_fails(
     opts = options(tmp_path / "venue")
     opts.announce = announce
     opts.tick_interval = 0.05  # an idle venue journals a timer tick: the batch that fails
-    task = asyncio.create_task(_serve(opts))
+    task = asyncio.create_task(serve_until_stopped(VenueServer(opts)))
     await asyncio.wait_for(ready.wait(), 10)
 
     def broken(self: object, commands: object) -> object:
