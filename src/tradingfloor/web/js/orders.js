@@ -1,0 +1,157 @@
+// Open orders (cancel, replace in a small dialog, cancel all) and recent orders of the account,
+// from GET /v2/orders; refreshed by the app on trade_updates and by a slow poll.
+
+import * as api from "/web/js/api.js";
+import { $, $$, confirmDialog, count, el, emptyRow, num, stamp, td, toast } from "/web/js/dom.js";
+import { checkReplace } from "/web/js/validate.js";
+
+const COLUMNS = 12;
+const OPEN = new Set(["new", "accepted", "pending_new", "partially_filled", "held", "pending_replace", "pending_cancel", "accepted_for_bidding", "calculated"]);
+
+export class OrdersPanel {
+  constructor({ tbody, assets, onChanged }) {
+    this.tbody = tbody;
+    this.assets = assets;
+    this.onChanged = onChanged;
+    this.tab = "open";
+    this.open = [];
+    this.recent = [];
+    this.canTrade = true;
+    this.dialog = $("#replace-dialog");
+    this.replacing = null;
+    for (const tab of $$(".orders .tab")) {
+      tab.addEventListener("click", () => {
+        this.tab = tab.dataset.tab;
+        for (const t of $$(".orders .tab")) t.classList.toggle("active", t === tab);
+        if (this.tab === "recent") this.loadRecent();
+        this.render();
+      });
+    }
+    $("#cancel-all").addEventListener("click", () => this.cancelAll());
+    $("#replace-close").addEventListener("click", () => this.dialog.close());
+    $("#replace-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.sendReplace();
+    });
+  }
+
+  async load() {
+    this.open = await api.get("/v2/orders", { status: "open", limit: 500, direction: "desc" });
+    if (this.tab === "recent") await this.loadRecent(false);
+    this.render();
+    return this.open;
+  }
+
+  async loadRecent(render = true) {
+    try {
+      this.recent = await api.get("/v2/orders", { status: "all", limit: 100, direction: "desc" });
+    } catch (exc) {
+      toast(exc.text ?? String(exc), { error: true });
+    }
+    if (render) this.render();
+  }
+
+  render() {
+    $("#open-count").textContent = this.open.length ? String(this.open.length) : "";
+    $("#cancel-all").disabled = !this.open.length || !this.canTrade;
+    const list = this.tab === "open" ? this.open : this.recent;
+    if (!list.length) {
+      this.tbody.replaceChildren(emptyRow(COLUMNS, this.tab === "open" ? "No open orders" : "No orders yet"));
+      return;
+    }
+    this.tbody.replaceChildren(...list.map((o) => this.row(o)));
+  }
+
+  row(o) {
+    const live = OPEN.has(o.status);
+    const actions = el("td", { class: "row" });
+    if (live && this.canTrade) {
+      actions.append(
+        el("button", { class: "small", testid: "order-replace", onclick: () => this.openReplace(o) }, "Replace"),
+        el("button", { class: "small danger", testid: "order-cancel", onclick: () => this.cancel(o) }, "Cancel"),
+      );
+    }
+    let status = o.status;
+    if (o.status === "rejected" && o.reject_reason) status = `rejected: ${o.reject_reason}`;
+    return el(
+      "tr",
+      { testid: "order-row", dataset: { orderId: o.id, symbol: o.symbol, status: o.status, side: o.side } },
+      td(stamp(o.submitted_at || o.created_at), "muted"),
+      td(o.symbol),
+      td(o.side, o.side),
+      td(o.type),
+      td(o.order_class === "simple" ? "" : o.order_class),
+      num(count(o.qty)),
+      num(o.filled_qty === "0" ? "" : count(o.filled_qty)),
+      num(o.limit_price ?? ""),
+      num(o.stop_price ?? (o.trail_price ? `trail ${o.trail_price}` : o.trail_percent ? `trail ${o.trail_percent}%` : "")),
+      td(o.time_in_force.toUpperCase()),
+      td(status, `status-${o.status}`),
+      actions,
+    );
+  }
+
+  async cancel(order) {
+    try {
+      await api.del(`/v2/orders/${order.id}`);
+      toast(`Cancel sent: ${order.side} ${order.qty} ${order.symbol}`);
+      this.onChanged?.();
+    } catch (exc) {
+      toast(exc.text ?? String(exc), { error: true });
+    }
+  }
+
+  async cancelAll() {
+    if (!(await confirmDialog(`Cancel all ${this.open.length} open orders?`))) return;
+    try {
+      const results = await api.del("/v2/orders");
+      const failed = (results ?? []).filter((r) => r.status >= 300);
+      toast(failed.length ? `${failed.length} orders could not be cancelled` : "Cancel all sent", { error: failed.length > 0 });
+      this.onChanged?.();
+    } catch (exc) {
+      toast(exc.text ?? String(exc), { error: true });
+    }
+  }
+
+  openReplace(order) {
+    this.replacing = order;
+    const form = $("#replace-form");
+    $("#replace-title").textContent = `${order.side} ${order.qty} ${order.symbol} ${order.type}`;
+    form.qty.value = order.qty;
+    form.limit_price.value = order.limit_price ?? "";
+    form.stop_price.value = order.stop_price ?? "";
+    form.trail.value = order.trail_price ?? order.trail_percent ?? "";
+    form.time_in_force.value = order.time_in_force;
+    form.querySelector('[data-field="limit_price"]').hidden = !order.limit_price;
+    form.querySelector('[data-field="stop_price"]').hidden = !order.stop_price;
+    form.querySelector('[data-field="trail"]').hidden = order.type !== "trailing_stop";
+    $("#replace-errors").replaceChildren();
+    this.dialog.showModal();
+    form.qty.focus();
+    form.qty.select();
+  }
+
+  async sendReplace() {
+    const order = this.replacing;
+    const form = $("#replace-form");
+    const values = {
+      qty: form.qty.value,
+      limit_price: form.limit_price.value,
+      stop_price: form.stop_price.value,
+      trail: form.trail.value,
+      time_in_force: form.time_in_force.value,
+    };
+    const { errors, body } = checkReplace(order, values, this.assets().get(order.symbol));
+    const list = $("#replace-errors");
+    list.replaceChildren(...errors.map((e) => el("li", {}, e.message)));
+    if (errors.length) return;
+    try {
+      const replaced = await api.patch(`/v2/orders/${order.id}`, body);
+      this.dialog.close();
+      toast(`Replaced: now ${replaced.qty} ${replaced.symbol}${replaced.limit_price ? ` @ ${replaced.limit_price}` : ""}`);
+      this.onChanged?.();
+    } catch (exc) {
+      list.replaceChildren(el("li", {}, exc.text ?? String(exc)));
+    }
+  }
+}

@@ -1,0 +1,1 @@
+"""Browser tests of the web terminal (headless Chromium via playwright)."""
