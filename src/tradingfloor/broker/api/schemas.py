@@ -154,12 +154,16 @@ def to_order_request(body: OrderIn, inst: Instrument) -> OrderRequest:
     )
 
 
-def to_replace_request(body: ReplaceIn, inst: Instrument) -> ReplaceRequest:
+def to_replace_request(
+    body: ReplaceIn, inst: Instrument, *, trail_percent: bool = False
+) -> ReplaceRequest:
+    """``trail_percent``: the order trails by a percentage, so ``trail`` is one (in bps)."""
+    trail = _percent_bps(body.trail) if trail_percent else ticks("trail", body.trail, inst)
     return ReplaceRequest(
         qty=shares(body.qty, inst) if body.qty is not None else None,
         time_in_force=body.time_in_force,
         limit_price=ticks("limit_price", body.limit_price, inst),
         stop_price=ticks("stop_price", body.stop_price, inst),
-        trail=ticks("trail", body.trail, inst),
+        trail=trail,
         client_order_id=body.client_order_id,
     )

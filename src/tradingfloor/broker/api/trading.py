@@ -172,7 +172,11 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
             raise BrokerError(ErrorCode.ORDER_NOT_FOUND, "order not found")
         if not body.model_fields_set - {"client_order_id"}:
             raise BrokerError(ErrorCode.INVALID, "nothing to change: give qty, prices or trail")
-        change = to_replace_request(body, broker.instrument(old.symbol))
+        change = to_replace_request(
+            body,
+            broker.instrument(old.symbol),
+            trail_percent=old.trail_percent_bps is not None,
+        )
         return await order_out(await broker.replace_order(account_id, order_id, change))
 
     @router.delete("/orders/{order_id}", status_code=204, summary="Cancel an order")
