@@ -118,9 +118,7 @@ class BrokerRuntime:
         venue.add_listener(lambda _command, events: history.on_events(events))
         await broker.load()
         await identity.load()
-        app = create_broker_app(
-            broker, identity, history, operator=operator, marketdata=marketdata
-        )
+        app = create_broker_app(broker, identity, history, operator=operator, marketdata=marketdata)
         return cls(broker, identity, store, engine, app, history)
 
     async def ensure_admin(self, password: str | None) -> str | None:
