@@ -84,7 +84,7 @@ class _Demo:
                 f"{len(self.simulation.participants)} simulated participants are trading"
             )
         url = f"http://{self.options.host}:{server.broker_port}/"
-        self.options.announce(f"Web terminal: {url}")
+        self.options.announce(f"Log in at {url} as:")
         for user in DEMO_USERS:
             self.options.announce(
                 f"  {user.username:<7} / {DEMO_PASSWORD}  ({user.role.value}: {user.about})"

@@ -172,6 +172,7 @@ class VenueServer:
                 self.broker.asgi, opts.host, opts.broker_port or 0, "broker-http"
             )
             opts.announce(f"Broker API listening on {opts.host}:{self.broker_port}")
+            opts.announce(f"Web terminal: http://{opts.host}:{self.broker_port}/")
             if password is not None:
                 opts.announce(f"Created the broker's admin user: admin / {password}")
         if opts.udp_feed is not None:
