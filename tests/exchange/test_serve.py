@@ -418,3 +418,22 @@ async def test_the_broker_port_serves_the_terminal_market_data_and_the_operator(
         assert json.loads(await ws.recv())["type"] == "subscribed"
         snapshot = json.loads(await ws.recv())
         assert (snapshot["type"], snapshot["symbol"], snapshot["snapshot"]) == ("l1", "AAPL", True)
+
+
+async def test_a_port_in_use_is_a_clear_error_and_leaves_the_venue_closed(tmp_path: Path) -> None:
+    from tradingfloor.exchange.serve import serve_until_stopped
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    opts = options(tmp_path / "venue")
+    opts.broker_port = port
+    try:
+        with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{port}"):
+            await serve_until_stopped(VenueServer(opts))
+    finally:
+        taken.close()
+    again = VenueServer(options(tmp_path / "venue"))  # the data directory is not left locked
+    await again.start()
+    await again.stop()

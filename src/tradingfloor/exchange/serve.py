@@ -15,6 +15,7 @@ import contextlib
 import gc
 import logging
 import signal
+import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
@@ -208,9 +209,24 @@ class VenueServer:
         await self.binary.close()
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """A bound TCP socket; an address in use (or any bind error) is an ``OSError`` that names
+    the address, raised here rather than inside uvicorn (which would exit the process)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return sock
+
+
 async def _start_http(
     app: object, host: str, port: int, name: str
 ) -> tuple[_Server, asyncio.Task[None], int]:
+    sock = _listen(host, port)
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=host,
@@ -221,7 +237,7 @@ async def _start_http(
         proxy_headers=False,  # served directly, not behind a proxy
     )
     server = _Server(config)
-    task = asyncio.create_task(server.serve(), name=name)
+    task = asyncio.create_task(server.serve(sockets=[sock]), name=name)
     while not server.started:
         if task.done():
             task.result()  # raises the start-up error
