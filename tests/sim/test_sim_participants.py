@@ -136,6 +136,25 @@ def test_noise_leans_toward_the_reference_price() -> None:
     assert 50 < noise.buy_pct(view) <= 100 - MIN_SIDE_PCT
 
 
+def test_noise_passive_orders_moved_into_the_band_do_not_cross() -> None:
+    """The touch is outside the band (left there when the band narrowed): a passive order
+    priced behind it is moved into the band, where it must not cross the other side."""
+    market = MarketView()
+    listed(market, band_bps=20)  # 189.62 .. 190.38
+    market.on_events(
+        [
+            level(Side.BUY, 18_950, 100),  # a bid below the band
+            level(Side.SELL, 18_962, 100),  # an ask at its bottom
+        ]
+    )
+    passive = NoiseParams(marketable_pct=0, value_tilt_bps=0)
+    noise = NoiseTrader("SIM-NOISE1-AAPL", "AAPL", seed=1, params=passive)
+    sent = [o for k in range(40) for o in new_orders(noise.act(T0 + k * NS_PER_S, market))]
+    assert sent and all(o.tif is TimeInForce.DAY and o.side is Side.SELL for o in sent)
+    assert all(18_962 <= o.price <= 19_038 for o in sent)
+    # A buy behind the bid, moved up into the band, would take the ask: none was sent.
+
+
 # --- momentum ----------------------------------------------------------------------------------
 
 
@@ -233,6 +252,30 @@ def test_vwap_slicer_completes_its_parent_within_the_horizon_and_never_exceeds_i
     assert report.slippage_bps is not None and abs(report.slippage_bps) < 50
 
 
+def test_vwap_slicer_keeps_a_bounded_history_of_parents(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tradingfloor.sim.vwap.MAX_PARENTS", 3)
+    params = VwapParams(
+        symbol="AAPL",
+        qty=200,
+        horizon_ns=10 * NS_PER_S,
+        start_delay_ns=NS_PER_S,
+        interval_ns=NS_PER_S,
+        pause_ns=NS_PER_S,
+    )
+    vwap = VwapSlicer("SIM-VWAP1", seed=4, params=params)
+    crowd = [
+        *(MarketMaker(f"SIM-MM{i}-AAPL", "AAPL", seed=4) for i in range(2)),
+        *(NoiseTrader(f"SIM-NOISE{i}-AAPL", "AAPL", seed=4) for i in range(3)),
+        vwap,
+    ]
+    summary = Simulation([AAPL], crowd, duration_ns=240 * NS_PER_S).run()
+    numbers = [p.number for p in vwap.parents]
+    assert len(numbers) == 3 and numbers[0] > 3  # many more were worked; the last 3 are kept
+    assert numbers == list(range(numbers[0], numbers[0] + 3))
+    assert [r.start_ns for r in summary.vwap] == [p.start_ns for p in vwap.parents]
+    assert sum(r.completed for r in summary.vwap) >= 2
+
+
 # --- the participant base ----------------------------------------------------------------------
 
 
@@ -273,3 +316,22 @@ def test_participants_differ_by_name_and_members_are_unique() -> None:
     assert participant_seed(1, "A") != participant_seed(2, "A")
     with pytest.raises(DuplicateMemberError):
         Crowd([NoiseTrader("X", "AAPL", seed=1), MarketMaker("X", "AAPL", seed=1)])
+
+
+class HalfBroken(MarketMaker):
+    """Quotes, then fails before the turn ends."""
+
+    def decide(self, now_ns: int, market: MarketView, out: list[Command]) -> None:
+        super().decide(now_ns, market, out)
+        raise RuntimeError("participant bug")
+
+
+def test_a_turn_that_fails_half_way_leaves_no_phantom_orders() -> None:
+    broken = HalfBroken("SIM-MM1-AAPL", "AAPL", seed=1)
+    market = MarketView()
+    listed(market)
+    crowd = Crowd([broken], market=market, tolerant=True)
+    crowd.begin(T0)
+    assert crowd.act(0, T0 + NS_PER_S) == []  # logged and skipped: nothing is sent
+    assert crowd.errors == 1
+    assert broken.open_orders("AAPL") == [] and broken.stats.orders == 0

@@ -65,17 +65,23 @@ class BrokerRest:
         return cid
 
     def trader(
-        self, prefix: str = "trader", *, deposit: str = "50000", account_type: str = "cash"
+        self,
+        prefix: str = "trader",
+        *,
+        deposit: str = "50000",
+        account_type: str = "cash",
+        role: str = "trader",
     ) -> Trader:
-        """A KYC-approved customer with a funded account and a trader user (deposits stay below
-        $100,000, above which TOTP enrolment is required; a margin account may sell short)."""
+        """A KYC-approved customer with a funded account and a user of ``role`` (a trader by
+        default; deposits stay below $100,000, above which TOTP enrolment is required; a margin
+        account may sell short)."""
         username = f"{prefix}{next(_names)}"
         cid = self.customer(f"Customer {username}")
         account = self.as_admin(
             f"/api/customers/{cid}/accounts", {"account_type": account_type}, 201
         )
         self.as_admin(f"/api/accounts/{account['id']}/deposits", {"amount": deposit}, 201)
-        user = {"username": username, "password": PASSWORD, "role": "trader", "customer_id": cid}
+        user = {"username": username, "password": PASSWORD, "role": role, "customer_id": cid}
         self.as_admin("/api/users", user, 201)
         return Trader(username, PASSWORD, account["id"], cid)
 

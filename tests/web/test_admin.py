@@ -1,5 +1,5 @@
-"""The admin view in a real browser: halt and resume a symbol, the price band editor, a member's
-kill switch, a KYC approval and a new user."""
+"""The admin view in a real browser: halt and resume a symbol, the price band editor (an edit
+survives the list's refresh), a member's kill switch, a KYC approval and a new user."""
 
 from __future__ import annotations
 
@@ -37,6 +37,20 @@ def test_admin_halts_resumes_and_approves_kyc(page: Page, server: BrokerRest) ->
     aapl.get_by_test_id("band-bps").fill("5%")
     aapl.get_by_test_id("band-save").click()
     expect(page.get_by_test_id("admin-venue-message")).to_contain_text("whole number of basis")
+
+    # the list is re-rendered (every 5 s, or on Reload): what is being typed stays, and "Set"
+    # sends it, not the band the row was first drawn with
+    band = aapl.get_by_test_id("band-bps")
+    band.fill("300")
+    band.evaluate("(input) => { input.dataset.old = 'yes'; }")
+    page.locator("[data-reload=venue]").click()
+    page.wait_for_function(
+        "() => !document.querySelector("
+        "'[data-testid=instrument-row][data-symbol=AAPL] [data-testid=band-bps]').dataset.old"
+    )
+    expect(band).to_have_value("300")
+    aapl.get_by_test_id("band-save").click()
+    expect(page.get_by_test_id("admin-venue-message")).to_contain_text("AAPL: band 300 bps, pause")
 
     # kill switch of a member, confirmed in the page's dialog, then released
     member = page.locator("[data-testid=member-row][data-member=MEMBER1]")

@@ -92,3 +92,60 @@ def test_reload_refresh_and_logout(page: Page, server: BrokerRest) -> None:
     expect(page.get_by_test_id("login-message")).to_contain_text("logged out")
     page.reload()
     expect(page.get_by_test_id("login-form")).to_be_visible()
+
+
+def test_logout_while_a_refresh_is_on_its_way_ends_the_session(
+    page: Page, server: BrokerRest
+) -> None:
+    """The refresh's answer arrives after the logout: it must not bring the session back, and
+    the refresh token it carries is revoked."""
+    trader = server.trader("ivy")
+    log_in(page, trader.username, trader.password)
+    result = page.evaluate(
+        """async () => {
+            const api = await import("/web/js/api.js");
+            const realFetch = window.fetch;
+            let release;
+            const gate = new Promise((resolve) => (release = resolve));
+            const logouts = [];
+            let rotated = null;
+            window.fetch = async (url, init) => {
+                const answer = realFetch(url, init);
+                if (String(url).endsWith("/api/auth/logout")) logouts.push(answer);
+                const res = await answer;
+                if (String(url).endsWith("/api/auth/refresh")) {
+                    rotated = (await res.clone().json()).refresh_token;
+                    await gate; // answered by the server, held back from the page
+                }
+                return res;
+            };
+            try {
+                const refreshing = api.refresh().then(() => "refreshed", (exc) => exc.message);
+                while (rotated === null) await new Promise((r) => setTimeout(r, 20));
+                await api.logout();
+                release();
+                const outcome = await refreshing;
+                await Promise.all(logouts);
+                return {
+                    outcome,
+                    loggedIn: api.loggedIn(),
+                    saved: sessionStorage.getItem("tradingfloor.session"),
+                    rotated,
+                    logouts: logouts.length,
+                };
+            } finally {
+                window.fetch = realFetch;
+            }
+        }"""
+    )
+    rotated = result.pop("rotated")
+    assert result == {
+        "outcome": "the session ended",
+        "loggedIn": False,
+        "saved": None,
+        "logouts": 2,  # the logout, and the revocation of the refresh's answer
+    }
+    refused = server.http.post("/api/auth/refresh", json={"refresh_token": rotated})
+    assert refused.status_code == 401, refused.text
+    page.reload()
+    expect(page.get_by_test_id("login-form")).to_be_visible()

@@ -158,3 +158,75 @@ def test_order_bodies_and_messages(page: Page, server: BrokerRest) -> None:
         "type": "An OTO order's entry must be a market or limit order.",
         "take_profit": "OTO orders need exactly one of take profit and stop loss.",
     }
+
+
+def test_feed_reconnects_back_off_and_the_chart_keeps_a_bounded_history(
+    page: Page, server: BrokerRest
+) -> None:
+    page.goto("/")
+    # A server that accepts and drops at once (a slow-consumer close, a proxy): the client
+    # backs off instead of reconnecting every half second.
+    connects = page.evaluate(
+        """async () => {
+            const { MarketData } = await import("/web/js/marketdata.js");
+            let made = 0;
+            class DroppingSocket {
+                static OPEN = 1;
+                constructor() {
+                    made += 1;
+                    this.readyState = 0;
+                    setTimeout(() => {
+                        this.readyState = 1;
+                        this.onopen?.();
+                        setTimeout(() => {
+                            this.readyState = 3;
+                            this.onclose?.();
+                        }, 5);
+                    }, 5);
+                }
+                send() {}
+                close() {}
+            }
+            const real = window.WebSocket;
+            window.WebSocket = DroppingSocket;
+            const md = new MarketData("ws://nowhere/");
+            md.subscribe(["l1"], ["AAPL"]);
+            try {
+                md.connect();
+                await new Promise((resolve) => setTimeout(resolve, 2500));
+                return made;
+            } finally {
+                md.close();
+                window.WebSocket = real;
+            }
+        }"""
+    )
+    assert 2 <= connects <= 3  # 0.5 s, 1 s, 2 s apart (+-25 %); it was one every 0.5 s
+
+    # Live bars for days: the chart keeps the newest MAX_BARS.
+    kept = page.evaluate(
+        """async () => {
+            const { CandleChart, MAX_BARS } = await import("/web/js/chart.js");
+            const canvas = document.createElement("canvas");
+            document.body.append(canvas);
+            const chart = new CandleChart(canvas, null);
+            chart.setSymbol("AAPL", "0.01");
+            const start = 1767623400000000000;
+            const n = MAX_BARS + 300;
+            for (let i = 0; i < n; i += 1) {
+                chart.onBar({
+                    symbol: "AAPL", snapshot: false, interval: "1m", start: start + i * 6e10,
+                    open: "190.00", high: "190.10", low: "189.90", close: "190.05", volume: 100,
+                });
+            }
+            canvas.remove();
+            return {
+                max: MAX_BARS,
+                list: chart.list.length,
+                map: chart.bars.size,
+                newest: chart.last.start === start + (n - 1) * 6e10,
+                oldest: chart.list[0].start === start + 300 * 6e10,
+            };
+        }"""
+    )
+    assert kept == {"max": 2000, "list": 2000, "map": 2000, "newest": True, "oldest": True}

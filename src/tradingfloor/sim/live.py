@@ -20,6 +20,7 @@ Commands the venue refuses (busy, closed) are forgotten by their participant.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -189,8 +190,13 @@ class LiveSimulation:
                 _log.debug("venue refused %s of %s: %s", command, participant.member, exc)
                 participant.unsent(command)
                 continue
+            except Exception:
+                self.stats.refused += 1
+                _log.exception("submitting %s of %s failed", command, participant.member)
+                participant.unsent(command)
+                continue
             self.stats.commands_sent += 1
-            future.add_done_callback(self._sent)
+            future.add_done_callback(functools.partial(self._sent, participant, command))
         await asyncio.sleep(0)  # let the batcher and the sockets run
 
     async def _sleep_until(self, wake: int, now: int) -> None:
@@ -206,8 +212,13 @@ class LiveSimulation:
         finally:
             self._sleeping_until = NEVER
 
-    def _sent(self, future: asyncio.Future[list[Event]]) -> None:
-        if future.cancelled():
-            return
-        if future.exception() is not None:
-            self.stats.failed += 1
+    def _sent(
+        self, participant: Participant, command: Command, future: asyncio.Future[list[Event]]
+    ) -> None:
+        # A command that failed after queueing (the venue stopped with it queued, a journal
+        # batch failed) never reached the engine and none of its events will come: its
+        # participant must forget it, or an order stays "pending" (and counted) forever.
+        if future.cancelled() or future.exception() is None:
+            return  # done (its events reach the participants through the listener)
+        self.stats.failed += 1
+        participant.unsent(command)

@@ -84,6 +84,13 @@ class MarketMaker(Participant):
             return wanted
         half = view.bps_to_ticks(p.half_spread_bps, fair)
         step = view.bps_to_ticks(p.level_step_bps, fair)
+        # The best bid and ask always fit in the band: after the band narrows (or its reference
+        # moves) away from the last trade, quoting around that trade would leave the book empty
+        # or one-sided, and nothing would trade to move the anchor back.
+        width = view.band_hi - view.band_lo
+        if width >= 2:
+            half = min(half, width // 2)
+            fair = min(max(fair, view.band_lo + half), view.band_hi - half)
         position = self.position.get(self.symbol, 0)
         # At the position limit the side that would add to it backs off by a whole ladder.
         bid_back = p.levels * step if position >= p.max_position else 0
@@ -102,8 +109,16 @@ class MarketMaker(Participant):
         view = market.get(self.symbol)
         if view is None or not view.tradable:
             return
-        for side, levels in self.quotes(view).items():
-            self._align(out, view, side, levels)
+        wanted = self.quotes(view)
+        # Move the side that gets out of the way first: bids moving up past our own asks would
+        # be repriced (post-only) behind them, and asks moving down behind our bids.
+        sides = [Side.BUY, Side.SELL]
+        bids = wanted[Side.BUY]
+        asks = self.open_orders(self.symbol, Side.SELL)
+        if bids and asks and bids[0][0] >= min(o.price for o in asks):
+            sides.reverse()
+        for side in sides:
+            self._align(out, view, side, wanted[side])
 
     def _align(
         self, out: list[Command], view: SymbolView, side: Side, levels: list[tuple[int, int]]
@@ -120,7 +135,9 @@ class MarketMaker(Participant):
             if k < len(mine):
                 order = mine[k]
                 moved = abs(order.price - price) > tolerance
-                stale = moved or order.leaves * 100 < qty * refill
+                # Left outside the band (the band moved): in reject mode it blocks matching.
+                outside = not view.in_band(order.price)
+                stale = moved or outside or order.leaves * 100 < qty * refill
                 if stale:
                     self.replace(out, view, order, price=price, leaves=qty)
             else:

@@ -59,7 +59,7 @@ class NoiseTrader(Participant):
         view = market.get(self.symbol)
         if view is None or not view.tradable:
             return
-        self._tidy(now_ns, out)
+        self._tidy(now_ns, view, out)
         p = self.params
         position = self.position.get(self.symbol, 0)
         if position >= p.max_position:
@@ -84,14 +84,16 @@ class NoiseTrader(Participant):
         tilt = div_toward_zero(50 * deviation_bps, p.value_tilt_bps)
         return max(MIN_SIDE_PCT, min(100 - MIN_SIDE_PCT, 50 - tilt))
 
-    def _tidy(self, now_ns: int, out: list[Command]) -> None:
-        """Cancel passive orders past their lifetime, and the oldest beyond ``max_open``."""
+    def _tidy(self, now_ns: int, view: SymbolView, out: list[Command]) -> None:
+        """Cancel passive orders past their lifetime or outside the price band (left there when
+        the band moved: in reject mode they would block matching), and the oldest beyond
+        ``max_open``."""
         p = self.params
         resting = [o for o in self.open_orders(self.symbol) if o.tif is TimeInForce.DAY]
         excess = len(resting) - p.max_open + 1  # make room for this turn's order
         for order in resting:
-            expired = now_ns - order.sent_ns >= p.lifetime_ns
-            if (excess > 0 or expired) and self.cancel(out, order):
+            stale = now_ns - order.sent_ns >= p.lifetime_ns or not view.in_band(order.price)
+            if (excess > 0 or stale) and self.cancel(out, order):
                 excess -= 1
 
     def _marketable(self, out: list[Command], view: SymbolView, side: Side, qty: int) -> None:
@@ -108,7 +110,9 @@ class NoiseTrader(Participant):
         if base <= 0:
             return
         behind = self.rng.randrange(view.bps_to_ticks(self.params.passive_bps, base) + 1)
-        price = base - behind if side is Side.BUY else base + behind
+        # Into the band first (new_order would move it there anyway): a touch left outside the
+        # band, e.g. after the band narrowed, must not make the order cross once moved.
+        price = view.clamp(base - behind if side is Side.BUY else base + behind)
         opposite = view.best_ask() if side is Side.BUY else view.best_bid()
         if opposite and (price >= opposite if side is Side.BUY else price <= opposite):
             return  # the book moved through: a passive order would cross

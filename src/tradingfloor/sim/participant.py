@@ -23,6 +23,7 @@ from tradingfloor.exchange.engine.events import (
     Cancelled,
     Event,
     Expired,
+    KillSwitchChanged,
     Rejected,
     Replaced,
     Trade,
@@ -116,6 +117,7 @@ class Participant:
         self.position: dict[str, int] = {}  # shares, negative when short
         self.cash: dict[str, int] = {}  # ticks x shares received minus paid, per symbol
         self.stats = ParticipantStats()
+        self.killed = False  # the member's kill switch is on: sit out until it is released
         self._last_id = 0
         self._pending: dict[str, OrderState] = {}  # sent, not accepted yet, by cl_ord_id
         self._live: dict[int, OrderState] = {}  # accepted and open, by order_id
@@ -132,7 +134,15 @@ class Participant:
         self.now_ns = now_ns
         self.next_wake_ns = now_ns + self.jitter(self.interval_ns)
         out: list[Command] = []
-        self.decide(now_ns, market, out)
+        if not self.killed:  # every order would be refused: wait for the release
+            try:
+                self.decide(now_ns, market, out)
+            except Exception:
+                # The turn's commands are dropped (the runner sends none of them): forget them,
+                # or their orders would wait for an answer forever.
+                for command in reversed(out):
+                    self.unsent(command)
+                raise
         if self.next_wake_ns < now_ns + MIN_WAKE_NS:
             self.next_wake_ns = now_ns + MIN_WAKE_NS
         return out
@@ -346,6 +356,11 @@ class Participant:
                 self._live.pop(ev.order_id, None)
             elif isinstance(ev, Rejected):
                 self._on_rejected(ev)
+            elif isinstance(ev, KillSwitchChanged):
+                released = self.killed and not ev.active
+                self.killed = ev.active
+                if released:
+                    self.wake_at(self.now_ns)  # quote again right away
 
     def _on_trade(self, ev: Trade, order_id: int, leaves: int) -> None:
         side = Side.BUY if ev.buy_order_id == order_id else Side.SELL

@@ -18,6 +18,7 @@ from tradingfloor.sim.participant import NS_PER_S, OrderState, Participant
 
 __all__ = [
     "MAX_BUCKETS",
+    "MAX_PARENTS",
     "START_DELAY_NS",
     "ParentOrder",
     "VwapParams",
@@ -27,6 +28,7 @@ __all__ = [
 ]
 
 MAX_BUCKETS: Final = 1_000  # most slices in one volume profile
+MAX_PARENTS: Final = 1_000  # parent orders kept for the reports (a live demo runs for days)
 FINISH_TURNS: Final = 2  # the profile ends this many turns before the horizon: time to catch up
 LATE_SPEEDUP: Final = 4  # past the profile's end, turns come this many times as often
 START_DELAY_NS: Final = 10 * NS_PER_S  # default wait before the first parent (books fill up)
@@ -144,8 +146,10 @@ class VwapSlicer(Participant):
         self.params = params
         self.symbol = params.symbol
         self.interval_ns = params.interval_ns
-        self.parents: list[ParentOrder] = []
+        self.parents: list[ParentOrder] = []  # the last MAX_PARENTS, the current one last
         self.current: ParentOrder | None = None
+        self._started = 0  # parent orders started so far (numbers them, tags their children)
+        self._weights = profile(params.buckets)
         self._next_parent_ns = 0
         self._next_side = params.side
 
@@ -163,7 +167,9 @@ class VwapSlicer(Participant):
         parent = self.current
         number = parent.number if parent is not None else -1
         for order in self.open_orders(self.symbol):
-            if order.tag != number:  # left over from an earlier parent or an earlier run
+            # Left over from an earlier parent or run, or outside a band that moved (in reject
+            # mode it would block matching): cancel; the slicing sends a new child if due.
+            if order.tag != number or not view.in_band(order.price):
                 self.cancel(out, order)
         if parent is None:
             if now_ns >= self._next_parent_ns:
@@ -178,18 +184,21 @@ class VwapSlicer(Participant):
 
     def _start_parent(self, now_ns: int, view: SymbolView) -> ParentOrder:
         p = self.params
+        self._started += 1
         parent = ParentOrder(
-            number=len(self.parents) + 1,
+            number=self._started,
             side=self._next_side,
             qty=p.qty,
             start_ns=now_ns,
             end_ns=now_ns + p.horizon_ns - min(p.horizon_ns // 5, FINISH_TURNS * p.interval_ns),
             deadline_ns=now_ns + p.horizon_ns,
-            weights=profile(p.buckets),
+            weights=self._weights,
             market_volume=view.volume,
             market_notional=view.notional,
         )
         self.parents.append(parent)
+        if len(self.parents) > MAX_PARENTS:
+            del self.parents[: len(self.parents) - MAX_PARENTS]
         self.current = parent
         return parent
 
@@ -229,6 +238,8 @@ class VwapSlicer(Participant):
             self.replace(out, view, child, price=price, leaves=child.leaves)
         if children or remaining <= 0:
             return
+        if any(o.cancelling and o.tag == parent.number for o in self.live_orders()):
+            return  # a child is being cancelled and might still fill: wait for the answer
         want = remaining if late else min(remaining - working, max(behind, 0))
         if want < min(p.min_slice, remaining):
             return
@@ -260,7 +271,8 @@ class VwapSlicer(Participant):
     # --- reporting -----------------------------------------------------------------------------
 
     def reports(self, market: MarketView) -> list[VwapReport]:
-        """One report per parent so far; a working parent is measured up to now."""
+        """One report per parent kept (the last ``MAX_PARENTS``); a working one is measured up
+        to now."""
         view = market.get(self.symbol)
         if view is None:
             return []

@@ -7,6 +7,43 @@ import { $, $$, confirmDialog, el, emptyRow, money, num, say, stamp, td, toast }
 
 const POLL_MS = 5_000;
 
+/**
+ * Replace `body`'s rows by `rows` but keep what the user is typing: an input or select whose
+ * value differs from the one the page rendered (or that has the focus) keeps its value, and its
+ * focus, in the new row with the same `dataset[key]`. The venue list is re-rendered every few
+ * seconds: without this a half-typed band would go back to the old one, and "Set" send that.
+ */
+function replaceRows(body, key, rows) {
+  const active = document.activeElement;
+  const edits = [];
+  for (const field of body.querySelectorAll("input, select")) {
+    const rendered = field.tagName === "SELECT"
+      ? ([...field.options].find((o) => o.defaultSelected) ?? field.options[0])?.value
+      : field.defaultValue;
+    const focused = field === active;
+    if (field.value === rendered && !focused) continue;
+    const row = field.closest("tr");
+    edits.push({
+      row: row?.dataset[key],
+      id: field.getAttribute("data-testid"),
+      value: field.value,
+      focused,
+      selection: focused && field.tagName === "INPUT" ? [field.selectionStart, field.selectionEnd] : null,
+    });
+  }
+  body.replaceChildren(...rows);
+  for (const edit of edits) {
+    const row = [...body.rows].find((r) => r.dataset[key] === edit.row);
+    const field = row && edit.id ? row.querySelector(`[data-testid="${edit.id}"]`) : null;
+    if (!field) continue;
+    field.value = edit.value;
+    if (edit.focused) {
+      field.focus();
+      if (edit.selection) field.setSelectionRange(...edit.selection);
+    }
+  }
+}
+
 export class AdminView {
   constructor() {
     this.timer = null;
@@ -66,7 +103,7 @@ export class AdminView {
     try {
       const list = await api.get("/api/admin/venue/instruments");
       if (!list.length) body.replaceChildren(emptyRow(6, "No instruments"));
-      else body.replaceChildren(...list.map((i) => this.instrumentRow(i)));
+      else replaceRows(body, "symbol", list.map((i) => this.instrumentRow(i)));
     } catch (exc) {
       body.replaceChildren(emptyRow(6, exc.text ?? String(exc)));
     }
@@ -248,7 +285,7 @@ export class AdminView {
       const list = await api.get("/api/accounts", { limit: 1000 });
       const names = new Map(this.customers.map((c) => [c.id, c.name]));
       if (!list.length) body.replaceChildren(emptyRow(7, "No accounts"));
-      else body.replaceChildren(...list.map((a) => this.accountRow(a, names.get(a.customer_id))));
+      else replaceRows(body, "accountId", list.map((a) => this.accountRow(a, names.get(a.customer_id))));
     } catch (exc) {
       body.replaceChildren(emptyRow(7, exc.text ?? String(exc)));
     }

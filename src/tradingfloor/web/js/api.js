@@ -3,7 +3,9 @@
 //
 // The access token lives 15 minutes: it is refreshed a minute before it expires and whenever
 // a request answers 401. Refresh tokens rotate and a reused one revokes the session, so only
-// one refresh runs at a time. Tokens are kept in sessionStorage (this tab only).
+// one refresh runs at a time. Tokens are kept in sessionStorage (this tab only). A refresh
+// that answers after the session ended (logout while it was on its way) is thrown away and
+// its new refresh token revoked: it must not bring the session back.
 
 export const ERR = Object.freeze({
   BAD_CREDENTIALS: 40110000,
@@ -35,6 +37,7 @@ const endListeners = new Set();
 let refreshing = null;
 let refreshTimer = null;
 let pausedUntil = 0;
+let epoch = 0; // one per session: a login or a logout starts the next
 
 /** Call `fn(reason)` when the session ends on its own (refresh refused, user disabled). */
 export function onSessionEnd(fn) {
@@ -58,6 +61,7 @@ function save() {
 }
 
 function clear() {
+  epoch += 1;
   Object.assign(state, { access: null, refresh: null, expiresAt: 0, accountId: null });
   sessionStorage.removeItem(STORAGE_KEY);
   clearTimeout(refreshTimer);
@@ -75,6 +79,7 @@ function schedule() {
 }
 
 function adopt(pair) {
+  epoch += 1;
   state.access = pair.access_token;
   state.refresh = pair.refresh_token;
   state.expiresAt = Date.now() + pair.expires_in * 1000;
@@ -135,8 +140,18 @@ export const enrolTotp = (username, password) =>
 export const confirmTotp = (username, password, code) =>
   postJson("/api/auth/totp/confirm", { username, password, code });
 
+/** Revoke a refresh token nobody holds any more (best effort). */
+function revoke(token) {
+  return fetch("/api/auth/logout", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ refresh_token: token }),
+  }).catch(() => {});
+}
+
 async function doRefresh() {
   if (!state.refresh) throw new ApiError(401, ERR.BAD_CREDENTIALS, "not logged in");
+  const started = epoch;
   let res;
   try {
     res = await fetch("/api/auth/refresh", {
@@ -145,8 +160,16 @@ async function doRefresh() {
       body: JSON.stringify({ refresh_token: state.refresh }),
     });
   } catch (exc) {
-    schedule(); // the network is down: try again later, the session may still be good
+    if (epoch === started) schedule(); // the network is down: try again later
     throw exc;
+  }
+  if (epoch !== started) {
+    // The session ended (or was replaced) while this refresh was on its way.
+    if (res.ok) {
+      const pair = await res.json().catch(() => null);
+      if (pair?.refresh_token) revoke(pair.refresh_token);
+    }
+    throw new ApiError(401, ERR.BAD_CREDENTIALS, "the session ended");
   }
   if (!res.ok) {
     const error = await errorOf(res);
@@ -165,13 +188,7 @@ export function refresh() {
 export async function logout() {
   const token = state.refresh;
   clear();
-  if (token) {
-    await fetch("/api/auth/logout", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ refresh_token: token }),
-    }).catch(() => {});
-  }
+  if (token) await revoke(token);
 }
 
 /** A broker API request; returns the JSON answer (null for 204) or throws ApiError. */
@@ -184,7 +201,8 @@ export async function request(method, path, { body, query } = {}, retried = fals
     if ([...params].length) url += `?${params}`;
   }
   const headers = {};
-  if (state.access) headers.Authorization = `Bearer ${state.access}`;
+  const used = state.access;
+  if (used) headers.Authorization = `Bearer ${used}`;
   if (state.accountId) headers["TF-Account-Id"] = state.accountId;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const res = await fetch(url, {
@@ -194,7 +212,10 @@ export async function request(method, path, { body, query } = {}, retried = fals
   });
   if (res.status === 401 && !retried && state.refresh) {
     await errorOf(res);
-    await refresh(); // throws (and ends the session) when the refresh token is refused
+    // Refresh unless another request already did while this one was on its way (each refresh
+    // rotates the tokens: one per expiry is enough). Throws, and ends the session, when the
+    // refresh token is refused.
+    if (state.access === used) await refresh();
     return request(method, path, { body, query }, true);
   }
   if (!res.ok) throw await errorOf(res);

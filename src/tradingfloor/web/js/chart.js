@@ -22,6 +22,7 @@ const MIN_BAR_W = 3;
 const MAX_BAR_W = 40;
 const LABEL_MINUTES = [1, 2, 5, 10, 15, 30, 60, 120, 240];
 export const INTERVAL = "1m";
+export const MAX_BARS = 2_000; // kept per symbol (a day and more of 1-minute bars); oldest go first
 
 export class CandleChart {
   constructor(canvas, legend) {
@@ -88,6 +89,11 @@ export class CandleChart {
 
   changed() {
     this.list = [...this.bars.values()].sort((a, b) => a.start - b.start);
+    if (this.list.length > MAX_BARS) {
+      // A terminal left open for days: drop the oldest bars instead of growing without end.
+      for (const bar of this.list.splice(0, this.list.length - MAX_BARS)) this.bars.delete(bar.start);
+      this.offset = Math.min(this.offset, this.list.length - 1);
+    }
     this.schedule();
   }
 

@@ -5,9 +5,15 @@
 // and asks for a fresh snapshot when a number is missed, dropping that channel's updates until
 // it arrives. Listeners get snapshots and updates alike: `on("l2", fn)` -> fn(message);
 // `on("status", fn)` gets "connecting" / "open" / "closed", `on("resync", fn)` each gap.
+//
+// Reconnects back off (0.5 s doubling to 10 s, with jitter so that clients do not come back in
+// step after a restart); the delay starts over only after a connection stayed up for a while,
+// so a server that accepts and drops at once (a slow-consumer close, a proxy) is not hammered.
 
 const PING_MS = 25_000;
-const MAX_BACKOFF_MS = 10_000;
+export const MIN_BACKOFF_MS = 500;
+export const MAX_BACKOFF_MS = 10_000;
+export const STABLE_MS = 10_000; // a connection up this long resets the reconnect delay
 
 export class MarketData {
   constructor(url = defaultUrl()) {
@@ -16,7 +22,7 @@ export class MarketData {
     this.wanted = new Map(); // channel -> Set(symbol)
     this.tracks = new Map(); // "channel|symbol" -> {seq, synced}
     this.listeners = new Map(); // type -> Set(fn)
-    this.backoff = 500;
+    this.backoff = MIN_BACKOFF_MS;
     this.gaps = 0;
     this.closed = false;
     this.pinger = null;
@@ -43,8 +49,10 @@ export class MarketData {
     this.emit("status", "connecting");
     const ws = new WebSocket(this.url);
     this.ws = ws;
+    let openedAt = 0;
+    let pinger = null; // this socket's own (an old socket closing late must not stop a new one's)
     ws.onopen = () => {
-      this.backoff = 500;
+      openedAt = Date.now();
       this.emit("status", "open");
       this.tracks.clear();
       for (const [channel, symbols] of this.wanted) {
@@ -52,9 +60,11 @@ export class MarketData {
         if (symbols.size) this.send({ op: "subscribe", channels: [channel], symbols: [...symbols] });
       }
       clearInterval(this.pinger);
-      this.pinger = setInterval(() => this.send({ op: "ping" }), PING_MS);
+      pinger = setInterval(() => this.send({ op: "ping" }), PING_MS);
+      this.pinger = pinger;
     };
     ws.onmessage = (event) => {
+      if (this.ws !== ws) return; // a replaced socket still draining
       let message;
       try {
         message = JSON.parse(event.data);
@@ -64,12 +74,14 @@ export class MarketData {
       this.receive(message);
     };
     ws.onclose = () => {
-      clearInterval(this.pinger);
+      clearInterval(pinger);
       if (this.ws !== ws) return;
       this.ws = null;
       this.emit("status", "closed");
       if (this.closed) return;
-      setTimeout(() => !this.closed && this.connect(), this.backoff);
+      if (openedAt && Date.now() - openedAt >= STABLE_MS) this.backoff = MIN_BACKOFF_MS;
+      const delay = this.backoff * (0.75 + Math.random() * 0.5);
+      setTimeout(() => !this.closed && !this.ws && this.connect(), delay);
       this.backoff = Math.min(this.backoff * 2, MAX_BACKOFF_MS);
     };
   }

@@ -51,10 +51,13 @@ export class Ticket {
     this.form.qty.focus();
   }
 
+  /** A read-only user (an investor) sees the ticket but cannot send: say so in the form. */
   setEnabled(canTrade) {
     this.canTrade = canTrade;
     this.submit.disabled = !canTrade;
     this.submit.title = canTrade ? "" : "your role cannot trade";
+    this.form.classList.toggle("read-only", !canTrade);
+    say(this.message, canTrade ? "" : "Read-only access: your role cannot place orders.", canTrade ? "" : "error");
   }
 
   layout() {
@@ -102,6 +105,7 @@ export class Ticket {
   }
 
   async send() {
+    if (this.canTrade === false) return; // the button is disabled; Enter in a field lands here too
     const values = this.values();
     const asset = this.assets().get(values.symbol.trim().toUpperCase());
     const { errors, body } = checkOrder(values, asset);
