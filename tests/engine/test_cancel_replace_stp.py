@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tradingfloor.exchange.engine.events import (
@@ -690,3 +692,63 @@ def test_stp_applies_to_a_crossing_replace(h):
     ev = out.one(Cancelled)
     assert (ev.order_id, ev.reason) == (bid, CancelReason.STP)
     assert h.live() == [own]
+
+
+def test_a_post_only_replace_is_band_checked_after_its_reprice_like_a_new_order() -> None:
+    """After the band moved, a stale ask sits below it; a post-only buy replaced to cross that
+    ask slides to one tick behind it, outside the band: rejected, as a new order would be."""
+    from tradingfloor.exchange.engine.commands import (
+        AddInstrument,
+        NewOrder,
+        ReplaceOrder,
+        SetReferencePrice,
+    )
+    from tradingfloor.exchange.engine.engine import Engine
+    from tradingfloor.exchange.engine.events import Accepted, Rejected
+    from tradingfloor.exchange.engine.types import PostOnly
+
+    engine = Engine()
+    n = 0
+
+    def apply(cmd: Any) -> list[Any]:
+        nonlocal n
+        n += 1
+        return engine.apply(n * 100, n, cmd)
+
+    apply(AddInstrument(symbol="BND", reference_price=10_000, band_bps=100))  # 99.00-101.00
+    apply(NewOrder(symbol="BND", member="X", cl_ord_id="a", side=SELL, qty=10, price=9_950))
+    buy = apply(
+        NewOrder(
+            symbol="BND",
+            member="Y",
+            cl_ord_id="b",
+            side=BUY,
+            qty=10,
+            price=9_940,
+            post_only=PostOnly.REPRICE,
+        )
+    )
+    order_id = next(e.order_id for e in buy if isinstance(e, Accepted))
+    apply(SetReferencePrice(symbol="BND", price=10_060))  # band now about 99.60-101.60
+    replaced = apply(
+        ReplaceOrder(
+            symbol="BND", member="Y", cl_ord_id="c", orig_cl_ord_id="b", qty=10, price=9_965
+        )
+    )
+    assert [(e.code, e.order_id) for e in replaced if isinstance(e, Rejected)] == [
+        (Reject.OUTSIDE_PRICE_BAND, order_id)
+    ]
+    resting = engine.orders[order_id]
+    assert (resting.price, resting.cl_ord_id) == (9_940, "b")  # unchanged
+    new = apply(
+        NewOrder(
+            symbol="BND",
+            member="Y",
+            cl_ord_id="d",
+            side=BUY,
+            qty=10,
+            price=9_965,
+            post_only=PostOnly.REPRICE,
+        )
+    )
+    assert [e.code for e in new if isinstance(e, Rejected)] == [Reject.OUTSIDE_PRICE_BAND]

@@ -307,12 +307,6 @@ class OrderHandlers(Sessions):
         if not 0 <= cmd.stop_price < MAX_PRICE_TICKS:
             raise Rejection(Reject.INVALID_STOP_PRICE, oid)
         price = cmd.price or o.price
-        if (
-            has_limit
-            and inst.band_action == BAND_REJECT
-            and not inst.band_lo <= price <= inst.band_hi
-        ):
-            raise Rejection(Reject.OUTSIDE_PRICE_BAND, oid)
         if o.post_only != PO_NONE and inst.phase == PH_CONTINUOUS:
             best = inst.book.side(not o.is_buy).best()
             if best is not None and (price >= best if o.is_buy else price <= best):
@@ -321,6 +315,13 @@ class OrderHandlers(Sessions):
                 price = best - 1 if o.is_buy else best + 1
                 if price <= 0:
                     raise Rejection(Reject.POST_ONLY_WOULD_CROSS, oid)
+        # after the post-only slide, as for a new order: the price that would rest is checked
+        if (
+            has_limit
+            and inst.band_action == BAND_REJECT
+            and not inst.band_lo <= price <= inst.band_hi
+        ):
+            raise Rejection(Reject.OUTSIDE_PRICE_BAND, oid)
         if cmd.cl_ord_id in self.used_clids.get(cmd.member, ()):
             raise Rejection(Reject.DUPLICATE_CL_ORD_ID, oid)
 
