@@ -77,9 +77,13 @@ class ServerThread:
             await server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Headless Debian Chromium (skipped when missing outside CI; in CI a missing one fails)."""
+    """Headless Debian Chromium (skipped when missing outside CI; in CI a missing one fails).
+
+    Module-scoped: Playwright's sync API keeps an event loop running on this thread while it
+    is started, which would stop the asyncio tests (pytest-asyncio) that this worker runs next.
+    """
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing (CI must install Debian's chromium)")
