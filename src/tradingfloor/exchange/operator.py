@@ -44,6 +44,7 @@ __all__ = [
     "UnknownSymbolError",
     "VenueOperator",
     "VenueStatus",
+    "VenueUnavailableError",
 ]
 
 MAX_BAND_BPS: Final = 10_000  # a band wider than ±100% of the reference protects nothing
@@ -59,6 +60,10 @@ class OperatorError(Exception):
         super().__init__(text)
         self.code = code
         self.text = text
+
+
+class VenueUnavailableError(OperatorError):
+    """The venue is not running (starting, stopping, or stopped after a failure)."""
 
 
 class UnknownSymbolError(LookupError):
@@ -172,7 +177,7 @@ class VenueOperator:
         try:
             events = await self.venue.submit(command)
         except VenueError as exc:
-            raise OperatorError(0, f"the venue is not available: {exc}") from exc
+            raise VenueUnavailableError(0, f"the venue is not available: {exc}") from exc
         for ev in events:
             if isinstance(ev, Rejected):
                 raise OperatorError(ev.code, ev.text)

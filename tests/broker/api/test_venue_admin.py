@@ -164,3 +164,15 @@ async def test_unauthenticated_is_401(stack: Stack) -> None:
     ) as client:
         answer = await client.get(f"{BASE}/instruments")
     assert answer.status_code == 401
+
+
+async def test_a_venue_that_is_not_running_is_503_and_nothing_changes(tmp_path: Path) -> None:
+    async with broker_stack(tmp_path, symbols=("AAPL",)) as own:
+        headers = await admin(own)
+        await own.venue.stop()
+        async with own.client() as client:
+            answer = await client.post(f"{BASE}/instruments/AAPL/halt", headers=headers)
+            listed = (await client.get(f"{BASE}/instruments", headers=headers)).json()
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["code"] == ErrorCode.VENUE_UNAVAILABLE
+        assert listed[0]["phase"] == "continuous"

@@ -27,6 +27,7 @@ from tradingfloor.exchange.operator import (
     UnknownMemberError,
     UnknownSymbolError,
     VenueOperator,
+    VenueUnavailableError,
 )
 
 __all__ = ["venue_admin_router"]
@@ -90,9 +91,9 @@ async def _run(action: Awaitable[_T]) -> _T:
         raise BrokerError(ErrorCode.ASSET_NOT_FOUND, f"no instrument {exc.args[0]}") from None
     except UnknownMemberError as exc:
         raise BrokerError(ErrorCode.NOT_FOUND, f"no member {exc.args[0]}") from None
+    except VenueUnavailableError as exc:
+        raise BrokerError(ErrorCode.VENUE_UNAVAILABLE, exc.text) from None
     except OperatorError as exc:
-        if exc.code == 0 and exc.text.startswith("the venue"):
-            raise BrokerError(ErrorCode.VENUE_UNAVAILABLE, exc.text) from None
         detail = f"{exc.text} (engine code {exc.code})" if exc.code else exc.text
         raise BrokerError(ErrorCode.INVALID, detail) from None
 
