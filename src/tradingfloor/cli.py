@@ -539,6 +539,24 @@ def _address(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+@contextmanager
+def _server_failures(data_dir: Path) -> Iterator[None]:
+    """How `serve` and `demo` end when the server cannot start or the venue fails."""
+    from tradingfloor.broker.errors import BrokerError
+    from tradingfloor.exchange.serve import VenueFailedError
+
+    try:
+        yield
+    except VenueFailedError as exc:
+        _fail(str(exc), code=EXIT_INTERNAL_ERROR)
+    except DirectoryLockedError as exc:
+        _fail(f"{exc} (is another tradingfloor process using {data_dir}?)")
+    except BrokerError as exc:  # e.g. a TF_ADMIN_PASSWORD the password policy refuses
+        _fail(f"the broker cannot start: {exc.message}")
+    except OSError as exc:
+        _fail(f"cannot start: {exc}")
+
+
 @app.command("serve")
 def serve(
     data_dir: Annotated[
@@ -584,9 +602,8 @@ def serve(
     The first start creates the broker's `admin` user with the password in the
     TF_ADMIN_PASSWORD environment variable, or a random one that is printed once.
     """
-    from tradingfloor.broker.errors import BrokerError
     from tradingfloor.exchange.config import ConfigError, load_config
-    from tradingfloor.exchange.serve import ServeOptions, VenueFailedError
+    from tradingfloor.exchange.serve import ServeOptions
     from tradingfloor.exchange.serve import run as run_serve
 
     try:
@@ -608,16 +625,8 @@ def serve(
         tick_interval=tick_interval,
         announce=lambda line: print(line, flush=True),
     )
-    try:
+    with _server_failures(data_dir):
         run_serve(options)
-    except VenueFailedError as exc:
-        _fail(str(exc), code=EXIT_INTERNAL_ERROR)
-    except DirectoryLockedError as exc:
-        _fail(f"{exc} (is another `tradingfloor serve` using {data_dir}?)")
-    except BrokerError as exc:  # e.g. a TF_ADMIN_PASSWORD the password policy refuses
-        _fail(f"the broker cannot start: {exc.message}")
-    except OSError as exc:
-        _fail(f"cannot start: {exc}")
 
 
 @app.command("demo")
@@ -649,7 +658,6 @@ def demo(
     The users and their password are printed at start (and listed in docs/demo.md).
     """
     from tradingfloor.demo.runner import DemoOptions, run_demo
-    from tradingfloor.exchange.serve import VenueFailedError
 
     console = Console(highlight=False)
     status = console.status(f"Recovering the market from {data_dir} ...")
@@ -674,13 +682,8 @@ def demo(
     )
     status.start()
     try:
-        run_demo(options)
-    except VenueFailedError as exc:
-        _fail(str(exc), code=EXIT_INTERNAL_ERROR)
-    except DirectoryLockedError as exc:
-        _fail(f"{exc} (is another tradingfloor process using {data_dir}?)")
-    except OSError as exc:
-        _fail(f"cannot start: {exc}")
+        with _server_failures(data_dir):
+            run_demo(options)
     finally:
         status.stop()
 

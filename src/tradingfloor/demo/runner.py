@@ -14,14 +14,12 @@ from pathlib import Path
 from typing import Final
 
 from tradingfloor.demo.users import DEMO_PASSWORD, DEMO_USERS, ensure_demo_users
-from tradingfloor.exchange.config import load_config
 from tradingfloor.exchange.serve import (
     ServeOptions,
     VenueServer,
     run_loop,
     serve_until_stopped,
 )
-from tradingfloor.exchange.venue import Venue
 from tradingfloor.sim.live import LiveSimulation
 from tradingfloor.sim.population import build_participants
 
@@ -63,12 +61,12 @@ class _Demo:
             announce=opts.announce,
         )
 
-    def on_open(self, venue: Venue) -> None:
+    def on_open(self, server: VenueServer) -> None:
         if not self.options.participants:
             return
-        config = load_config(None)
-        participants = build_participants(config.instruments, seed=self.options.seed)
-        self.simulation = LiveSimulation(venue, participants, speed=self.options.speed)
+        assert server.venue is not None
+        participants = build_participants(server.config.instruments, seed=self.options.seed)
+        self.simulation = LiveSimulation(server.venue, participants, speed=self.options.speed)
         self.simulation.attach()
 
     async def started(self, server: VenueServer) -> None:

@@ -32,6 +32,7 @@ from tradingfloor.exchange.engine.events import (
     PhaseChanged,
     Rejected,
 )
+from tradingfloor.exchange.engine.instrument import MAX_BAND_BPS
 from tradingfloor.exchange.engine.types import BandAction, Phase
 from tradingfloor.exchange.venue import Venue, VenueError
 
@@ -47,9 +48,7 @@ __all__ = [
     "VenueUnavailableError",
 ]
 
-MAX_BAND_BPS: Final = 10_000  # a band wider than ±100% of the reference protects nothing
 MAX_REASON_LENGTH: Final = 64
-MAX_PAUSE_NS: Final = 3_600_000_000_000  # an hour
 
 
 class OperatorError(Exception):
@@ -152,17 +151,18 @@ class VenueOperator:
         return inst
 
     async def set_price_band(
-        self, symbol: str, band_bps: int, band_action: BandAction, pause_ns: int | None = None
+        self, symbol: str, band_bps: int, band_action: BandAction
     ) -> InstrumentStatus:
+        """A new band; the instrument keeps its pause length (for ``pause`` bands)."""
         inst = self.status.instrument(symbol)
         if not 0 <= band_bps <= MAX_BAND_BPS:
             raise OperatorError(0, f"band_bps must be 0 to {MAX_BAND_BPS}")
-        pause = inst.pause_ns if pause_ns is None else pause_ns
-        if not 0 < pause <= MAX_PAUSE_NS:
-            pause = 300_000_000_000
         await self._submit(
             SetPriceBand(
-                symbol=inst.symbol, band_bps=band_bps, band_action=band_action, pause_ns=pause
+                symbol=inst.symbol,
+                band_bps=band_bps,
+                band_action=band_action,
+                pause_ns=inst.pause_ns,
             )
         )
         return inst

@@ -91,15 +91,17 @@ class VenueServer:
         options: ServeOptions,
         config: VenueConfig | None = None,
         *,
-        on_open: Callable[[Venue], None] | None = None,
+        on_open: Callable[[VenueServer], None] | None = None,
     ) -> None:
-        """``on_open`` is called with the opened venue before its journal is replayed: the
+        """``on_open`` is called once ``venue`` is open, before its journal is replayed: the
         place to attach more listeners (the demo's simulated participants)."""
         self.options = options
         self._on_open = on_open
         self.config = config if config is not None else load_config(options.config_path)
         self.venue: Venue | None = None
         self.feed = MarketDataFeed()
+        # one app serves the exchange's HTTP port and is mounted at /md on the broker's
+        self.marketdata_app = create_app(self.feed)
         self.status = VenueStatus(m.member for m in self.config.members)
         self.operator: VenueOperator | None = None
         self.binary = BinaryFeed()
@@ -145,10 +147,10 @@ class VenueServer:
                 quotes=book_quotes(self.feed.book),
                 api_rate_limit=opts.api_rate_limit,
                 operator=self.operator,
-                marketdata=create_app(self.feed),
+                marketdata=self.marketdata_app,
             )
         if self._on_open is not None:
-            self._on_open(venue)
+            self._on_open(self)
         replayed = venue.replay_history()
         if self.broker is not None:
             self.broker.after_replay()
@@ -163,7 +165,7 @@ class VenueServer:
         self.fix_port = await acceptor.start(opts.host, opts.fix_port)
         opts.announce(f"FIX listening on {opts.host}:{self.fix_port}")
         self._http, self._http_task, self.http_port = await _start_http(
-            create_app(self.feed), opts.host, opts.http_port, "http"
+            self.marketdata_app, opts.host, opts.http_port, "http"
         )
         opts.announce(f"HTTP listening on {opts.host}:{self.http_port}")
         if self.broker is not None:

@@ -22,6 +22,7 @@ from tradingfloor.exchange.engine.events import (
     PhaseChanged,
     Trade,
 )
+from tradingfloor.exchange.engine.instrument import band_limits
 from tradingfloor.exchange.engine.types import Phase, Side
 
 __all__ = [
@@ -153,9 +154,9 @@ class SymbolView:
     def _set_band(self, reference: int, band_bps: int) -> None:
         self.reference_price = reference
         self.band_bps = band_bps
-        if reference > 0 and band_bps > 0:
-            width = reference * band_bps // BPS
-            self.band_lo, self.band_hi = max(1, reference - width), reference + width
+        limits = band_limits(reference, band_bps)  # the engine's own rule
+        if limits is not None:
+            self.band_lo, self.band_hi = max(1, limits[0]), limits[1]
         else:
             self.band_lo, self.band_hi = 1, NO_UPPER_BOUND
 

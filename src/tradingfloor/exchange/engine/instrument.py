@@ -19,10 +19,21 @@ from tradingfloor.exchange.engine.types import (
     Phase,
 )
 
-__all__ = ["NO_TIMER", "NS_PER_DAY", "Instrument"]
+__all__ = ["MAX_BAND_BPS", "NO_TIMER", "NS_PER_DAY", "Instrument", "band_limits"]
 
 NS_PER_DAY = 86_400_000_000_000
 NO_TIMER = 1 << 62  # "never" for timers; larger than any nanosecond timestamp in use
+MAX_BAND_BPS = 9_999  # a price band is narrower than ±100% of the reference
+
+
+def band_limits(reference_price: int, band_bps: int) -> tuple[int, int] | None:
+    """The lowest and highest price a band of ``band_bps`` around ``reference_price`` lets
+    through (ticks), or None when there is no band (no reference or ``band_bps`` 0)."""
+    if not (band_bps and reference_price):
+        return None
+    width = reference_price * band_bps // 10_000
+    return reference_price - width, reference_price + width
+
 
 CALL_PHASES = frozenset({PH_PRE_OPEN, PH_OPENING_AUCTION, PH_CLOSING_AUCTION})
 
@@ -109,14 +120,8 @@ class Instrument:
         self.recompute_band()
 
     def recompute_band(self) -> None:
-        ref = self.reference_price
-        if self.band_bps and ref:
-            width = ref * self.band_bps // 10_000
-            self.band_lo = ref - width
-            self.band_hi = ref + width
-        else:
-            self.band_lo = 0
-            self.band_hi = NO_TIMER
+        limits = band_limits(self.reference_price, self.band_bps)
+        self.band_lo, self.band_hi = limits if limits is not None else (0, NO_TIMER)
 
     def in_call(self) -> bool:
         return self.phase in CALL_PHASES

@@ -29,7 +29,7 @@ from tradingfloor.exchange.engine.events import (
     OrderUnbooked,
     PhaseChanged,
 )
-from tradingfloor.exchange.engine.instrument import NO_TIMER, NS_PER_DAY, Instrument
+from tradingfloor.exchange.engine.instrument import MAX_BAND_BPS, NO_TIMER, NS_PER_DAY, Instrument
 from tradingfloor.exchange.engine.order import (
     LOC_AUCTION,
     LOC_BOOK,
@@ -74,7 +74,7 @@ class Sessions(Triggers):
             or cmd.lot_size <= 0
             or cmd.reference_price < 0
             or cmd.band_bps < 0
-            or cmd.band_bps >= 10_000
+            or cmd.band_bps > MAX_BAND_BPS
             or cmd.collar_bps < 0
             or cmd.pause_ns < 0
         ):
@@ -115,7 +115,7 @@ class Sessions(Triggers):
 
     def _on_price_band(self, cmd: SetPriceBand) -> None:
         inst = self._inst(cmd.symbol)
-        if not 0 <= cmd.band_bps < 10_000 or cmd.pause_ns < 0:
+        if not 0 <= cmd.band_bps <= MAX_BAND_BPS or cmd.pause_ns < 0:
             raise Rejection(Reject.INVALID_INSTRUMENT)
         inst.set_band(cmd.band_bps, cmd.band_action, cmd.pause_ns)
         self._instrument_updated(inst)
