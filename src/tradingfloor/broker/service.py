@@ -43,7 +43,12 @@ from tradingfloor.broker.oms.orders import (
     OrderType,
     TimeInForce,
 )
-from tradingfloor.broker.oms.requests import OrderRequest, ReplaceRequest, validate_order
+from tradingfloor.broker.oms.requests import (
+    OrderRequest,
+    ReplaceRequest,
+    validate_order,
+    validate_replace,
+)
 from tradingfloor.broker.portfolio.position import Position
 from tradingfloor.broker.risk.codes import RiskReject
 from tradingfloor.broker.risk.pretrade import (
@@ -52,10 +57,12 @@ from tradingfloor.broker.risk.pretrade import (
     RiskLimits,
     SymbolRisk,
     buying_power,
+    check_collar,
     check_order,
     order_hold,
 )
 from tradingfloor.broker.venue_adapter import VenueAdapter
+from tradingfloor.core.limits import MAX_CASH_MINOR
 from tradingfloor.exchange.engine import commands as cmd
 from tradingfloor.exchange.engine import events as ev
 from tradingfloor.exchange.engine.types import OrdType, Side
@@ -404,6 +411,8 @@ class Broker:
         now = self.clock()
         if amount < 0 and -amount > self.withdrawable(acct, now):
             raise BrokerError(40310000, "insufficient settled cash for the withdrawal", status=403)
+        if acct.cash + amount > MAX_CASH_MINOR:
+            raise BrokerError(ErrorCode.INVALID, "the deposit would take cash above the maximum")
         entry_id = _new_id()
         acct.credit(amount, now, now)
         kind = "deposit" if amount > 0 else "withdrawal"
@@ -586,6 +595,7 @@ class Broker:
             leg_role=LegRole.TAKE_PROFIT if is_oco else LegRole.NONE,
         )
         legs = self._make_legs(parent, req, now)
+        self._check_leg_collars(acct, inst, legs)
         for order in (parent, *legs):
             self._index(order)
             self.store.insert(t.orders, order.row())
@@ -646,6 +656,23 @@ class Broker:
             kind = OrderType.STOP_LIMIT if req.stop_loss_limit else OrderType.STOP
             legs.append(leg(LegRole.STOP_LOSS, kind, req.stop_loss_limit, req.stop_loss_stop))
         return legs
+
+    def _check_leg_collars(
+        self, acct: AccountState, inst: Instrument, legs: list[BrokerOrder]
+    ) -> None:
+        """Exit legs face the price collar at submission, as the entry does (nothing stored)."""
+        if not legs:
+            return
+        sym = self._symbol_risk(acct, inst, None)
+        for leg in legs:
+            intent = OrderIntent(
+                side=leg.side,
+                qty=leg.qty,
+                order_type=leg.order_type,
+                limit_price=leg.limit_price,
+                stop_price=leg.stop_price,
+            )
+            check_collar(intent, sym, self.limits)
 
     def _check(
         self,
@@ -797,6 +824,7 @@ class Broker:
             old.venue_order_id is None
         ):
             raise BrokerError(ErrorCode.ORDER_NOT_REPLACEABLE, f"order is {old.status}")
+        validate_replace(change, trail_percent=old.trail_percent_bps is not None)
         if change.time_in_force is not None and change.time_in_force != old.time_in_force:
             raise BrokerError(ErrorCode.INVALID, "time_in_force cannot be changed at this venue")
         if change.client_order_id is not None and (

@@ -32,6 +32,7 @@ from typing import Final
 from tradingfloor.exchange.engine import Engine
 from tradingfloor.exchange.engine.commands import AddInstrument, Command, Tick
 from tradingfloor.exchange.engine.events import Event
+from tradingfloor.exchange.intake import command_problem
 from tradingfloor.exchange.journal import JournalReader
 from tradingfloor.exchange.recovery import RecoveryReport
 from tradingfloor.exchange.sequencer import Clock, JournaledEngine
@@ -39,6 +40,7 @@ from tradingfloor.exchange.sequencer import Clock, JournaledEngine
 __all__ = [
     "MAX_BATCH",
     "MAX_QUEUED_COMMANDS",
+    "CommandOutOfRangeError",
     "Listener",
     "Venue",
     "VenueBusyError",
@@ -63,6 +65,13 @@ class VenueError(RuntimeError):
 
 class VenueBusyError(VenueError):
     """Too many commands are waiting; the gateway rejects the request with 'venue busy'."""
+
+
+class CommandOutOfRangeError(ValueError):
+    """A command has a value no journal can store (``exchange.intake``); it is refused unsequenced.
+
+    The gateway answers it with its own rejection; the venue goes on.
+    """
 
 
 class VenueClosedError(VenueError):
@@ -225,12 +234,16 @@ class Venue:
         """Queue a command; the future gets its events once they are durable.
 
         Commands are sequenced in the order of these calls. Raises ``VenueClosedError`` when
-        the venue is not running and ``VenueBusyError`` when ``MAX_QUEUED_COMMANDS`` wait.
+        the venue is not running, ``VenueBusyError`` when ``MAX_QUEUED_COMMANDS`` wait and
+        ``CommandOutOfRangeError`` for a command outside the journal's limits (nothing queued).
         """
         if not self._running or self._wakeup is None:
             raise VenueClosedError("the venue is not running")
         if len(self._queue) >= MAX_QUEUED_COMMANDS:
             raise VenueBusyError(f"{len(self._queue)} commands are waiting")
+        problem = command_problem(command)
+        if problem is not None:
+            raise CommandOutOfRangeError(problem)
         future: asyncio.Future[list[Event]] = asyncio.get_running_loop().create_future()
         self._queue.append((command, future))
         self._wakeup.set()

@@ -14,6 +14,7 @@ from typing import Final
 
 from sortedcontainers import SortedDict
 
+from tradingfloor.core.limits import MAX_PRICE_TICKS
 from tradingfloor.exchange.engine.events import (
     Event,
     InstrumentAdded,
@@ -36,7 +37,7 @@ __all__ = [
 
 AVERAGE_EXTRA_DIGITS: Final = 2  # an average price shows this many decimals more than a tick
 BPS: Final = 10_000  # basis points in one
-NO_UPPER_BOUND: Final = (1 << 48) - 1  # the engine's largest price (MAX_PRICE_TICKS - 1)
+NO_UPPER_BOUND: Final = MAX_PRICE_TICKS - 1  # the engine's largest price
 
 
 def div_toward_zero(numerator: int, denominator: int) -> int:

@@ -91,6 +91,7 @@ def test_public_api() -> None:
         "RiskLimits",
         "SymbolRisk",
         "buying_power",
+        "check_collar",
         "check_order",
         "non_marginable_buying_power",
         "order_hold",

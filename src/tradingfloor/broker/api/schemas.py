@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tradingfloor.broker.errors import BrokerError, ErrorCode
 from tradingfloor.broker.instruments import Instrument
 from tradingfloor.broker.oms.requests import OrderRequest, ReplaceRequest
+from tradingfloor.core.limits import MAX_ORDER_QTY, MAX_PRICE_TICKS, price_in_range
 from tradingfloor.core.units import UnitError, to_ticks
 
 __all__ = [
@@ -90,6 +91,9 @@ def ticks(name: str, value: Decimal | None, inst: Instrument) -> int | None:
         return None
     if not value.is_finite() or value <= 0:
         raise _invalid(f"{name} must be a positive price")
+    if not price_in_range(value, inst.tick_size):
+        largest = (MAX_PRICE_TICKS - 1) * inst.tick_size
+        raise _invalid(f"{name} {value} is out of range (largest {largest})")
     try:
         return to_ticks(value, inst.tick_size)
     except UnitError:
@@ -103,13 +107,15 @@ def ticks(name: str, value: Decimal | None, inst: Instrument) -> int | None:
 def shares(value: Decimal | None, inst: Instrument) -> int:
     if value is None:
         raise _invalid("qty is required (notional orders are not supported)")
-    if not value.is_finite() or value <= 0 or value != value.to_integral_value():
+    if not value.is_finite() or value <= 0:
+        raise _invalid("qty must be a positive whole number of shares")
+    if value > MAX_ORDER_QTY:
+        raise _invalid(f"qty {value} is out of range (at most {MAX_ORDER_QTY})")
+    if value != value.to_integral_value():
         raise _invalid("qty must be a positive whole number of shares")
     qty = int(value)
     if qty % inst.lot_size:
         raise _invalid(f"qty must be a multiple of the lot size {inst.lot_size}")
-    if qty > 10**12:
-        raise _invalid("qty is out of range")
     return qty
 
 

@@ -601,7 +601,11 @@ def _watchlist_json(broker: Broker, row: Any, symbols: list[str]) -> dict[str, A
 def _period_ns(period: str) -> int:
     units = {"D": 86_400, "W": 7 * 86_400, "M": 30 * 86_400, "A": 365 * 86_400}
     number, unit = period[:-1], period[-1:]
-    if unit not in units or not number.isdigit() or not 0 < int(number) <= 100:
+    if (
+        unit not in units
+        or not (number.isascii() and number.isdigit())
+        or not 0 < int(number) <= 100
+    ):
         raise BrokerError(ErrorCode.INVALID, "period is a number and one of D, W, M, A")
     return int(number) * units[unit] * 1_000_000_000
 

@@ -11,8 +11,15 @@ from dataclasses import dataclass
 
 from tradingfloor.broker.errors import BrokerError, ErrorCode
 from tradingfloor.broker.oms.orders import OrderClass, OrderType, TimeInForce
+from tradingfloor.core.limits import MAX_ORDER_QTY, MAX_PRICE_TICKS, MAX_TRAIL_BPS, MAX_TRAIL_TICKS
 
-__all__ = ["MAX_CLIENT_ORDER_ID", "OrderRequest", "ReplaceRequest", "validate_order"]
+__all__ = [
+    "MAX_CLIENT_ORDER_ID",
+    "OrderRequest",
+    "ReplaceRequest",
+    "validate_order",
+    "validate_replace",
+]
 
 MAX_CLIENT_ORDER_ID = 128
 
@@ -55,6 +62,43 @@ def _positive(name: str, value: int | None) -> None:
         raise _invalid(f"{name} must be positive")
 
 
+# The shared limits (core.limits) of each integer field, inclusive: checked on every order and
+# every leg before anything is stored or routed.
+_PRICE_FIELDS = (
+    "limit_price",
+    "stop_price",
+    "take_profit_limit",
+    "stop_loss_stop",
+    "stop_loss_limit",
+)
+_LARGEST = {
+    **dict.fromkeys(_PRICE_FIELDS, MAX_PRICE_TICKS - 1),
+    "qty": MAX_ORDER_QTY,
+    "trail_price": MAX_TRAIL_TICKS,
+    "trail_percent_bps": MAX_TRAIL_BPS,
+}
+
+
+def _in_limits(req: OrderRequest | ReplaceRequest, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(req, name)
+        if value is not None and value > _LARGEST[name]:
+            raise _invalid(f"{name} {value} is out of range (at most {_LARGEST[name]})")
+
+
+def validate_replace(req: ReplaceRequest, *, trail_percent: bool) -> None:
+    """Raise ``BrokerError`` (42210000) when a replacement's values are outside the limits.
+
+    ``trail_percent``: the order trails by a percentage, so ``trail`` is in bps, not ticks.
+    """
+    for name in ("qty", "limit_price", "stop_price", "trail"):
+        _positive(name, getattr(req, name))
+    _in_limits(req, ("qty", "limit_price", "stop_price"))
+    largest = MAX_TRAIL_BPS if trail_percent else MAX_TRAIL_TICKS
+    if req.trail is not None and req.trail > largest:
+        raise _invalid(f"trail {req.trail} is out of range (at most {largest})")
+
+
 def validate_order(req: OrderRequest) -> None:
     """Raise ``BrokerError`` (42210000) naming the first problem with the request's shape."""
     if req.side not in ("buy", "sell"):
@@ -73,6 +117,7 @@ def validate_order(req: OrderRequest) -> None:
         _positive(name, getattr(req, name))
     for name in ("take_profit_limit", "stop_loss_stop", "stop_loss_limit"):
         _positive(name, getattr(req, name))
+    _in_limits(req, ("qty", *_PRICE_FIELDS, "trail_price", "trail_percent_bps"))
     kind = req.order_type
     needs_limit = kind in (OrderType.LIMIT, OrderType.STOP_LIMIT)
     needs_stop = kind in (OrderType.STOP, OrderType.STOP_LIMIT)

@@ -54,6 +54,7 @@ __all__ = [
     "RiskLimits",
     "SymbolRisk",
     "buying_power",
+    "check_collar",
     "check_order",
     "non_marginable_buying_power",
     "order_hold",
@@ -320,7 +321,10 @@ def order_hold(order: OrderIntent, sym: SymbolRisk, limits: RiskLimits) -> int:
     return -(-notional * (BPS + limits.market_order_buffer_bps) // BPS)
 
 
-def _check_collar(order: OrderIntent, sym: SymbolRisk, limits: RiskLimits) -> None:
+def check_collar(order: OrderIntent, sym: SymbolRisk, limits: RiskLimits) -> None:
+    """Raise ``PRICE_COLLAR`` when a limit or stop price is beyond the collar around the last
+    trade (no check without one). ``check_order`` runs it; a contingent order's exit legs are
+    held to it too, at submission."""
     last = sym.last_price
     if last is None:
         return
@@ -383,7 +387,7 @@ def check_order(
         raise RiskReject(RiskCode.RESTRICTED_SYMBOL, sym.symbol)
     if order.qty > limits.max_order_qty:
         raise RiskReject(RiskCode.MAX_ORDER_QTY, f"{order.qty} > {limits.max_order_qty}")
-    _check_collar(order, sym, limits)
+    check_collar(order, sym, limits)
     _check_short(order, account, sym)
     _check_position_limit(order, sym, limits)
     notional = order_notional(order, sym)

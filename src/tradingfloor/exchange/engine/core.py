@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 
+from tradingfloor.core.limits import MAX_ORDER_QTY, MAX_PRICE_TICKS
 from tradingfloor.exchange.engine.book import BookSide
 from tradingfloor.exchange.engine.commands import (
     Command,
@@ -71,8 +72,6 @@ __all__ = [
     "Rejection",
 ]
 
-MAX_ORDER_QTY = 1_000_000_000  # shares in one order
-MAX_PRICE_TICKS = 1 << 48  # upper bound for any price in ticks
 MAX_CASCADE = 100_000  # stop-trigger / peg-reprice rounds after one command before we give up
 
 STOP_TYPES = frozenset(

@@ -3,6 +3,7 @@ status and the kill switch."""
 
 from __future__ import annotations
 
+from tradingfloor.core.limits import MAX_PEG_OFFSET_TICKS, MAX_TRAIL_BPS, MAX_TRAIL_TICKS
 from tradingfloor.exchange.engine.commands import (
     CancelOrder,
     MassCancel,
@@ -222,17 +223,21 @@ class OrderHandlers(Sessions):
         elif cmd.stop_price != 0:
             raise Rejection(Reject.INVALID_ORDER_TYPE)
         if ot in TRAILING:
-            if (cmd.trail_amount > 0) == (cmd.trail_bps > 0) or min(
-                cmd.trail_amount, cmd.trail_bps
-            ) < 0:
+            if (
+                (cmd.trail_amount > 0) == (cmd.trail_bps > 0)
+                or not 0 <= cmd.trail_amount <= MAX_TRAIL_TICKS
+                or not 0 <= cmd.trail_bps <= MAX_TRAIL_BPS
+            ):
                 raise Rejection(Reject.INVALID_TRAILING)
-            if cmd.limit_offset < 0 or (ot == OT_TRAILING_STOP and cmd.limit_offset):
+            if not 0 <= cmd.limit_offset <= MAX_PEG_OFFSET_TICKS or (
+                ot == OT_TRAILING_STOP and cmd.limit_offset
+            ):
                 raise Rejection(Reject.INVALID_TRAILING)
         elif cmd.trail_amount or cmd.trail_bps or cmd.limit_offset:
             raise Rejection(Reject.INVALID_TRAILING)
         if (ot == OT_PEGGED) != (cmd.peg != PEG_NONE):
             raise Rejection(Reject.INVALID_PEG)
-        if cmd.peg_offset and ot != OT_PEGGED:
+        if (cmd.peg_offset and ot != OT_PEGGED) or abs(cmd.peg_offset) > MAX_PEG_OFFSET_TICKS:
             raise Rejection(Reject.INVALID_PEG)
         # Time in force.
         if tif == TIF_GTD:

@@ -48,7 +48,7 @@ from tradingfloor.exchange.fix.orders import (
     status_echo,
 )
 from tradingfloor.exchange.marketdata.views import MarketDataBook
-from tradingfloor.exchange.venue import Venue, VenueError
+from tradingfloor.exchange.venue import CommandOutOfRangeError, Venue, VenueError
 
 __all__ = ["APPLICATION_MSG_TYPES", "FixGateway"]
 
@@ -196,6 +196,15 @@ class FixGateway:
             return
         try:
             self._venue.submit_nowait(parsed)
+        except CommandOutOfRangeError as exc:
+            # The parsers check the shared limits first; this is the venue's own check behind them.
+            self._answer_rejection(
+                session,
+                msg,
+                FixRejection(
+                    kind="business", ref_tag=None, reason=t.BRR_OTHER, text=f"out of range: {exc}"
+                ),
+            )
         except VenueError as exc:
             self._answer_rejection(
                 session,

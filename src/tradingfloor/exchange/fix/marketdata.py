@@ -137,7 +137,7 @@ class FixMarketData:
                 t.MDRR_UNSUPPORTED_SUBSCRIPTION_TYPE, f"SubscriptionRequestType {sub_type}"
             )
         depth_text = msg.get(t.MarketDepth) or "0"
-        if not depth_text.isdigit():
+        if not (depth_text.isascii() and depth_text.isdigit()):
             raise _RequestError(t.MDRR_UNSUPPORTED_MARKET_DEPTH, f"MarketDepth {depth_text}")
         depth = int(depth_text) or MAX_DEPTH
         if depth > MAX_DEPTH:

@@ -14,6 +14,15 @@ from typing import Final, Literal, NamedTuple, NoReturn, Protocol
 
 import msgspec
 
+from tradingfloor.core.limits import (
+    MAX_ORDER_ID,
+    MAX_ORDER_QTY,
+    MAX_PRICE_TICKS,
+    MAX_SYMBOL_LEN,
+    MAX_TIMESTAMP_NS,
+    MAX_TRAIL_BPS,
+    price_in_range,
+)
 from tradingfloor.core.units import UnitError, from_ticks, to_ticks
 from tradingfloor.exchange.engine.commands import (
     CancelOrder,
@@ -340,6 +349,14 @@ def _id(msg: FixFields, tag: int, required: bool = False) -> str:
     return value
 
 
+def _symbol(msg: FixFields, *, required: bool = True) -> str:
+    value = _req(msg, ft.Symbol) if required else (_one(msg, ft.Symbol) or "")
+    if len(value) > MAX_SYMBOL_LEN:
+        text = f"tag {ft.Symbol} longer than {MAX_SYMBOL_LEN} characters"
+        _session(ft.Symbol, ft.SRR_VALUE_INCORRECT, text)
+    return value
+
+
 def _decimal(msg: FixFields, tag: int) -> Decimal | None:
     value = _one(msg, tag)
     if value is None:
@@ -350,9 +367,13 @@ def _decimal(msg: FixFields, tag: int) -> Decimal | None:
 
 
 def _ticks(msg: FixFields, tag: int, tick: Decimal, bad: _Bad) -> int | None:
+    """A price (or price offset) in ticks; out of range before anything else is judged."""
     value = _decimal(msg, tag)
     if value is None:
         return None
+    if not price_in_range(value, tick):
+        largest = (MAX_PRICE_TICKS - 1) * tick
+        raise _Fail(bad(tag, f"tag {tag} value {value} is out of range (largest {largest})"))
     try:
         return to_ticks(value, tick)
     except (UnitError, InvalidOperation):
@@ -363,6 +384,8 @@ def _shares(msg: FixFields, tag: int, bad: _Bad) -> int | None:
     value = _decimal(msg, tag)
     if value is None:
         return None
+    if not 0 <= value <= MAX_ORDER_QTY:
+        raise _Fail(bad(tag, f"tag {tag} value {value} is out of range (0 to {MAX_ORDER_QTY})"))
     if value != value.to_integral_value():
         raise _Fail(bad(tag, f"tag {tag} must be a whole number of shares"))
     return int(value)
@@ -472,7 +495,7 @@ def parse_new_order(
 
 def _new_order(msg: FixFields, member: str, tick_sizes: Mapping[str, Decimal]) -> NewOrder:
     cl_ord_id = _id(msg, ft.ClOrdID, required=True)
-    symbol = _req(msg, ft.Symbol)
+    symbol = _symbol(msg)
     side_value = _req(msg, ft.Side)
     _req(msg, ft.OrderQty)
     ot = _req(msg, ft.OrdType)
@@ -529,6 +552,9 @@ def _new_order(msg: FixFields, member: str, tick_sizes: Mapping[str, Decimal]) -
         _conditional(ft.PegPriceType, "with OrdType P (or ExecInst M, P or R)")
     trail_amount = _ticks(msg, ft.TrailingStopAmount, tick, bad_price)
     trail_bps = _int(msg, ft.TrailingStopBps)
+    if trail_bps is not None and not 0 <= trail_bps <= MAX_TRAIL_BPS:
+        text = f"tag {ft.TrailingStopBps} value {trail_bps} is out of range (0 to {MAX_TRAIL_BPS})"
+        raise _Fail(bad_price(ft.TrailingStopBps, text))
     limit_offset = _ticks(msg, ft.TrailingLimitOffset, tick, bad_price)
     if trailing and trail_amount is None and trail_bps is None:
         _conditional(ft.TrailingStopAmount, "(or 20002) with ExecInst a")
@@ -538,6 +564,8 @@ def _new_order(msg: FixFields, member: str, tick_sizes: Mapping[str, Decimal]) -
         parsed = _parse_utc_timestamp(expire_value)
         if parsed is None:
             _session(ft.ExpireTime, ft.SRR_INCORRECT_DATA_FORMAT, "ExpireTime is not UTCTimestamp")
+        if parsed > MAX_TIMESTAMP_NS:
+            raise _Fail(bad_price(ft.ExpireTime, "ExpireTime is out of range (after 2262)"))
         expire_ts = parsed
     elif tif == TimeInForce.GTD:
         _conditional(ft.ExpireTime, "with TimeInForce 6 (GTD)")
@@ -594,7 +622,10 @@ def _order_ref(msg: FixFields) -> tuple[int, str]:
         _session(ft.OrigClOrdID, ft.SRR_REQUIRED_TAG_MISSING, "OrigClOrdID (41) or OrderID (37)")
     order_id = 0
     if order_id_value:
-        if not (order_id_value.isascii() and order_id_value.isdigit()) or int(order_id_value) <= 0:
+        if (
+            not (order_id_value.isascii() and order_id_value.isdigit())
+            or not 0 < int(order_id_value) <= MAX_ORDER_ID
+        ):
             _fail("cancel_reject", ft.OrderID, _CRR_UNKNOWN_ORDER, "unknown OrderID")
         order_id = int(order_id_value)
     return order_id, orig
@@ -605,7 +636,7 @@ def parse_cancel(msg: FixFields, member: str) -> CancelOrder | FixRejection:
     msg = _indexed(msg)
     try:
         cl_ord_id = _id(msg, ft.ClOrdID, required=True)
-        symbol = _req(msg, ft.Symbol)
+        symbol = _symbol(msg)
         _req(msg, ft.Side)
         order_id, orig = _order_ref(msg)
         return CancelOrder(
@@ -630,7 +661,7 @@ def parse_replace(
     msg = _indexed(msg)
     try:
         cl_ord_id = _id(msg, ft.ClOrdID, required=True)
-        symbol = _req(msg, ft.Symbol)
+        symbol = _symbol(msg)
         _req(msg, ft.Side)
         _req(msg, ft.OrderQty)
         ot = _req(msg, ft.OrdType)
@@ -665,7 +696,7 @@ def parse_status(msg: FixFields, member: str) -> OrderStatusRequest | FixRejecti
     """
     msg = _indexed(msg)
     try:
-        symbol = _req(msg, ft.Symbol)
+        symbol = _symbol(msg)
         _req(msg, ft.Side)
         _id(msg, ft.OrdStatusReqID)
         cl_ord_id = _id(msg, ft.ClOrdID)
@@ -678,6 +709,8 @@ def parse_status(msg: FixFields, member: str) -> OrderStatusRequest | FixRejecti
         order_id = 0
         if order_id_value.isascii() and order_id_value.isdigit():
             order_id = int(order_id_value)
+            if order_id > MAX_ORDER_ID:
+                order_id = 0
         return OrderStatusRequest(
             symbol=symbol,
             member=member,
@@ -713,7 +746,7 @@ def parse_mass_cancel(msg: FixFields, member: str) -> MassCancel | FixRejection:
             _fail("mass_cancel_reject", ft.MassCancelRequestType, _MCRR_NOT_SUPPORTED, text)
         if msg.has(ft.Side):
             _fail("mass_cancel_reject", ft.Side, _MCRR_OTHER, "mass cancel by Side not supported")
-        symbol = _one(msg, ft.Symbol) or ""
+        symbol = _symbol(msg, required=False)
         if kind == "1" and not symbol:
             _fail("mass_cancel_reject", ft.Symbol, _MCRR_UNKNOWN_SECURITY, "Symbol required")
         return MassCancel(
