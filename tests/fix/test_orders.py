@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tradingfloor.core.limits import MAX_ORDER_QTY, MAX_PRICE_TICKS, MAX_SYMBOL_LEN
 from tradingfloor.exchange.engine import Engine
 from tradingfloor.exchange.engine.commands import (
     AddInstrument,
@@ -286,6 +287,70 @@ def test_repeated_tag_is_a_session_reject() -> None:
 def test_tick_size_follows_the_symbol() -> None:
     assert nos(t55="BIG", t44="10.5").price == 21
     assert nos_reject(t55="BIG", t44="10.25").kind == "execution"
+
+
+OVER_U64 = "100000000000000000000"  # 10^20: above 2^64, once a journal-stopping quantity
+
+
+@pytest.mark.parametrize(
+    ("fields", "ref_tag", "reason", "says"),
+    [
+        ({"t38": OVER_U64}, 38, 13, "out of range"),
+        ({"t38": str(2**63)}, 38, 13, "out of range"),
+        ({"t38": str(MAX_ORDER_QTY + 1)}, 38, 13, "out of range"),
+        ({"t38": "-5"}, 38, 13, "out of range"),
+        ({"t110": OVER_U64}, 110, 13, "out of range"),
+        ({"t1138": OVER_U64}, 1138, 13, "out of range"),
+        ({"t111": OVER_U64}, 111, 13, "out of range"),
+        ({"t44": "1000000000000000000000000000000"}, 44, 99, "out of range"),
+        ({"t44": "99999999999999999"}, 44, 99, "out of range"),
+        ({"t44": "-99999999999999999"}, 44, 99, "out of range"),
+        ({"t44": "90000000.00"}, 44, 99, "out of range"),
+        ({"t40": "4", "t99": OVER_U64}, 99, 99, "out of range"),
+        (
+            {"t40": "3", "t44": None, "t18": "a", "t20001": OVER_U64},
+            20001,
+            99,
+            "out of range",
+        ),
+        ({"t40": "3", "t44": None, "t18": "a", "t20002": OVER_U64}, 20002, 99, "out of range"),
+        ({"t40": "3", "t44": None, "t18": "a", "t20002": "10000"}, 20002, 99, "out of range"),
+        ({"t40": "P", "t44": None, "t1094": "2", "t211": OVER_U64}, 211, 99, "out of range"),
+        ({"t59": "6", "t126": "99991231-23:59:59"}, 126, 99, "out of range"),
+    ],
+)
+def test_values_beyond_the_shared_limits_are_rejected_as_out_of_range(
+    fields: dict[str, str | None], ref_tag: int, reason: int, says: str
+) -> None:
+    rej = nos_reject(**fields)
+    assert (rej.kind, rej.ref_tag, rej.reason) == ("execution", ref_tag, reason), rej
+    assert says in rej.text
+
+
+def test_the_largest_values_within_the_limits_are_accepted() -> None:
+    cmd = nos(t38=str(MAX_ORDER_QTY), t44=str((MAX_PRICE_TICKS - 1) * Decimal("0.01")))
+    assert (cmd.qty, cmd.price) == (MAX_ORDER_QTY, MAX_PRICE_TICKS - 1)
+
+
+def test_a_symbol_longer_than_the_limit_is_a_session_reject() -> None:
+    rej = nos_reject(t55="X" * (MAX_SYMBOL_LEN + 1))
+    assert (rej.kind, rej.ref_tag, rej.reason) == ("session", 55, t.SRR_VALUE_INCORRECT)
+
+
+@pytest.mark.parametrize("value", [str(2**63), OVER_U64, "9" * 32])
+def test_an_order_id_beyond_the_limit_is_unknown(value: str) -> None:
+    rej = parse_cancel(msg("F", t41=None, t37=value), "M1")
+    assert isinstance(rej, FixRejection)
+    assert (rej.kind, rej.ref_tag, rej.reason) == ("cancel_reject", 37, 1)
+    status = parse_status(msg("H", t37=value), "M1")
+    assert isinstance(status, OrderStatusRequest) and status.order_id == 0
+
+
+def test_replace_values_beyond_the_limits_are_cancel_rejects() -> None:
+    for fields in ({"t38": OVER_U64}, {"t44": OVER_U64}, {"t99": OVER_U64}):
+        rej = parse_replace(msg("G", **fields), "M1", TICKS)
+        assert isinstance(rej, FixRejection) and rej.kind == "cancel_reject", rej
+        assert "out of range" in rej.text
 
 
 # ----------------------------------------------------------------------------- cancel / replace

@@ -17,9 +17,11 @@ from typing import IO, Any, NamedTuple
 
 import msgspec
 
+from tradingfloor.core.limits import INT64_MAX, INT64_MIN
 from tradingfloor.core.units import UnitError, from_ticks, parse_decimal, to_ticks
 from tradingfloor.exchange.engine.commands import AddInstrument, Command
 from tradingfloor.exchange.engine.events import Event, InstrumentAdded
+from tradingfloor.exchange.intake import command_problem
 
 __all__ = [
     "COMMAND_TYPES",
@@ -36,9 +38,9 @@ __all__ = [
 MAX_LINE_BYTES = 64 * 1024
 """Longest accepted command line in bytes, line ending excluded."""
 
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
-"""Every integer of a command, prices in ticks included, must fit in a signed 64-bit integer."""
+# Every integer of a command, prices in ticks included, must fit in a signed 64-bit integer
+# (tradingfloor.core.limits); the venue's intake check (exchange.intake) then applies to the
+# whole command, its text fields included.
 
 PRICE_FIELDS = frozenset(
     {
@@ -181,6 +183,9 @@ class CommandDecoder:
             command: Command = msgspec.convert(obj, Command)
         except msgspec.ValidationError as exc:
             raise InputError(line, f"{tag}: {exc}") from None
+        problem = command_problem(command)
+        if problem is not None:
+            raise InputError(line, f"{tag}: {problem}")
 
         if isinstance(command, AddInstrument) and listing is not None:
             self.tick_sizes.setdefault(command.symbol, listing)
