@@ -80,6 +80,8 @@ SETTLEMENT_DAYS: Final = 1  # T+1
 EQUITY_INTERVAL_NS: Final = 60 * 1_000_000_000  # portfolio history resolution
 NS: Final = 1_000_000_000
 
+_TRANSFER_KINDS: Final = ("deposit", "withdrawal")
+
 Quotes = Callable[[str], tuple[int | None, int | None]]
 """Best bid and best ask (ticks) of a symbol, or None for an empty side."""
 
@@ -98,6 +100,17 @@ _VENUE_TIFS: Final = {
     TimeInForce.IOC: VenueTif.IOC,
     TimeInForce.FOK: VenueTif.FOK,
 }
+
+
+def _venue_tif(order: BrokerOrder) -> VenueTif:
+    """The venue's time in force for ``order``. A market order with ``gtc`` (which Alpaca
+    accepts) goes as ``day``: the venue takes no GTC market orders, and a market order never
+    rests in continuous trading anyway (its unfilled rest is cancelled), so the two differ
+    only in name; the order keeps ``gtc`` at the broker."""
+    tif = _VENUE_TIFS[TimeInForce(order.time_in_force)]
+    if tif == VenueTif.GTC and order.order_type == OrderType.MARKET:
+        return VenueTif.DAY
+    return tif
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +204,14 @@ class Broker:
                     pattern_day_trader=r.pattern_day_trader,
                 )
             for r in await conn.execute(select(t.ledger)):
-                self.accounts[r.account_id].credit(r.amount, r.settle_at, self.clock())
+                acct = self.accounts[r.account_id]
+                acct.credit(r.amount, r.settle_at, self.clock())
+                if r.kind in _TRANSFER_KINDS:
+                    acct.net_transfers += r.amount
+            for r in await conn.execute(select(t.opening_equity)):
+                acct = self.accounts[r.account_id]
+                if r.day > acct.last_equity_day:
+                    acct.last_equity, acct.last_equity_day = r.equity, r.day
             for r in await conn.execute(select(t.positions)):
                 acct = self.accounts[r.account_id]
                 acct.positions[r.symbol] = Position(
@@ -207,6 +227,7 @@ class Broker:
             rows = await conn.execute(select(t.orders).where(t.orders.c.status.in_(open_statuses)))
             for r in rows:
                 self._index(BrokerOrder.from_row(r))
+            await self._load_related(conn)
             for r in await conn.execute(select(t.restricted_symbols)):
                 self.restricted[r.symbol] = r.reason
             for r in await conn.execute(select(t.marks)):
@@ -215,6 +236,32 @@ class Broker:
             for acct in self.accounts.values():
                 acct.held = sum(o.hold for o in self._open_by_account.get(acct.id, {}).values())
             await self._load_day_trades(conn)
+
+    async def _load_related(self, conn: Any) -> None:
+        """Closed orders the open ones depend on, into the cache: the parents of open exit legs
+        (and their replacements, to find the live one) and the orders an open entry with legs
+        replaced (what they filled is covered by the legs)."""
+        for _ in range(100):
+            wanted: set[str] = set()
+            for order in self._orders.values():
+                if order.is_open and order.parent_id:
+                    wanted.add(order.parent_id)
+                if order.order_class != OrderClass.SIMPLE and order.parent_id is None:
+                    if order.is_open and order.replaces:
+                        wanted.add(order.replaces)
+                    if not order.is_open and order.replaced_by:
+                        wanted.add(order.replaced_by)
+            wanted -= self._orders.keys()
+            if not wanted:
+                return
+            rows = await conn.execute(select(t.orders).where(t.orders.c.id.in_(sorted(wanted))))
+            found = [BrokerOrder.from_row(r) for r in rows]
+            if not found:
+                return
+            for order in found:
+                self._index(order)
+                if not order.is_open:
+                    self._closed[order.id] = None
 
     async def _load_day_trades(self, conn: Any) -> None:
         """Rebuild day-trade counts from the last five trading days' fills."""
@@ -244,8 +291,9 @@ class Broker:
 
     def finish_replay(self) -> None:
         """After the venue's history is applied: settle what the crash left half done."""
-        self._replaying = False
         now = self.clock()
+        self._settle_orphaned_legs(now)  # still replaying: the venue actions it finds wait
+        self._replaying = False
         deferred, self._deferred = self._deferred, []
         for order in list(self._orders.values()):
             if order.status == OrderStatus.PENDING_NEW and order.venue_order_id is None:
@@ -261,6 +309,32 @@ class Broker:
         for action in deferred:
             action()
         self._roll_day(now)
+
+    def _settle_orphaned_legs(self, now: int) -> None:
+        """No exit leg outlives its entry: a held leg whose entry closed (in a database written
+        before entries' replacements took their legs along) goes to the live replacement, or
+        is activated for what the entry filled, or cancelled."""
+        for leg in [o for o in self._orders.values() if o.status == OrderStatus.HELD]:
+            parent = self._orders.get(leg.parent_id or "")
+            seen: set[str] = set()
+            while (
+                parent is not None
+                and parent.status == OrderStatus.REPLACED
+                and parent.replaced_by
+                and parent.id not in seen
+            ):
+                seen.add(parent.id)
+                parent = self._orders.get(parent.replaced_by)
+            if parent is not None and parent.is_open:
+                if leg.parent_id != parent.id:
+                    leg.parent_id = parent.id
+                    self._touch(leg, now)
+                continue
+            if parent is None:
+                self._close(leg, OrderStatus.CANCELED, now)
+                continue
+            leg.parent_id = parent.id
+            self._after_close(parent, now)
 
     async def start(self, *, maintenance_interval: float = 1.0) -> None:
         self.store.start()
@@ -415,6 +489,7 @@ class Broker:
             raise BrokerError(ErrorCode.INVALID, "the deposit would take cash above the maximum")
         entry_id = _new_id()
         acct.credit(amount, now, now)
+        acct.net_transfers += amount
         kind = "deposit" if amount > 0 else "withdrawal"
         self.store.insert(
             t.ledger,
@@ -709,7 +784,7 @@ class Broker:
             ord_type=_VENUE_TYPES[OrderType(order.order_type)],
             price=order.limit_price or 0,
             stop_price=order.stop_price or 0,
-            tif=_VENUE_TIFS[TimeInForce(order.time_in_force)],
+            tif=_venue_tif(order),
             account=order.account_id,
             trail_amount=trail_amount,
             trail_bps=trail_bps,
@@ -770,10 +845,7 @@ class Broker:
             self._close(order, OrderStatus.CANCELED, self.clock())
             self._emit(order, "canceled")
             return order
-        # a bracket/OTO parent takes its held legs with it
-        for leg in self.legs_of(order):
-            if leg.status == OrderStatus.HELD:
-                self._close(leg, OrderStatus.CANCELED, self.clock())
+        # a bracket/OTO entry's held legs follow it once the venue confirms (_after_close)
         await self._send_cancel(order)
         return order
 
@@ -801,9 +873,12 @@ class Broker:
         """Cancel every open order of the account: (order id, HTTP status, order) each."""
         self.account(account_id)
         results: list[tuple[str, int, BrokerOrder]] = []
-        for order in self.open_orders(account_id):
-            if order.parent_id is not None and order.status == OrderStatus.HELD:
-                continue  # goes with its parent
+        opened = self.open_orders(account_id)
+        # entries first: their held legs are cancelled with them, and reported as cancelled
+        for order in sorted(opened, key=lambda o: o.parent_id is not None):
+            if order.status in (OrderStatus.CANCELED, OrderStatus.PENDING_CANCEL):
+                results.append((order.id, 200, order))  # on its way out already
+                continue
             try:
                 await self.cancel_order(account_id, order.id)
                 results.append((order.id, 200, order))
@@ -1068,6 +1143,7 @@ class Broker:
         new.status = OrderStatus.NEW
         self._by_venue_id[e.order_id] = new.id
         self._touch(new, e.ts)
+        self._adopt_legs(old, new, e.ts)
         self._emit(old, "replaced", e.ts)
 
     def _on_cancelled(self, e: ev.Cancelled) -> None:
@@ -1220,6 +1296,22 @@ class Broker:
                 return other
         return None
 
+    def _adopt_legs(self, old: BrokerOrder, new: BrokerOrder, ts: int) -> None:
+        """A replaced entry's held exits belong to its replacement, as at Alpaca."""
+        for leg in self.legs_of(old):
+            leg.parent_id = new.id
+            self._touch(leg, ts)
+
+    def _filled_before(self, order: BrokerOrder) -> int:
+        """What the orders ``order`` replaced had filled (their exits cover it too)."""
+        total, seen = 0, {order.id}
+        prior = self._orders.get(order.replaces or "")
+        while prior is not None and prior.id not in seen:
+            seen.add(prior.id)
+            total += prior.filled_qty
+            prior = self._orders.get(prior.replaces or "")
+        return total
+
     def _after_fill(self, order: BrokerOrder, ts: int) -> None:
         sibling = self._sibling(order) if order.leg_role else None
         if sibling is not None and sibling.is_working:
@@ -1230,13 +1322,14 @@ class Broker:
         held = [leg for leg in self.legs_of(order) if leg.status == OrderStatus.HELD]
         if not held:
             return
-        if order.filled_qty == 0:
+        filled = order.filled_qty + self._filled_before(order)
+        if filled == 0:
             for leg in held:
                 self._close(leg, OrderStatus.CANCELED, ts)
                 self._emit(leg, "canceled", ts)
             return
         for leg in held:
-            leg.qty = order.filled_qty
+            leg.qty = filled
             leg.status = OrderStatus.PENDING_NEW
             self._touch(leg, ts)
             self._later(lambda leg=leg: self._send_leg(leg))  # type: ignore[misc]
@@ -1344,16 +1437,30 @@ class Broker:
         self._day = day
         for symbol, price in self.last_price.items():
             self.prior_close[symbol] = price
-        if first and not self.prior_close:
-            return
         for acct in self.accounts.values():
-            for pos in acct.positions.values():
-                close = self.prior_close.get(pos.symbol)
-                if pos.day != day and close is not None:
-                    pos.roll_day(day, close)
-                    self._save_position(acct, pos, now)
-            equity, _, _ = self.valuation(acct)
-            acct.last_equity = equity
+            if not (first and not self.prior_close):
+                for pos in acct.positions.values():
+                    close = self.prior_close.get(pos.symbol)
+                    if pos.day != day and close is not None:
+                        pos.roll_day(day, close)
+                        self._save_position(acct, pos, now)
+            self._open_day(acct, day)
+
+    def _open_day(self, acct: AccountState, day: int) -> None:
+        """Store the account's equity as the new day begins: the previous session's close.
+
+        Kept if stored before a restart; not taken on the account's first day, whose start is
+        its deposits (``last_equity``)."""
+        if acct.last_equity_day >= day or self._day_number(acct.created_at) == day:
+            return
+        equity, _, _ = self.valuation(acct)
+        acct.last_equity, acct.last_equity_day = equity, day
+        self.store.upsert(t.opening_equity, {"account_id": acct.id, "day": day, "equity": equity})
+
+    def last_equity(self, acct: AccountState) -> int:
+        """Alpaca's ``last_equity``: the equity at the previous session's close (on the
+        account's first day, what it started the day with: its deposits)."""
+        return acct.net_transfers if acct.last_equity is None else acct.last_equity
 
     # --- bookkeeping ------------------------------------------------------------------------------
 

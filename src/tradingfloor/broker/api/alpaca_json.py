@@ -157,7 +157,7 @@ def account_json(broker: Broker, acct: AccountState, now: int) -> dict[str, Any]
         "multiplier": str(broker.limits.margin_multiplier_bps // 10_000) if margin else "1",
         "shorting_enabled": margin,
         "equity": money(equity),
-        "last_equity": money(acct.last_equity or equity),
+        "last_equity": money(broker.last_equity(acct)),
         "long_market_value": money(risk.long_market_value),
         "short_market_value": money(-risk.short_market_value),
         "initial_margin": money(gross // 2 if margin else 0),
