@@ -347,3 +347,87 @@ async def test_pattern_day_trader_rule_when_switched_on(tmp_path: Path) -> None:
         with pytest.raises(BrokerError) as info:  # closing it today would be a fourth
             await s.broker.submit_order(acct_id, limit("sell", 1, 10_000))
         assert info.value.code == RiskCode.PATTERN_DAY_TRADER
+
+
+def bracket(price: int, **kw: object) -> OrderRequest:
+    return limit(
+        "buy",
+        5,
+        price,
+        order_class="bracket",
+        take_profit_limit=11_000,
+        stop_loss_stop=9_000,
+        time_in_force="gtc",
+        **kw,
+    )
+
+
+async def test_last_equity_is_the_previous_close_and_survives_restarts(
+    tmp_path: Path, db_url: str | None
+) -> None:
+    clock = FakeClock()  # 2025-11-24 16:00 UTC; the always-open calendar rolls at midnight UTC
+    async with broker_stack(tmp_path, db_url=db_url, clock=clock) as s:
+        acct_id = await s.funded_account(1_000_000)
+        acct = s.broker.accounts[acct_id]
+        await s.counterparty("AAPL", Side.SELL, 10_000, 10)
+        await s.broker.submit_order(acct_id, limit("buy", 10, 10_000))
+        await s.counterparty("AAPL", Side.SELL, 10_500, 1, member="MM")
+        await s.counterparty("AAPL", Side.BUY, 10_500, 1, member="MM2")
+        assert s.broker.valuation(acct)[0] == 1_005_000
+        assert s.broker.last_equity(acct) == 1_000_000  # day one: what it started with
+    clock.advance(10 * 3600)  # the next day
+    async with broker_stack(tmp_path, db_url=db_url, clock=clock) as s:
+        acct = s.broker.accounts[acct_id]
+        assert s.broker.last_equity(acct) == 1_005_000  # the close, although it was down
+        await s.counterparty("AAPL", Side.SELL, 11_000, 1, member="MM")
+        await s.counterparty("AAPL", Side.BUY, 11_000, 1, member="MM2")
+        assert s.broker.valuation(acct)[0] == 1_010_000
+        assert s.broker.last_equity(acct) == 1_005_000
+    clock.advance(3600)  # a restart later the same day
+    async with broker_stack(tmp_path, db_url=db_url, clock=clock) as s:
+        acct = s.broker.accounts[acct_id]
+        assert s.broker.last_equity(acct) == 1_005_000
+        clock.advance(24 * 3600)
+        s.broker.maintain()  # the day rolls while it runs
+        assert s.broker.last_equity(acct) == 1_010_000
+
+
+async def test_a_replaced_entry_hands_its_legs_on_and_a_restart_repairs_orphans(
+    tmp_path: Path, db_url: str | None
+) -> None:
+    async with broker_stack(tmp_path, db_url=db_url) as s:
+        acct_id = await s.funded_account()
+        old = await s.broker.submit_order(acct_id, bracket(10_000))
+        legs = s.broker.legs_of(old)
+        await s.counterparty("AAPL", Side.SELL, 10_000, 2)  # two of five fill
+        new = await s.broker.replace_order(acct_id, old.id, ReplaceRequest(limit_price=10_100))
+        assert s.broker.legs_of(new) == legs and not s.broker.legs_of(old)
+        assert {leg.parent_id for leg in legs} == {new.id}
+        # a database written before the fix: the legs still name the replaced entry
+        for leg in legs:
+            s.broker.store.update(t.orders, {"id": leg.id, "parent_id": old.id})
+        await s.broker.store.flush()
+    async with broker_stack(tmp_path, db_url=db_url) as s:
+        new_now = s.broker.cached_order(new.id)
+        assert new_now is not None
+        assert {leg.id for leg in s.broker.legs_of(new_now)} == {leg.id for leg in legs}
+        await s.counterparty("AAPL", Side.SELL, 10_100, 3, member="MM3")  # a fresh cl_ord_id
+        await settle()
+        assert new_now.status == OrderStatus.FILLED
+        for leg in s.broker.legs_of(new_now):  # the exits cover all five shares
+            assert leg.status == OrderStatus.NEW and leg.qty == 5
+
+
+async def test_cancelling_a_partly_filled_entry_sends_its_exits_for_the_filled_part(
+    tmp_path: Path,
+) -> None:
+    async with broker_stack(tmp_path) as s:
+        acct_id = await s.funded_account()
+        parent = await s.broker.submit_order(acct_id, bracket(10_000))
+        await s.counterparty("AAPL", Side.SELL, 10_000, 2)
+        await s.broker.cancel_order(acct_id, parent.id)
+        await settle()
+        assert parent.status == OrderStatus.CANCELED
+        legs = s.broker.legs_of(parent)
+        assert len(legs) == 2
+        assert all(leg.status == OrderStatus.NEW and leg.qty == 2 for leg in legs)

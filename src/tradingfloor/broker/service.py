@@ -258,10 +258,10 @@ class Broker:
             found = [BrokerOrder.from_row(r) for r in rows]
             if not found:
                 return
-            for order in found:
-                self._index(order)
-                if not order.is_open:
-                    self._closed[order.id] = None
+            for order in found:  # closed (a replaced one shares its venue id: not indexed)
+                self._orders[order.id] = order
+                self._by_client_id[(order.account_id, order.client_order_id)] = order.id
+                self._closed[order.id] = None
 
     async def _load_day_trades(self, conn: Any) -> None:
         """Rebuild day-trade counts from the last five trading days' fills."""

@@ -673,3 +673,118 @@ async def test_trade_updates_stream_answers_a_message_that_is_not_an_object(
         assert reply["stream"] == "error"
     else:
         assert reply["stream"] == "authorization" and reply["data"]["status"] == "unauthorized"
+
+
+# --- issue 11: behaviours real clients depend on ----------------------------------------------------
+
+
+def _bracket(price: float, tif: TimeInForce = TimeInForce.GTC) -> LimitOrderRequest:
+    return LimitOrderRequest(
+        symbol="AAPL",
+        qty=5,
+        side=OrderSide.BUY,
+        time_in_force=tif,
+        limit_price=price,
+        order_class=OrderClass.BRACKET,
+        take_profit=TakeProfitRequest(limit_price=108),
+        stop_loss=StopLossRequest(stop_price=92),
+    )
+
+
+async def test_replacing_a_bracket_entry_carries_its_legs(sdk: Sdk) -> None:
+    c = sdk.client
+    old = await sdk.call(c.submit_order, _bracket(100))
+    assert old.legs is not None
+    leg_ids = {leg.id for leg in old.legs}
+    new = await sdk.call(c.replace_order_by_id, old.id, ReplaceOrderRequest(limit_price=101))
+    assert new.replaces == old.id and _d(new.limit_price) == 101
+    assert new.legs is not None and {leg.id for leg in new.legs} == leg_ids
+    assert {leg.status for leg in new.legs} == {OrderStatus.HELD}
+    nested = await sdk.call(c.get_orders, GetOrdersRequest(nested=True))
+    assert [o.id for o in nested] == [new.id]
+    assert {leg.id for leg in nested[0].legs or []} == leg_ids
+
+    # the replacement fills: its exits go to the venue for the filled quantity
+    await sdk.stack.counterparty("AAPL", Side.SELL, 10_100, 5)
+    await sdk.order_until(new.id, _is(OrderStatus.FILLED))
+    for leg_id in leg_ids:
+        working = await sdk.order_until(leg_id, _is(OrderStatus.NEW))
+        assert working.qty == "5"
+
+
+async def test_mass_cancel_takes_held_legs_and_reports_them_cancelled(sdk: Sdk) -> None:
+    c = sdk.client
+    old = await sdk.call(c.submit_order, _bracket(100))
+    new = await sdk.call(c.replace_order_by_id, old.id, ReplaceOrderRequest(limit_price=99))
+    assert new.legs is not None
+    responses = await sdk.call(c.cancel_orders)
+    expected = {str(new.id), *(str(leg.id) for leg in new.legs)}
+    assert {str(r.id) for r in responses} == expected
+    assert all(r.status == 200 for r in responses)
+    for leg in new.legs:
+        await sdk.order_until(leg.id, _is(OrderStatus.CANCELED))
+    assert await sdk.call(c.get_orders) == []
+
+
+async def test_close_all_with_cancel_orders_leaves_no_held_leg(sdk: Sdk) -> None:
+    c, s = sdk.client, sdk.stack
+    await s.counterparty("AAPL", Side.SELL, 10_000, 2)
+    bought = await sdk.call(
+        c.submit_order,
+        MarketOrderRequest(symbol="AAPL", qty=2, side=OrderSide.BUY, time_in_force=TimeInForce.DAY),
+    )
+    await sdk.order_until(bought.id, _is(OrderStatus.FILLED))
+    entry = await sdk.call(c.submit_order, _bracket(95))
+    replaced = await sdk.call(c.replace_order_by_id, entry.id, ReplaceOrderRequest(limit_price=96))
+    await s.counterparty("AAPL", Side.BUY, 10_000, 2)  # a bid the closing sale meets
+    results = await sdk.call(c.close_all_positions, True)
+    assert [(r.symbol, r.status) for r in results] == [("AAPL", 200)]
+    assert replaced.legs is not None
+    for leg in replaced.legs:
+        await sdk.order_until(leg.id, _is(OrderStatus.CANCELED))
+    await sdk.order_until(replaced.id, _is(OrderStatus.CANCELED))
+    assert await sdk.call(c.get_orders) == []
+
+
+async def test_market_orders_with_gtc_are_accepted(sdk: Sdk) -> None:
+    c, s = sdk.client, sdk.stack
+    await s.counterparty("AAPL", Side.SELL, 10_000, 10)
+    simple = await sdk.call(
+        c.submit_order,
+        MarketOrderRequest(symbol="AAPL", qty=2, side=OrderSide.BUY, time_in_force=TimeInForce.GTC),
+    )
+    filled = await sdk.order_until(simple.id, _is(OrderStatus.FILLED))
+    assert filled.time_in_force == TimeInForce.GTC and filled.filled_qty == "2"
+    # Alpaca's own bracket example: a market entry, gtc
+    bracket = await sdk.call(
+        c.submit_order,
+        MarketOrderRequest(
+            symbol="AAPL",
+            qty=3,
+            side=OrderSide.BUY,
+            time_in_force=TimeInForce.GTC,
+            order_class=OrderClass.BRACKET,
+            take_profit=TakeProfitRequest(limit_price=110),
+            stop_loss=StopLossRequest(stop_price=95),
+        ),
+    )
+    assert bracket.status != OrderStatus.REJECTED
+    await sdk.order_until(bracket.id, _is(OrderStatus.FILLED))
+    assert bracket.legs is not None
+    for leg in bracket.legs:
+        working = await sdk.order_until(leg.id, _is(OrderStatus.NEW))
+        assert working.time_in_force == TimeInForce.GTC
+
+
+async def test_last_equity_on_the_first_day_is_the_deposits(sdk: Sdk) -> None:
+    c, s = sdk.client, sdk.stack
+    await s.counterparty("AAPL", Side.SELL, 10_000, 10)
+    order = await sdk.call(
+        c.submit_order,
+        MarketOrderRequest(symbol="AAPL", qty=10, side=OrderSide.BUY, time_in_force=TimeInForce.DAY),
+    )
+    await sdk.order_until(order.id, _is(OrderStatus.FILLED))
+    await last_trade(s, "AAPL", 10_500)
+    account = await sdk.call(c.get_account)
+    assert account.equity == "100050.00"
+    assert account.last_equity == "100000.00"
