@@ -30,6 +30,7 @@ from typing import Any, Final
 
 from sqlalchemy import select
 
+from tradingfloor.broker.accounts.configuration import AccountConfiguration
 from tradingfloor.broker.accounts.state import AccountState
 from tradingfloor.broker.calendar import MarketCalendar
 from tradingfloor.broker.errors import BrokerError, ErrorCode
@@ -49,8 +50,9 @@ from tradingfloor.broker.oms.requests import (
     validate_order,
     validate_replace,
 )
+from tradingfloor.broker.oms.trailing import TrailTracker
 from tradingfloor.broker.portfolio.position import Position
-from tradingfloor.broker.risk.codes import RiskReject
+from tradingfloor.broker.risk.codes import RiskCode, RiskReject
 from tradingfloor.broker.risk.pretrade import (
     AccountRisk,
     OrderIntent,
@@ -113,6 +115,23 @@ def _venue_tif(order: BrokerOrder) -> VenueTif:
     return tif
 
 
+def _check_rebooking(old: BrokerOrder, tif: str, trail: int | None) -> None:
+    """What a replacement with a new time in force or trail must satisfy (422 otherwise)."""
+    if tif not in set(TimeInForce):
+        raise BrokerError(ErrorCode.INVALID, f"unknown time_in_force {tif!r}")
+    if trail is not None and old.order_type != OrderType.TRAILING_STOP:
+        raise BrokerError(ErrorCode.INVALID, "trail is only for trailing_stop orders")
+    if old.order_class != OrderClass.SIMPLE and tif not in (TimeInForce.DAY, TimeInForce.GTC):
+        raise BrokerError(ErrorCode.INVALID, f"{old.order_class} orders must be day or gtc")
+    if old.extended_hours and tif != TimeInForce.DAY:
+        raise BrokerError(ErrorCode.INVALID, "extended_hours orders must be day orders")
+    if tif in (TimeInForce.OPG, TimeInForce.CLS) and old.order_type not in (
+        OrderType.MARKET,
+        OrderType.LIMIT,
+    ):
+        raise BrokerError(ErrorCode.INVALID, "opg and cls orders must be market or limit orders")
+
+
 @dataclass(frozen=True, slots=True)
 class TradeUpdate:
     """One entry of the trade_updates stream; ``order`` is a copy taken when it happened."""
@@ -172,6 +191,8 @@ class Broker:
         self._expiring: set[str] = set()  # cancels the broker sent to end DAY orders
         self._deferred: list[Callable[[], Any]] = []  # venue actions found while replaying
         self._sending: set[str] = set()  # exit legs on their way to the venue
+        self._rebooking: dict[str, str] = {}  # cancelled to be replaced: old id -> new id
+        self.trails = TrailTracker()  # the venue's trailing stops, followed from its events
         # listeners, each with an optional filter of the accounts it wants updates of
         self._listeners: list[tuple[TradeUpdateListener, Callable[[str], bool] | None]] = []
         self._mark = 0
@@ -180,6 +201,7 @@ class Broker:
         self._equity_at = 0
         self._window: tuple[date | None, list[int]] = (None, [])
         self._last_equity: dict[str, int] = {}
+        self._configurations: dict[str, AccountConfiguration] = {}
         self._replaying = True
         self._tasks: set[asyncio.Task[Any]] = set()
         venue.attach(self.on_venue_events)
@@ -228,6 +250,8 @@ class Broker:
             for r in rows:
                 self._index(BrokerOrder.from_row(r))
             await self._load_related(conn)
+            for r in await conn.execute(select(t.account_configurations)):
+                self._configurations[r.account_id] = AccountConfiguration.loads(r.settings)
             for r in await conn.execute(select(t.restricted_symbols)):
                 self.restricted[r.symbol] = r.reason
             for r in await conn.execute(select(t.marks)):
@@ -507,6 +531,34 @@ class Broker:
         await self.store.flush()
         return entry_id
 
+    def configuration(self, account_id: str) -> AccountConfiguration:
+        """The account's settings (Alpaca's account configurations); defaults until changed."""
+        self.account(account_id)
+        return self._configurations.get(account_id) or AccountConfiguration()
+
+    async def configure(self, account_id: str, changes: dict[str, Any]) -> AccountConfiguration:
+        """Apply ``changes`` to the account's configuration, durably; invalid ones change
+        nothing (42210000)."""
+        config = self.configuration(account_id).changed(changes)
+        self._configurations[account_id] = config
+        self.store.upsert(
+            t.account_configurations,
+            {"account_id": account_id, "settings": config.dumps(), "updated_at": self.clock()},
+        )
+        await self.store.flush()
+        return config
+
+    def _check_configuration(self, acct: AccountState, inst: Instrument, req: OrderRequest) -> None:
+        config = self._configurations.get(acct.id)
+        if config is None:
+            return
+        if config.suspend_trade:
+            raise RiskReject(RiskCode.TRADING_BLOCKED, "suspend_trade is set for the account")
+        if config.no_shorting and req.side == "sell":
+            symbol = self._symbol_risk(acct, inst, None)
+            if symbol.position_qty - symbol.open_sell_qty < req.qty:
+                raise RiskReject(RiskCode.SHORT_NOT_ALLOWED, "no_shorting is set for the account")
+
     def withdrawable(self, acct: AccountState, now: int) -> int:
         return max(0, min(acct.settled_cash(now), acct.cash) - acct.held)
 
@@ -641,6 +693,7 @@ class Broker:
             return self._orders[existing_id]
         if not self.venue.running:
             raise BrokerError(ErrorCode.VENUE_UNAVAILABLE, "the venue is not available")
+        self._check_configuration(acct, inst, req)
         now = self.clock()
         is_oco = req.order_class == OrderClass.OCO
         limit = req.take_profit_limit if is_oco else req.limit_price
@@ -900,8 +953,10 @@ class Broker:
         ):
             raise BrokerError(ErrorCode.ORDER_NOT_REPLACEABLE, f"order is {old.status}")
         validate_replace(change, trail_percent=old.trail_percent_bps is not None)
-        if change.time_in_force is not None and change.time_in_force != old.time_in_force:
-            raise BrokerError(ErrorCode.INVALID, "time_in_force cannot be changed at this venue")
+        tif = change.time_in_force or old.time_in_force
+        rebook = tif != old.time_in_force or change.trail is not None
+        if rebook:
+            _check_rebooking(old, tif, change.trail)
         if change.client_order_id is not None and (
             (account_id, change.client_order_id) in self._by_client_id
         ):
@@ -921,10 +976,6 @@ class Broker:
             OrderType.STOP_LIMIT,
         ):
             raise BrokerError(ErrorCode.INVALID, f"{old.order_type} orders have no stop_price")
-        if change.trail is not None:
-            raise BrokerError(
-                ErrorCode.INVALID, "the venue cannot change a trailing stop's trail; cancel instead"
-            )
         for value in (limit, stop):
             if value is not None and value <= 0:
                 raise BrokerError(ErrorCode.INVALID, "prices must be positive")
@@ -952,7 +1003,13 @@ class Broker:
             venue_order_id=None,
             replaces=old.id,
             replaced_by=None,
+            time_in_force=tif,
         )
+        if change.trail is not None:
+            if old.trail_percent_bps is not None:
+                new.trail_percent_bps = change.trail
+            else:
+                new.trail_price = change.trail
         self._index(new)
         acct.held += hold
         self.store.insert(t.orders, new.row())
@@ -960,6 +1017,8 @@ class Broker:
         old.status = OrderStatus.PENDING_REPLACE
         self._touch(old, now)
         await self.store.flush()
+        if rebook:
+            return await self._rebook(old, new, keep_qty=change.qty is not None)
         try:
             await self.venue.submit(
                 cmd.ReplaceOrder(
@@ -981,6 +1040,41 @@ class Broker:
             raise BrokerError(
                 ErrorCode.ORDER_NOT_REPLACEABLE, new.reject_reason or "replacement rejected"
             )
+        return new
+
+    async def _rebook(self, old: BrokerOrder, new: BrokerOrder, *, keep_qty: bool) -> BrokerOrder:
+        """A replacement the venue's replace cannot make (a new time in force or trail): the
+        venue cancels the old order, then takes the new one. The old order ends ``replaced``
+        when the venue confirms the cancel (``_on_cancelled``); if it filled first, the
+        replacement is rejected and the old order stands."""
+        if old.venue_order_id is None:  # replace_order checked it; for the type checker
+            raise BrokerError(ErrorCode.ORDER_NOT_REPLACEABLE, "order is not at the venue")
+        self._rebooking[old.id] = new.id
+        try:
+            await self.venue.submit(
+                cmd.CancelOrder(
+                    symbol=old.symbol,
+                    member=self.venue.member,
+                    cl_ord_id=_new_id(),
+                    order_id=old.venue_order_id,
+                )
+            )
+        except Exception as exc:
+            _log.warning("venue refused the cancel to replace %s: %s", old.id, exc)
+        self._rebooking.pop(old.id, None)
+        if old.status != OrderStatus.REPLACED:
+            if old.status == OrderStatus.PENDING_REPLACE:
+                self._restore(old)
+            self._reject(new, 0, f"the order could not be replaced: it is {old.status}")
+            raise BrokerError(ErrorCode.ORDER_NOT_REPLACEABLE, new.reject_reason or "")
+        if not keep_qty:  # what was left when the venue cancelled it
+            new.qty = min(new.qty, old.qty - old.filled_qty)
+        try:
+            await self._route(new)
+        except Exception as exc:
+            _log.warning("venue refused replacement %s: %s", new.id, exc)
+        if new.status == OrderStatus.PENDING_NEW:
+            self._reject(new, 0, "the venue did not accept the replacement")
         return new
 
     async def close_position(
@@ -1010,6 +1104,7 @@ class Broker:
         member = self.venue.member
         self._command = command
         last = 0
+        traded: dict[str, int] = {}  # symbol -> its last price after this command
         for event in events:
             seq = event.seq
             last = seq
@@ -1026,9 +1121,15 @@ class Broker:
                     venue=self.venue.name,
                 )
                 continue
+            if kind is ev.Trade:
+                traded[event.symbol] = event.price  # type: ignore[union-attr]
             if seq <= self._mark:
                 if kind is ev.Trade:
                     self.last_price[event.symbol] = event.price  # type: ignore[union-attr]
+                elif kind is ev.Accepted and getattr(event, "member", None) == member:
+                    known = self._order_for_venue_id(event.order_id)  # type: ignore[union-attr]
+                    if known is not None and known.is_open:
+                        self._track_trail(known, event)  # type: ignore[arg-type]
                 continue
             if kind is ev.Trade:
                 self._on_trade(event)  # type: ignore[arg-type]
@@ -1044,9 +1145,24 @@ class Broker:
                 self._on_expired(event)  # type: ignore[arg-type]
             elif kind is ev.Replaced:
                 self._on_replaced(event)  # type: ignore[arg-type]
+        for symbol, price in traded.items():
+            self.trails.on_last_price(symbol, price)
         if last > self._mark:
             self._mark = last
             self.store.upsert(t.marks, {"name": self._mark_name, "value": last})
+
+    def _track_trail(self, order: BrokerOrder, e: ev.Accepted) -> None:
+        if order.order_type != OrderType.TRAILING_STOP:
+            return
+        self.trails.start(
+            e.order_id,
+            order.symbol,
+            is_buy=order.side == "buy",
+            amount=order.trail_price or 0,
+            bps=order.trail_percent_bps or 0,
+            last_price=self.last_price.get(order.symbol),
+            accepted_stop=e.stop_price,
+        )
 
     def _rebuild(self, order_id: str, ts: int) -> BrokerOrder | None:
         """A simple order the venue journaled but the database never recorded (the broker
@@ -1107,6 +1223,7 @@ class Broker:
         if order.status == OrderStatus.PENDING_NEW:
             order.status = OrderStatus.NEW
         order.submitted_at = e.ts
+        self._track_trail(order, e)
         self._touch(order, e.ts)
         self._emit(order, "new", e.ts)
 
@@ -1157,6 +1274,15 @@ class Broker:
             self._touch(order, e.ts)
             return
         self._prior_status.pop(order.id, None)
+        replacement = self._orders.get(self._rebooking.pop(order.id, ""))
+        if replacement is not None and replacement.status == OrderStatus.PENDING_NEW:
+            order.replaced_by = replacement.id
+            order.replaced_at = e.ts
+            self.trails.stop(order.venue_order_id)  # the replacement is a new venue order
+            self._close(order, OrderStatus.REPLACED, e.ts)
+            self._adopt_legs(order, replacement, e.ts)
+            self._emit(order, "replaced", e.ts)
+            return
         expiring = order.id in self._expiring
         self._expiring.discard(order.id)
         status = OrderStatus.EXPIRED if expiring else OrderStatus.CANCELED
@@ -1502,6 +1628,8 @@ class Broker:
         elif status == OrderStatus.REJECTED:
             order.failed_at = ts
         self._release(order)
+        if status != OrderStatus.REPLACED:  # a replacement keeps the venue's order
+            self.trails.stop(order.venue_order_id)
         self._touch(order, ts)
         opened = self._open_by_account.get(order.account_id)
         if opened is not None:

@@ -675,7 +675,7 @@ async def test_trade_updates_stream_answers_a_message_that_is_not_an_object(
         assert reply["stream"] == "authorization" and reply["data"]["status"] == "unauthorized"
 
 
-# --- issue 11: behaviours real clients depend on ----------------------------------------------------
+# --- behaviours real clients depend on ------------------------------------------------------------
 
 
 def _bracket(price: float, tif: TimeInForce = TimeInForce.GTC) -> LimitOrderRequest:
@@ -781,7 +781,9 @@ async def test_last_equity_on_the_first_day_is_the_deposits(sdk: Sdk) -> None:
     await s.counterparty("AAPL", Side.SELL, 10_000, 10)
     order = await sdk.call(
         c.submit_order,
-        MarketOrderRequest(symbol="AAPL", qty=10, side=OrderSide.BUY, time_in_force=TimeInForce.DAY),
+        MarketOrderRequest(
+            symbol="AAPL", qty=10, side=OrderSide.BUY, time_in_force=TimeInForce.DAY
+        ),
     )
     await sdk.order_until(order.id, _is(OrderStatus.FILLED))
     await last_trade(s, "AAPL", 10_500)
