@@ -794,7 +794,7 @@ async def test_last_equity_on_the_first_day_is_the_deposits(sdk: Sdk) -> None:
     assert account.last_equity == "100000.00"
 
 
-# --- differences from Alpaca, fixed ----------------------------------------------------------------
+# --- differences from Alpaca, fixed ---------------------------------------------------------------
 
 
 async def test_account_configurations_read_change_and_apply(sdk: Sdk) -> None:
