@@ -4,6 +4,7 @@ idempotency, risk rejections, and recovery from the venue's journal after a rest
 from __future__ import annotations
 
 import asyncio
+import random
 from pathlib import Path
 
 import pytest
@@ -545,3 +546,41 @@ async def test_a_cancel_or_replace_the_venue_never_saw_is_undone_on_restart(
         assert again is not None and again.status == OrderStatus.PARTIALLY_FILLED
         await s.broker.cancel_order(acct_id, order.id)  # and it can be cancelled now
         assert again.status == OrderStatus.CANCELED
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_tracked_trailing_stops_match_the_venues(tmp_path: Path, seed: int) -> None:
+    """A differential test: after every trade of a random walk, the broker's view of each live
+    trailing stop equals the venue engine's own stop."""
+    rng = random.Random(seed)
+    async with broker_stack(tmp_path) as s:
+        acct_id = await s.funded_account()
+        await s.counterparty("AAPL", Side.SELL, 10_000, 10)
+        await s.broker.submit_order(acct_id, limit("buy", 10, 10_000))
+        trailing = [
+            OrderRequest(
+                symbol="AAPL",
+                side=side,
+                qty=1,
+                order_type="trailing_stop",
+                time_in_force="gtc",
+                **trail,  # type: ignore[arg-type]
+            )
+            for side in ("buy", "sell")
+            for trail in ({"trail_price": 350}, {"trail_percent_bps": 275})
+        ]
+        orders = [await s.broker.submit_order(acct_id, req) for req in trailing]
+        engine = s.venue._pipeline.engine  # the venue's own state, read for comparison only
+        price, checked = 10_000, 0
+        for step in range(40):
+            price = max(9_200, min(10_800, price + rng.choice((-90, -40, 0, 35, 80))))
+            await s.counterparty("AAPL", Side.SELL, price, 1, member=f"S{step}")
+            await s.counterparty("AAPL", Side.BUY, price, 1, member=f"B{step}")
+            for order in orders:
+                if order.status != OrderStatus.NEW:
+                    continue
+                trail = s.broker.trails.get(order.venue_order_id)
+                assert trail is not None
+                assert trail.stop == engine.orders[order.venue_order_id].stop_price, step
+                checked += 1
+        assert checked >= 40  # the walk kept stops live long enough to compare

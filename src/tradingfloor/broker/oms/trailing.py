@@ -1,12 +1,13 @@
 """Where the venue's trailing stops are: their high-water mark (Alpaca's ``hwm``) and stop.
 
 The venue trails a trailing stop itself and reports only its trigger, so the broker follows
-the same rule from the public trades: at acceptance the reference is the last trade price
-(or, before any trade, what the accepted stop implies); after each venue command whose
-trades moved the last price in the order's favour (up for a sell, down for a buy), the
-reference becomes that last price, and the stop is the reference minus the trail for a sell
-(plus it for a buy), the trail being an amount of ticks or ``reference * bps // 10_000``.
-This is the engine's rule (``exchange/engine/triggers.py``), applied to the same events.
+the same rule from the public trades. At acceptance the reference is the last trade price
+(or, before any trade, what the accepted stop implies). When a venue command's trades move the
+last price in the order's favour (up for a sell, down for a buy), the reference becomes that
+price: after the command, and before each stop its trades trigger (the venue moves its trails
+before it fires stops). The stop is the reference minus the trail for a sell, plus it for a
+buy, the trail being an amount of ticks or ``reference * bps // 10_000``. This is the engine's
+rule (``exchange/engine/triggers.py``) applied to the same events.
 
 Entries are keyed by the venue's order id, which a replacement keeps; they live in memory
 and are rebuilt from the venue's events at start-up (the broker reads every event of the
