@@ -1123,9 +1123,6 @@ class Broker:
                 continue
             if kind is ev.Trade:
                 traded[event.symbol] = event.price  # type: ignore[union-attr]
-            elif kind is ev.Triggered and event.symbol in traded:  # type: ignore[union-attr]
-                # the venue moved its trails before this stop fired: to the last price so far
-                self.trails.on_last_price(event.symbol, traded[event.symbol])  # type: ignore[union-attr]
             if seq <= self._mark:
                 if kind is ev.Trade:
                     self.last_price[event.symbol] = event.price  # type: ignore[union-attr]

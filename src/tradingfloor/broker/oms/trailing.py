@@ -4,10 +4,10 @@ The venue trails a trailing stop itself and reports only its trigger, so the bro
 the same rule from the public trades. At acceptance the reference is the last trade price
 (or, before any trade, what the accepted stop implies). When a venue command's trades move the
 last price in the order's favour (up for a sell, down for a buy), the reference becomes that
-price: after the command, and before each stop its trades trigger (the venue moves its trails
-before it fires stops). The stop is the reference minus the trail for a sell, plus it for a
-buy, the trail being an amount of ticks or ``reference * bps // 10_000``. This is the engine's
-rule (``exchange/engine/triggers.py``) applied to the same events.
+price once the command is done (an aggressor and the stops it sets off move the price one
+way, so the last price is the extreme one). The stop is the reference minus the trail for a
+sell, plus it for a buy, the trail being an amount of ticks or ``reference * bps // 10_000``.
+This is the engine's rule (``exchange/engine/triggers.py``) applied to the same events.
 
 Entries are keyed by the venue's order id, which a replacement keeps; they live in memory
 and are rebuilt from the venue's events at start-up (the broker reads every event of the
