@@ -210,3 +210,14 @@ def test_always_open_properties(now: int) -> None:
     assert bounds[0] <= now < bounds[1]
     assert DEMO.next_open(now) == DEMO.next_close(now) == bounds[1]
     assert DEMO.day_from_number(DEMO.day_number(day)) == day
+
+
+def test_clock_orders_next_open_and_close_as_alpaca_does() -> None:
+    during = ns(2026, 3, 9, 15, 0)  # Monday, open
+    assert NYSE.clock(during) == (True, ns(2026, 3, 10, 13, 30), ns(2026, 3, 9, 20, 0))
+    weekend = ns(2026, 3, 7, 15, 0)
+    assert NYSE.clock(weekend) == (False, ns(2026, 3, 9, 13, 30), ns(2026, 3, 9, 20, 0))
+    # always open: sessions touch at midnight; the close is the day's last instant
+    is_open, next_open, next_close = DEMO.clock(ns(2026, 3, 7, 12, 0))
+    assert is_open and next_open == ns(2026, 3, 8) and next_close == ns(2026, 3, 8) - 1
+    assert next_close < next_open

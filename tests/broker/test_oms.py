@@ -4,6 +4,7 @@ idempotency, risk rejections, and recovery from the venue's journal after a rest
 from __future__ import annotations
 
 import asyncio
+import random
 from pathlib import Path
 
 import pytest
@@ -347,3 +348,239 @@ async def test_pattern_day_trader_rule_when_switched_on(tmp_path: Path) -> None:
         with pytest.raises(BrokerError) as info:  # closing it today would be a fourth
             await s.broker.submit_order(acct_id, limit("sell", 1, 10_000))
         assert info.value.code == RiskCode.PATTERN_DAY_TRADER
+
+
+def bracket(price: int, **kw: object) -> OrderRequest:
+    return limit(
+        "buy",
+        5,
+        price,
+        order_class="bracket",
+        take_profit_limit=11_000,
+        stop_loss_stop=9_000,
+        time_in_force="gtc",
+        **kw,
+    )
+
+
+async def test_last_equity_is_the_previous_close_and_survives_restarts(
+    tmp_path: Path, db_url: str | None
+) -> None:
+    clock = FakeClock()  # 2025-11-24 16:00 UTC; the always-open calendar rolls at midnight UTC
+    async with broker_stack(tmp_path, db_url=db_url, clock=clock) as s:
+        acct_id = await s.funded_account(1_000_000)
+        acct = s.broker.accounts[acct_id]
+        await s.counterparty("AAPL", Side.SELL, 10_000, 10)
+        await s.broker.submit_order(acct_id, limit("buy", 10, 10_000))
+        await s.counterparty("AAPL", Side.SELL, 10_500, 1, member="MM")
+        await s.counterparty("AAPL", Side.BUY, 10_500, 1, member="MM2")
+        assert s.broker.valuation(acct)[0] == 1_005_000
+        assert s.broker.last_equity(acct) == 1_000_000  # day one: what it started with
+    clock.advance(10 * 3600)  # the next day
+    async with broker_stack(tmp_path, db_url=db_url, clock=clock) as s:
+        acct = s.broker.accounts[acct_id]
+        assert s.broker.last_equity(acct) == 1_005_000  # the close, although it was down
+        await s.counterparty("AAPL", Side.SELL, 11_000, 1, member="MM")
+        await s.counterparty("AAPL", Side.BUY, 11_000, 1, member="MM2")
+        assert s.broker.valuation(acct)[0] == 1_010_000
+        assert s.broker.last_equity(acct) == 1_005_000
+    clock.advance(3600)  # a restart later the same day
+    async with broker_stack(tmp_path, db_url=db_url, clock=clock) as s:
+        acct = s.broker.accounts[acct_id]
+        assert s.broker.last_equity(acct) == 1_005_000
+        clock.advance(24 * 3600)
+        s.broker.maintain()  # the day rolls while it runs
+        assert s.broker.last_equity(acct) == 1_010_000
+
+
+async def test_a_replaced_entry_hands_its_legs_on_and_a_restart_repairs_orphans(
+    tmp_path: Path, db_url: str | None
+) -> None:
+    async with broker_stack(tmp_path, db_url=db_url) as s:
+        acct_id = await s.funded_account()
+        old = await s.broker.submit_order(acct_id, bracket(10_000))
+        legs = s.broker.legs_of(old)
+        await s.counterparty("AAPL", Side.SELL, 10_000, 2)  # two of five fill
+        new = await s.broker.replace_order(acct_id, old.id, ReplaceRequest(limit_price=10_100))
+        assert s.broker.legs_of(new) == legs and not s.broker.legs_of(old)
+        assert {leg.parent_id for leg in legs} == {new.id}
+        # a database written before the fix: the legs still name the replaced entry
+        for leg in legs:
+            s.broker.store.update(t.orders, {"id": leg.id, "parent_id": old.id})
+        await s.broker.store.flush()
+    async with broker_stack(tmp_path, db_url=db_url) as s:
+        new_now = s.broker.cached_order(new.id)
+        assert new_now is not None
+        assert {leg.id for leg in s.broker.legs_of(new_now)} == {leg.id for leg in legs}
+        await s.counterparty("AAPL", Side.SELL, 10_100, 3, member="MM3")  # a fresh cl_ord_id
+        await settle()
+        assert new_now.status == OrderStatus.FILLED
+        for leg in s.broker.legs_of(new_now):  # the exits cover all five shares
+            assert leg.status == OrderStatus.NEW and leg.qty == 5
+
+
+async def test_cancelling_a_partly_filled_entry_sends_its_exits_for_the_filled_part(
+    tmp_path: Path,
+) -> None:
+    async with broker_stack(tmp_path) as s:
+        acct_id = await s.funded_account()
+        parent = await s.broker.submit_order(acct_id, bracket(10_000))
+        await s.counterparty("AAPL", Side.SELL, 10_000, 2)
+        await s.broker.cancel_order(acct_id, parent.id)
+        await settle()
+        assert parent.status == OrderStatus.CANCELED
+        legs = s.broker.legs_of(parent)
+        assert len(legs) == 2
+        assert all(leg.status == OrderStatus.NEW and leg.qty == 2 for leg in legs)
+
+
+async def test_account_configuration_persists_and_no_shorting_refuses_short_sales(
+    tmp_path: Path, db_url: str | None
+) -> None:
+    async with broker_stack(tmp_path, db_url=db_url) as s:
+        acct_id = await s.funded_account(account_type="margin")
+        await s.broker.configure(acct_id, {"no_shorting": True, "trade_confirm_email": "none"})
+        with pytest.raises(BrokerError) as info:
+            await s.broker.submit_order(acct_id, limit("sell", 1, 10_000))
+        assert info.value.code == RiskCode.SHORT_NOT_ALLOWED
+        with pytest.raises(BrokerError):  # an unknown value changes nothing
+            await s.broker.configure(acct_id, {"dtbp_check": "sometimes"})
+    async with broker_stack(tmp_path, db_url=db_url) as s:
+        config = s.broker.configuration(acct_id)
+        assert config.no_shorting and config.trade_confirm_email == "none"
+        assert config.dtbp_check == "entry"
+        await s.counterparty("AAPL", Side.SELL, 10_000, 2, member="MM3")
+        await s.broker.submit_order(acct_id, limit("buy", 2, 10_000))
+        await s.broker.submit_order(acct_id, limit("sell", 2, 11_000))  # closes: allowed
+        with pytest.raises(BrokerError) as info:  # the two are committed to a sell already
+            await s.broker.submit_order(acct_id, limit("sell", 1, 11_000))
+        assert info.value.code == RiskCode.SHORT_NOT_ALLOWED
+
+
+# --- promises of docs/broker.md that a one-line change could break --------------------------------
+
+
+def lose_uncommitted_writes(store: object) -> None:
+    """As in a crash from here on: what the writer has not committed yet is lost, and so is
+    every later write."""
+    store._pending.clear()  # type: ignore[attr-defined]
+    store._queue = lambda *args, **kwargs: None  # type: ignore[attr-defined]
+
+
+async def test_concurrent_submits_with_one_client_order_id_place_one_order(
+    tmp_path: Path, db_url: str | None
+) -> None:
+    async with broker_stack(tmp_path, db_url=db_url) as s:
+        acct_id = await s.funded_account()
+        first, second = await asyncio.gather(
+            s.broker.submit_order(acct_id, limit("buy", 1, 10_000, client_order_id="twice")),
+            s.broker.submit_order(acct_id, limit("buy", 2, 9_900, client_order_id="twice")),
+        )
+        assert first.id == second.id and first.qty == second.qty == 1
+        assert len(s.broker.open_orders(acct_id)) == 1
+        await s.broker.store.flush()  # a second row would break the unique constraint here
+        assert s.broker.store.failure is None
+        async with s.broker.store.engine.connect() as conn:
+            rows = list(await conn.execute(select(t.orders)))
+        assert [r.id for r in rows] == [first.id]
+
+
+async def test_an_order_with_a_client_order_id_is_durable_before_it_is_routed(
+    tmp_path: Path, db_url: str | None
+) -> None:
+    """A crash after the venue journaled the order but before the broker's next commit: the
+    order must come back with its client order id, so that the client's retry finds it."""
+    async with broker_stack(tmp_path, db_url=db_url) as s:
+        acct_id = await s.funded_account()
+        broker, venue_submit = s.broker, s.broker.venue.submit
+
+        async def crash_then_submit(command: object) -> object:
+            lose_uncommitted_writes(broker.store)
+            return await venue_submit(command)  # type: ignore[arg-type]
+
+        broker.venue.submit = crash_then_submit  # type: ignore[method-assign]
+        placed = await broker.submit_order(acct_id, limit("buy", 1, 10_000, client_order_id="k1"))
+        assert placed.status == OrderStatus.NEW
+    async with broker_stack(tmp_path, db_url=db_url) as s:
+        found = await s.broker.find_by_client_id(acct_id, "k1")
+        assert found is not None and found.id == placed.id and found.status == OrderStatus.NEW
+        retry = await s.broker.submit_order(acct_id, limit("buy", 1, 10_000, client_order_id="k1"))
+        assert retry.id == placed.id
+        assert [o.id for o in s.broker.open_orders(acct_id)] == [placed.id]
+
+
+async def test_exit_legs_whose_entry_filled_are_sent_after_a_restart(
+    tmp_path: Path, db_url: str | None
+) -> None:
+    async with broker_stack(tmp_path, db_url=db_url) as s:
+        acct_id = await s.funded_account()
+        parent = await s.broker.submit_order(acct_id, bracket(10_000))
+        legs = s.broker.legs_of(parent)
+        s.broker._later = lambda action: None  # type: ignore[method-assign]  # stops before sending
+        await s.counterparty("AAPL", Side.SELL, 10_000, 5)
+        assert parent.status == OrderStatus.FILLED
+        assert {leg.status for leg in legs} == {OrderStatus.PENDING_NEW}
+    async with broker_stack(tmp_path, db_url=db_url) as s:
+        await settle()
+        for leg in legs:
+            again = s.broker.cached_order(leg.id)
+            assert again is not None and again.status == OrderStatus.NEW
+            assert again.venue_order_id is not None and again.qty == 5
+
+
+@pytest.mark.parametrize("pending", [OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_REPLACE])
+async def test_a_cancel_or_replace_the_venue_never_saw_is_undone_on_restart(
+    tmp_path: Path, db_url: str | None, pending: OrderStatus
+) -> None:
+    async with broker_stack(tmp_path, db_url=db_url) as s:
+        acct_id = await s.funded_account()
+        order = await s.broker.submit_order(acct_id, limit("buy", 4, 10_000))
+        await s.counterparty("AAPL", Side.SELL, 10_000, 1)
+        assert order.status == OrderStatus.PARTIALLY_FILLED
+        # committed as pending; then the broker stopped before the venue had the request
+        order.status = pending
+        s.broker.store.update(t.orders, order.row())
+        await s.broker.store.flush()
+    async with broker_stack(tmp_path, db_url=db_url) as s:
+        again = s.broker.cached_order(order.id)
+        assert again is not None and again.status == OrderStatus.PARTIALLY_FILLED
+        await s.broker.cancel_order(acct_id, order.id)  # and it can be cancelled now
+        assert again.status == OrderStatus.CANCELED
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_tracked_trailing_stops_match_the_venues(tmp_path: Path, seed: int) -> None:
+    """A differential test: after every trade of a random walk, the broker's view of each live
+    trailing stop equals the venue engine's own stop."""
+    rng = random.Random(seed)
+    async with broker_stack(tmp_path) as s:
+        acct_id = await s.funded_account()
+        await s.counterparty("AAPL", Side.SELL, 10_000, 10)
+        await s.broker.submit_order(acct_id, limit("buy", 10, 10_000))
+        trailing = [
+            OrderRequest(
+                symbol="AAPL",
+                side=side,
+                qty=1,
+                order_type="trailing_stop",
+                time_in_force="gtc",
+                **trail,  # type: ignore[arg-type]
+            )
+            for side in ("buy", "sell")
+            for trail in ({"trail_price": 350}, {"trail_percent_bps": 275})
+        ]
+        orders = [await s.broker.submit_order(acct_id, req) for req in trailing]
+        engine = s.venue._pipeline.engine  # the venue's own state, read for comparison only
+        price, checked = 10_000, 0
+        for step in range(40):
+            price = max(9_200, min(10_800, price + rng.choice((-90, -40, 0, 35, 80))))
+            await s.counterparty("AAPL", Side.SELL, price, 1, member=f"S{step}")
+            await s.counterparty("AAPL", Side.BUY, price, 1, member=f"B{step}")
+            for order in orders:
+                if order.status != OrderStatus.NEW:
+                    continue
+                trail = s.broker.trails.get(order.venue_order_id)
+                assert trail is not None
+                assert trail.stop == engine.orders[order.venue_order_id].stop_price, step
+                checked += 1
+        assert checked >= 40  # the walk kept stops live long enough to compare

@@ -173,6 +173,22 @@ class MarketCalendar:
         """
         return self._first_session(now_ns, 1)[1]
 
+    def clock(self, now_ns: int) -> tuple[bool, int, int]:
+        """Alpaca's clock at ``now_ns``: (is open, next open, next close), ns since the epoch.
+
+        As at Alpaca, while open the next close comes first and the next open is the following
+        session's; while closed the next open comes first. When ``always_open`` the sessions
+        touch (one ends at midnight UTC as the next begins), so the next close is given as the
+        last instant of the current trading day (23:59:59.999999999, the close
+        ``/v2/calendar`` shows as 23:59) and the next open as midnight: the two differ, in
+        Alpaca's order.
+        """
+        is_open = self.is_open(now_ns)
+        next_open, next_close = self.next_open(now_ns), self.next_close(now_ns)
+        if self.always_open:
+            next_close -= 1
+        return is_open, next_open, next_close
+
     def trading_day(self, now_ns: int) -> date:
         """The trading day ``now_ns`` belongs to.
 

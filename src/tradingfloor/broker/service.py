@@ -30,6 +30,7 @@ from typing import Any, Final
 
 from sqlalchemy import select
 
+from tradingfloor.broker.accounts.configuration import AccountConfiguration
 from tradingfloor.broker.accounts.state import AccountState
 from tradingfloor.broker.calendar import MarketCalendar
 from tradingfloor.broker.errors import BrokerError, ErrorCode
@@ -49,8 +50,9 @@ from tradingfloor.broker.oms.requests import (
     validate_order,
     validate_replace,
 )
+from tradingfloor.broker.oms.trailing import TrailTracker
 from tradingfloor.broker.portfolio.position import Position
-from tradingfloor.broker.risk.codes import RiskReject
+from tradingfloor.broker.risk.codes import RiskCode, RiskReject
 from tradingfloor.broker.risk.pretrade import (
     AccountRisk,
     OrderIntent,
@@ -80,6 +82,8 @@ SETTLEMENT_DAYS: Final = 1  # T+1
 EQUITY_INTERVAL_NS: Final = 60 * 1_000_000_000  # portfolio history resolution
 NS: Final = 1_000_000_000
 
+_TRANSFER_KINDS: Final = ("deposit", "withdrawal")
+
 Quotes = Callable[[str], tuple[int | None, int | None]]
 """Best bid and best ask (ticks) of a symbol, or None for an empty side."""
 
@@ -98,6 +102,34 @@ _VENUE_TIFS: Final = {
     TimeInForce.IOC: VenueTif.IOC,
     TimeInForce.FOK: VenueTif.FOK,
 }
+
+
+def _venue_tif(order: BrokerOrder) -> VenueTif:
+    """The venue's time in force for ``order``. A market order with ``gtc`` (which Alpaca
+    accepts) goes as ``day``: the venue takes no GTC market orders, and a market order never
+    rests in continuous trading anyway (its unfilled rest is cancelled), so the two differ
+    only in name; the order keeps ``gtc`` at the broker."""
+    tif = _VENUE_TIFS[TimeInForce(order.time_in_force)]
+    if tif == VenueTif.GTC and order.order_type == OrderType.MARKET:
+        return VenueTif.DAY
+    return tif
+
+
+def _check_rebooking(old: BrokerOrder, tif: str, trail: int | None) -> None:
+    """What a replacement with a new time in force or trail must satisfy (422 otherwise)."""
+    if tif not in set(TimeInForce):
+        raise BrokerError(ErrorCode.INVALID, f"unknown time_in_force {tif!r}")
+    if trail is not None and old.order_type != OrderType.TRAILING_STOP:
+        raise BrokerError(ErrorCode.INVALID, "trail is only for trailing_stop orders")
+    if old.order_class != OrderClass.SIMPLE and tif not in (TimeInForce.DAY, TimeInForce.GTC):
+        raise BrokerError(ErrorCode.INVALID, f"{old.order_class} orders must be day or gtc")
+    if old.extended_hours and tif != TimeInForce.DAY:
+        raise BrokerError(ErrorCode.INVALID, "extended_hours orders must be day orders")
+    if tif in (TimeInForce.OPG, TimeInForce.CLS) and old.order_type not in (
+        OrderType.MARKET,
+        OrderType.LIMIT,
+    ):
+        raise BrokerError(ErrorCode.INVALID, "opg and cls orders must be market or limit orders")
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +191,8 @@ class Broker:
         self._expiring: set[str] = set()  # cancels the broker sent to end DAY orders
         self._deferred: list[Callable[[], Any]] = []  # venue actions found while replaying
         self._sending: set[str] = set()  # exit legs on their way to the venue
+        self._rebooking: dict[str, str] = {}  # cancelled to be replaced: old id -> new id
+        self.trails = TrailTracker()  # the venue's trailing stops, followed from its events
         # listeners, each with an optional filter of the accounts it wants updates of
         self._listeners: list[tuple[TradeUpdateListener, Callable[[str], bool] | None]] = []
         self._mark = 0
@@ -167,6 +201,7 @@ class Broker:
         self._equity_at = 0
         self._window: tuple[date | None, list[int]] = (None, [])
         self._last_equity: dict[str, int] = {}
+        self._configurations: dict[str, AccountConfiguration] = {}
         self._replaying = True
         self._tasks: set[asyncio.Task[Any]] = set()
         venue.attach(self.on_venue_events)
@@ -191,7 +226,14 @@ class Broker:
                     pattern_day_trader=r.pattern_day_trader,
                 )
             for r in await conn.execute(select(t.ledger)):
-                self.accounts[r.account_id].credit(r.amount, r.settle_at, self.clock())
+                acct = self.accounts[r.account_id]
+                acct.credit(r.amount, r.settle_at, self.clock())
+                if r.kind in _TRANSFER_KINDS:
+                    acct.net_transfers += r.amount
+            for r in await conn.execute(select(t.opening_equity)):
+                acct = self.accounts[r.account_id]
+                if r.day > acct.last_equity_day:
+                    acct.last_equity, acct.last_equity_day = r.equity, r.day
             for r in await conn.execute(select(t.positions)):
                 acct = self.accounts[r.account_id]
                 acct.positions[r.symbol] = Position(
@@ -207,6 +249,9 @@ class Broker:
             rows = await conn.execute(select(t.orders).where(t.orders.c.status.in_(open_statuses)))
             for r in rows:
                 self._index(BrokerOrder.from_row(r))
+            await self._load_related(conn)
+            for r in await conn.execute(select(t.account_configurations)):
+                self._configurations[r.account_id] = AccountConfiguration.loads(r.settings)
             for r in await conn.execute(select(t.restricted_symbols)):
                 self.restricted[r.symbol] = r.reason
             for r in await conn.execute(select(t.marks)):
@@ -215,6 +260,32 @@ class Broker:
             for acct in self.accounts.values():
                 acct.held = sum(o.hold for o in self._open_by_account.get(acct.id, {}).values())
             await self._load_day_trades(conn)
+
+    async def _load_related(self, conn: Any) -> None:
+        """Closed orders the open ones depend on, into the cache: the parents of open exit legs
+        (and their replacements, to find the live one) and the orders an open entry with legs
+        replaced (what they filled is covered by the legs)."""
+        for _ in range(100):
+            wanted: set[str] = set()
+            for order in self._orders.values():
+                if order.is_open and order.parent_id:
+                    wanted.add(order.parent_id)
+                if order.order_class != OrderClass.SIMPLE and order.parent_id is None:
+                    if order.is_open and order.replaces:
+                        wanted.add(order.replaces)
+                    if not order.is_open and order.replaced_by:
+                        wanted.add(order.replaced_by)
+            wanted -= self._orders.keys()
+            if not wanted:
+                return
+            rows = await conn.execute(select(t.orders).where(t.orders.c.id.in_(sorted(wanted))))
+            found = [BrokerOrder.from_row(r) for r in rows]
+            if not found:
+                return
+            for order in found:  # closed (a replaced one shares its venue id: not indexed)
+                self._orders[order.id] = order
+                self._by_client_id[(order.account_id, order.client_order_id)] = order.id
+                self._closed[order.id] = None
 
     async def _load_day_trades(self, conn: Any) -> None:
         """Rebuild day-trade counts from the last five trading days' fills."""
@@ -244,8 +315,9 @@ class Broker:
 
     def finish_replay(self) -> None:
         """After the venue's history is applied: settle what the crash left half done."""
-        self._replaying = False
         now = self.clock()
+        self._settle_orphaned_legs(now)  # still replaying: the venue actions it finds wait
+        self._replaying = False
         deferred, self._deferred = self._deferred, []
         for order in list(self._orders.values()):
             if order.status == OrderStatus.PENDING_NEW and order.venue_order_id is None:
@@ -261,6 +333,32 @@ class Broker:
         for action in deferred:
             action()
         self._roll_day(now)
+
+    def _settle_orphaned_legs(self, now: int) -> None:
+        """No exit leg outlives its entry: a held leg whose entry closed (in a database written
+        before entries' replacements took their legs along) goes to the live replacement, or
+        is activated for what the entry filled, or cancelled."""
+        for leg in [o for o in self._orders.values() if o.status == OrderStatus.HELD]:
+            parent = self._orders.get(leg.parent_id or "")
+            seen: set[str] = set()
+            while (
+                parent is not None
+                and parent.status == OrderStatus.REPLACED
+                and parent.replaced_by
+                and parent.id not in seen
+            ):
+                seen.add(parent.id)
+                parent = self._orders.get(parent.replaced_by)
+            if parent is not None and parent.is_open:
+                if leg.parent_id != parent.id:
+                    leg.parent_id = parent.id
+                    self._touch(leg, now)
+                continue
+            if parent is None:
+                self._close(leg, OrderStatus.CANCELED, now)
+                continue
+            leg.parent_id = parent.id
+            self._after_close(parent, now)
 
     async def start(self, *, maintenance_interval: float = 1.0) -> None:
         self.store.start()
@@ -415,6 +513,7 @@ class Broker:
             raise BrokerError(ErrorCode.INVALID, "the deposit would take cash above the maximum")
         entry_id = _new_id()
         acct.credit(amount, now, now)
+        acct.net_transfers += amount
         kind = "deposit" if amount > 0 else "withdrawal"
         self.store.insert(
             t.ledger,
@@ -431,6 +530,34 @@ class Broker:
         )
         await self.store.flush()
         return entry_id
+
+    def configuration(self, account_id: str) -> AccountConfiguration:
+        """The account's settings (Alpaca's account configurations); defaults until changed."""
+        self.account(account_id)
+        return self._configurations.get(account_id) or AccountConfiguration()
+
+    async def configure(self, account_id: str, changes: dict[str, Any]) -> AccountConfiguration:
+        """Apply ``changes`` to the account's configuration, durably; invalid ones change
+        nothing (42210000)."""
+        config = self.configuration(account_id).changed(changes)
+        self._configurations[account_id] = config
+        self.store.upsert(
+            t.account_configurations,
+            {"account_id": account_id, "settings": config.dumps(), "updated_at": self.clock()},
+        )
+        await self.store.flush()
+        return config
+
+    def _check_configuration(self, acct: AccountState, inst: Instrument, req: OrderRequest) -> None:
+        config = self._configurations.get(acct.id)
+        if config is None:
+            return
+        if config.suspend_trade:
+            raise RiskReject(RiskCode.TRADING_BLOCKED, "suspend_trade is set for the account")
+        if config.no_shorting and req.side == "sell":
+            symbol = self._symbol_risk(acct, inst, None)
+            if symbol.position_qty - symbol.open_sell_qty < req.qty:
+                raise RiskReject(RiskCode.SHORT_NOT_ALLOWED, "no_shorting is set for the account")
 
     def withdrawable(self, acct: AccountState, now: int) -> int:
         return max(0, min(acct.settled_cash(now), acct.cash) - acct.held)
@@ -566,6 +693,7 @@ class Broker:
             return self._orders[existing_id]
         if not self.venue.running:
             raise BrokerError(ErrorCode.VENUE_UNAVAILABLE, "the venue is not available")
+        self._check_configuration(acct, inst, req)
         now = self.clock()
         is_oco = req.order_class == OrderClass.OCO
         limit = req.take_profit_limit if is_oco else req.limit_price
@@ -709,7 +837,7 @@ class Broker:
             ord_type=_VENUE_TYPES[OrderType(order.order_type)],
             price=order.limit_price or 0,
             stop_price=order.stop_price or 0,
-            tif=_VENUE_TIFS[TimeInForce(order.time_in_force)],
+            tif=_venue_tif(order),
             account=order.account_id,
             trail_amount=trail_amount,
             trail_bps=trail_bps,
@@ -770,10 +898,7 @@ class Broker:
             self._close(order, OrderStatus.CANCELED, self.clock())
             self._emit(order, "canceled")
             return order
-        # a bracket/OTO parent takes its held legs with it
-        for leg in self.legs_of(order):
-            if leg.status == OrderStatus.HELD:
-                self._close(leg, OrderStatus.CANCELED, self.clock())
+        # a bracket/OTO entry's held legs follow it once the venue confirms (_after_close)
         await self._send_cancel(order)
         return order
 
@@ -801,9 +926,12 @@ class Broker:
         """Cancel every open order of the account: (order id, HTTP status, order) each."""
         self.account(account_id)
         results: list[tuple[str, int, BrokerOrder]] = []
-        for order in self.open_orders(account_id):
-            if order.parent_id is not None and order.status == OrderStatus.HELD:
-                continue  # goes with its parent
+        opened = self.open_orders(account_id)
+        # entries first: their held legs are cancelled with them, and reported as cancelled
+        for order in sorted(opened, key=lambda o: o.parent_id is not None):
+            if order.status in (OrderStatus.CANCELED, OrderStatus.PENDING_CANCEL):
+                results.append((order.id, 200, order))  # on its way out already
+                continue
             try:
                 await self.cancel_order(account_id, order.id)
                 results.append((order.id, 200, order))
@@ -825,8 +953,10 @@ class Broker:
         ):
             raise BrokerError(ErrorCode.ORDER_NOT_REPLACEABLE, f"order is {old.status}")
         validate_replace(change, trail_percent=old.trail_percent_bps is not None)
-        if change.time_in_force is not None and change.time_in_force != old.time_in_force:
-            raise BrokerError(ErrorCode.INVALID, "time_in_force cannot be changed at this venue")
+        tif = change.time_in_force or old.time_in_force
+        rebook = tif != old.time_in_force or change.trail is not None
+        if rebook:
+            _check_rebooking(old, tif, change.trail)
         if change.client_order_id is not None and (
             (account_id, change.client_order_id) in self._by_client_id
         ):
@@ -846,10 +976,6 @@ class Broker:
             OrderType.STOP_LIMIT,
         ):
             raise BrokerError(ErrorCode.INVALID, f"{old.order_type} orders have no stop_price")
-        if change.trail is not None:
-            raise BrokerError(
-                ErrorCode.INVALID, "the venue cannot change a trailing stop's trail; cancel instead"
-            )
         for value in (limit, stop):
             if value is not None and value <= 0:
                 raise BrokerError(ErrorCode.INVALID, "prices must be positive")
@@ -877,7 +1003,13 @@ class Broker:
             venue_order_id=None,
             replaces=old.id,
             replaced_by=None,
+            time_in_force=tif,
         )
+        if change.trail is not None:
+            if old.trail_percent_bps is not None:
+                new.trail_percent_bps = change.trail
+            else:
+                new.trail_price = change.trail
         self._index(new)
         acct.held += hold
         self.store.insert(t.orders, new.row())
@@ -885,6 +1017,8 @@ class Broker:
         old.status = OrderStatus.PENDING_REPLACE
         self._touch(old, now)
         await self.store.flush()
+        if rebook:
+            return await self._rebook(old, new, keep_qty=change.qty is not None)
         try:
             await self.venue.submit(
                 cmd.ReplaceOrder(
@@ -906,6 +1040,41 @@ class Broker:
             raise BrokerError(
                 ErrorCode.ORDER_NOT_REPLACEABLE, new.reject_reason or "replacement rejected"
             )
+        return new
+
+    async def _rebook(self, old: BrokerOrder, new: BrokerOrder, *, keep_qty: bool) -> BrokerOrder:
+        """A replacement the venue's replace cannot make (a new time in force or trail): the
+        venue cancels the old order, then takes the new one. The old order ends ``replaced``
+        when the venue confirms the cancel (``_on_cancelled``); if it filled first, the
+        replacement is rejected and the old order stands."""
+        if old.venue_order_id is None:  # replace_order checked it; for the type checker
+            raise BrokerError(ErrorCode.ORDER_NOT_REPLACEABLE, "order is not at the venue")
+        self._rebooking[old.id] = new.id
+        try:
+            await self.venue.submit(
+                cmd.CancelOrder(
+                    symbol=old.symbol,
+                    member=self.venue.member,
+                    cl_ord_id=_new_id(),
+                    order_id=old.venue_order_id,
+                )
+            )
+        except Exception as exc:
+            _log.warning("venue refused the cancel to replace %s: %s", old.id, exc)
+        self._rebooking.pop(old.id, None)
+        if old.status != OrderStatus.REPLACED:
+            if old.status == OrderStatus.PENDING_REPLACE:
+                self._restore(old)
+            self._reject(new, 0, f"the order could not be replaced: it is {old.status}")
+            raise BrokerError(ErrorCode.ORDER_NOT_REPLACEABLE, new.reject_reason or "")
+        if not keep_qty:  # what was left when the venue cancelled it
+            new.qty = min(new.qty, old.qty - old.filled_qty)
+        try:
+            await self._route(new)
+        except Exception as exc:
+            _log.warning("venue refused replacement %s: %s", new.id, exc)
+        if new.status == OrderStatus.PENDING_NEW:
+            self._reject(new, 0, "the venue did not accept the replacement")
         return new
 
     async def close_position(
@@ -935,6 +1104,7 @@ class Broker:
         member = self.venue.member
         self._command = command
         last = 0
+        traded: dict[str, int] = {}  # symbol -> its last price after this command
         for event in events:
             seq = event.seq
             last = seq
@@ -951,9 +1121,15 @@ class Broker:
                     venue=self.venue.name,
                 )
                 continue
+            if kind is ev.Trade:
+                traded[event.symbol] = event.price  # type: ignore[union-attr]
             if seq <= self._mark:
                 if kind is ev.Trade:
                     self.last_price[event.symbol] = event.price  # type: ignore[union-attr]
+                elif kind is ev.Accepted and getattr(event, "member", None) == member:
+                    known = self._order_for_venue_id(event.order_id)  # type: ignore[union-attr]
+                    if known is not None and known.is_open:
+                        self._track_trail(known, event)  # type: ignore[arg-type]
                 continue
             if kind is ev.Trade:
                 self._on_trade(event)  # type: ignore[arg-type]
@@ -969,9 +1145,24 @@ class Broker:
                 self._on_expired(event)  # type: ignore[arg-type]
             elif kind is ev.Replaced:
                 self._on_replaced(event)  # type: ignore[arg-type]
+        for symbol, price in traded.items():
+            self.trails.on_last_price(symbol, price)
         if last > self._mark:
             self._mark = last
             self.store.upsert(t.marks, {"name": self._mark_name, "value": last})
+
+    def _track_trail(self, order: BrokerOrder, e: ev.Accepted) -> None:
+        if order.order_type != OrderType.TRAILING_STOP:
+            return
+        self.trails.start(
+            e.order_id,
+            order.symbol,
+            is_buy=order.side == "buy",
+            amount=order.trail_price or 0,
+            bps=order.trail_percent_bps or 0,
+            last_price=self.last_price.get(order.symbol),
+            accepted_stop=e.stop_price,
+        )
 
     def _rebuild(self, order_id: str, ts: int) -> BrokerOrder | None:
         """A simple order the venue journaled but the database never recorded (the broker
@@ -1032,6 +1223,7 @@ class Broker:
         if order.status == OrderStatus.PENDING_NEW:
             order.status = OrderStatus.NEW
         order.submitted_at = e.ts
+        self._track_trail(order, e)
         self._touch(order, e.ts)
         self._emit(order, "new", e.ts)
 
@@ -1068,6 +1260,7 @@ class Broker:
         new.status = OrderStatus.NEW
         self._by_venue_id[e.order_id] = new.id
         self._touch(new, e.ts)
+        self._adopt_legs(old, new, e.ts)
         self._emit(old, "replaced", e.ts)
 
     def _on_cancelled(self, e: ev.Cancelled) -> None:
@@ -1081,6 +1274,15 @@ class Broker:
             self._touch(order, e.ts)
             return
         self._prior_status.pop(order.id, None)
+        replacement = self._orders.get(self._rebooking.pop(order.id, ""))
+        if replacement is not None and replacement.status == OrderStatus.PENDING_NEW:
+            order.replaced_by = replacement.id
+            order.replaced_at = e.ts
+            self.trails.stop(order.venue_order_id)  # the replacement is a new venue order
+            self._close(order, OrderStatus.REPLACED, e.ts)
+            self._adopt_legs(order, replacement, e.ts)
+            self._emit(order, "replaced", e.ts)
+            return
         expiring = order.id in self._expiring
         self._expiring.discard(order.id)
         status = OrderStatus.EXPIRED if expiring else OrderStatus.CANCELED
@@ -1220,6 +1422,22 @@ class Broker:
                 return other
         return None
 
+    def _adopt_legs(self, old: BrokerOrder, new: BrokerOrder, ts: int) -> None:
+        """A replaced entry's held exits belong to its replacement, as at Alpaca."""
+        for leg in self.legs_of(old):
+            leg.parent_id = new.id
+            self._touch(leg, ts)
+
+    def _filled_before(self, order: BrokerOrder) -> int:
+        """What the orders ``order`` replaced had filled (their exits cover it too)."""
+        total, seen = 0, {order.id}
+        prior = self._orders.get(order.replaces or "")
+        while prior is not None and prior.id not in seen:
+            seen.add(prior.id)
+            total += prior.filled_qty
+            prior = self._orders.get(prior.replaces or "")
+        return total
+
     def _after_fill(self, order: BrokerOrder, ts: int) -> None:
         sibling = self._sibling(order) if order.leg_role else None
         if sibling is not None and sibling.is_working:
@@ -1230,13 +1448,14 @@ class Broker:
         held = [leg for leg in self.legs_of(order) if leg.status == OrderStatus.HELD]
         if not held:
             return
-        if order.filled_qty == 0:
+        filled = order.filled_qty + self._filled_before(order)
+        if filled == 0:
             for leg in held:
                 self._close(leg, OrderStatus.CANCELED, ts)
                 self._emit(leg, "canceled", ts)
             return
         for leg in held:
-            leg.qty = order.filled_qty
+            leg.qty = filled
             leg.status = OrderStatus.PENDING_NEW
             self._touch(leg, ts)
             self._later(lambda leg=leg: self._send_leg(leg))  # type: ignore[misc]
@@ -1344,16 +1563,30 @@ class Broker:
         self._day = day
         for symbol, price in self.last_price.items():
             self.prior_close[symbol] = price
-        if first and not self.prior_close:
-            return
         for acct in self.accounts.values():
-            for pos in acct.positions.values():
-                close = self.prior_close.get(pos.symbol)
-                if pos.day != day and close is not None:
-                    pos.roll_day(day, close)
-                    self._save_position(acct, pos, now)
-            equity, _, _ = self.valuation(acct)
-            acct.last_equity = equity
+            if not (first and not self.prior_close):
+                for pos in acct.positions.values():
+                    close = self.prior_close.get(pos.symbol)
+                    if pos.day != day and close is not None:
+                        pos.roll_day(day, close)
+                        self._save_position(acct, pos, now)
+            self._open_day(acct, day)
+
+    def _open_day(self, acct: AccountState, day: int) -> None:
+        """Store the account's equity as the new day begins: the previous session's close.
+
+        Kept if stored before a restart; not taken on the account's first day, whose start is
+        its deposits (``last_equity``)."""
+        if acct.last_equity_day >= day or self._day_number(acct.created_at) == day:
+            return
+        equity, _, _ = self.valuation(acct)
+        acct.last_equity, acct.last_equity_day = equity, day
+        self.store.upsert(t.opening_equity, {"account_id": acct.id, "day": day, "equity": equity})
+
+    def last_equity(self, acct: AccountState) -> int:
+        """Alpaca's ``last_equity``: the equity at the previous session's close (on the
+        account's first day, what it started the day with: its deposits)."""
+        return acct.net_transfers if acct.last_equity is None else acct.last_equity
 
     # --- bookkeeping ------------------------------------------------------------------------------
 
@@ -1395,6 +1628,8 @@ class Broker:
         elif status == OrderStatus.REJECTED:
             order.failed_at = ts
         self._release(order)
+        if status != OrderStatus.REPLACED:  # a replacement keeps the venue's order
+            self.trails.stop(order.venue_order_id)
         self._touch(order, ts)
         opened = self._open_by_account.get(order.account_id)
         if opened is not None:

@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "account_configurations",
     "accounts",
     "api_keys",
     "customers",
@@ -31,6 +32,7 @@ __all__ = [
     "ledger",
     "marks",
     "metadata",
+    "opening_equity",
     "orders",
     "positions",
     "refresh_tokens",
@@ -245,4 +247,23 @@ marks = Table(
     # e.g. "venue:TFEX" -> the last venue event sequence number the broker has applied
     Column("name", String(64), primary_key=True),
     Column("value", BigInteger, nullable=False),
+)
+
+account_configurations = Table(
+    "account_configurations",
+    metadata,
+    # an account's settings in Alpaca's shape (GET/PATCH /v2/account/configurations)
+    Column("account_id", String(36), ForeignKey("accounts.id"), primary_key=True),
+    Column("settings", Text, nullable=False),  # a JSON object
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+opening_equity = Table(
+    "opening_equity",
+    metadata,
+    # an account's equity when the trading day began: the previous session's close (Alpaca's
+    # last_equity), stored at the day roll so that a restart keeps it
+    Column("account_id", String(36), ForeignKey("accounts.id"), primary_key=True),
+    Column("day", Integer, primary_key=True),  # the trading day, YYYYMMDD
+    Column("equity", BigInteger, nullable=False),  # minor units
 )

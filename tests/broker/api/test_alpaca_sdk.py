@@ -36,6 +36,7 @@ from alpaca.trading.enums import (
     TradeEvent,
 )
 from alpaca.trading.models import (
+    AccountConfiguration,
     Asset,
     NonTradeActivity,
     Order,
@@ -191,7 +192,8 @@ async def test_account_assets_clock_and_calendar(sdk: Sdk) -> None:
 
     clock = await sdk.call(sdk.client.get_clock)
     assert clock.is_open  # the test stack's calendar is always open
-    assert clock.timestamp < clock.next_close and clock.next_open <= clock.next_close
+    # open: the next close first, then the next open (distinct, as Alpaca orders them)
+    assert clock.timestamp < clock.next_close < clock.next_open
 
     start = date(2026, 3, 2)
     days = await sdk.call(
@@ -673,3 +675,238 @@ async def test_trade_updates_stream_answers_a_message_that_is_not_an_object(
         assert reply["stream"] == "error"
     else:
         assert reply["stream"] == "authorization" and reply["data"]["status"] == "unauthorized"
+
+
+# --- behaviours real clients depend on ------------------------------------------------------------
+
+
+def _bracket(price: float, tif: TimeInForce = TimeInForce.GTC) -> LimitOrderRequest:
+    return LimitOrderRequest(
+        symbol="AAPL",
+        qty=5,
+        side=OrderSide.BUY,
+        time_in_force=tif,
+        limit_price=price,
+        order_class=OrderClass.BRACKET,
+        take_profit=TakeProfitRequest(limit_price=108),
+        stop_loss=StopLossRequest(stop_price=92),
+    )
+
+
+async def test_replacing_a_bracket_entry_carries_its_legs(sdk: Sdk) -> None:
+    c = sdk.client
+    old = await sdk.call(c.submit_order, _bracket(100))
+    assert old.legs is not None
+    leg_ids = {leg.id for leg in old.legs}
+    new = await sdk.call(c.replace_order_by_id, old.id, ReplaceOrderRequest(limit_price=101))
+    assert new.replaces == old.id and _d(new.limit_price) == 101
+    assert new.legs is not None and {leg.id for leg in new.legs} == leg_ids
+    assert {leg.status for leg in new.legs} == {OrderStatus.HELD}
+    nested = await sdk.call(c.get_orders, GetOrdersRequest(nested=True))
+    assert [o.id for o in nested] == [new.id]
+    assert {leg.id for leg in nested[0].legs or []} == leg_ids
+
+    # the replacement fills: its exits go to the venue for the filled quantity
+    await sdk.stack.counterparty("AAPL", Side.SELL, 10_100, 5)
+    await sdk.order_until(new.id, _is(OrderStatus.FILLED))
+    for leg_id in leg_ids:
+        working = await sdk.order_until(leg_id, _is(OrderStatus.NEW))
+        assert working.qty == "5"
+
+
+async def test_mass_cancel_takes_held_legs_and_reports_them_cancelled(sdk: Sdk) -> None:
+    c = sdk.client
+    old = await sdk.call(c.submit_order, _bracket(100))
+    new = await sdk.call(c.replace_order_by_id, old.id, ReplaceOrderRequest(limit_price=99))
+    assert new.legs is not None
+    responses = await sdk.call(c.cancel_orders)
+    expected = {str(new.id), *(str(leg.id) for leg in new.legs)}
+    assert {str(r.id) for r in responses} == expected
+    assert all(r.status == 200 for r in responses)
+    for leg in new.legs:
+        await sdk.order_until(leg.id, _is(OrderStatus.CANCELED))
+    assert await sdk.call(c.get_orders) == []
+
+
+async def test_close_all_with_cancel_orders_leaves_no_held_leg(sdk: Sdk) -> None:
+    c, s = sdk.client, sdk.stack
+    await s.counterparty("AAPL", Side.SELL, 10_000, 2)
+    bought = await sdk.call(
+        c.submit_order,
+        MarketOrderRequest(symbol="AAPL", qty=2, side=OrderSide.BUY, time_in_force=TimeInForce.DAY),
+    )
+    await sdk.order_until(bought.id, _is(OrderStatus.FILLED))
+    entry = await sdk.call(c.submit_order, _bracket(95))
+    replaced = await sdk.call(c.replace_order_by_id, entry.id, ReplaceOrderRequest(limit_price=96))
+    await s.counterparty("AAPL", Side.BUY, 10_000, 2)  # a bid the closing sale meets
+    results = await sdk.call(c.close_all_positions, True)
+    assert [(r.symbol, r.status) for r in results] == [("AAPL", 200)]
+    assert replaced.legs is not None
+    for leg in replaced.legs:
+        await sdk.order_until(leg.id, _is(OrderStatus.CANCELED))
+    await sdk.order_until(replaced.id, _is(OrderStatus.CANCELED))
+    assert await sdk.call(c.get_orders) == []
+
+
+async def test_market_orders_with_gtc_are_accepted(sdk: Sdk) -> None:
+    c, s = sdk.client, sdk.stack
+    await s.counterparty("AAPL", Side.SELL, 10_000, 10)
+    simple = await sdk.call(
+        c.submit_order,
+        MarketOrderRequest(symbol="AAPL", qty=2, side=OrderSide.BUY, time_in_force=TimeInForce.GTC),
+    )
+    filled = await sdk.order_until(simple.id, _is(OrderStatus.FILLED))
+    assert filled.time_in_force == TimeInForce.GTC and filled.filled_qty == "2"
+    # Alpaca's own bracket example: a market entry, gtc
+    bracket = await sdk.call(
+        c.submit_order,
+        MarketOrderRequest(
+            symbol="AAPL",
+            qty=3,
+            side=OrderSide.BUY,
+            time_in_force=TimeInForce.GTC,
+            order_class=OrderClass.BRACKET,
+            take_profit=TakeProfitRequest(limit_price=110),
+            stop_loss=StopLossRequest(stop_price=95),
+        ),
+    )
+    assert bracket.status != OrderStatus.REJECTED
+    await sdk.order_until(bracket.id, _is(OrderStatus.FILLED))
+    assert bracket.legs is not None
+    for leg in bracket.legs:
+        working = await sdk.order_until(leg.id, _is(OrderStatus.NEW))
+        assert working.time_in_force == TimeInForce.GTC
+
+
+async def test_last_equity_on_the_first_day_is_the_deposits(sdk: Sdk) -> None:
+    c, s = sdk.client, sdk.stack
+    await s.counterparty("AAPL", Side.SELL, 10_000, 10)
+    order = await sdk.call(
+        c.submit_order,
+        MarketOrderRequest(
+            symbol="AAPL", qty=10, side=OrderSide.BUY, time_in_force=TimeInForce.DAY
+        ),
+    )
+    await sdk.order_until(order.id, _is(OrderStatus.FILLED))
+    await last_trade(s, "AAPL", 10_500)
+    account = await sdk.call(c.get_account)
+    assert account.equity == "100050.00"
+    assert account.last_equity == "100000.00"
+
+
+# --- differences from Alpaca, fixed ---------------------------------------------------------------
+
+
+async def test_account_configurations_read_change_and_apply(sdk: Sdk) -> None:
+    c, s = sdk.client, sdk.stack
+    config = await sdk.call(c.get_account_configurations)
+    assert isinstance(config, AccountConfiguration)
+    assert config.suspend_trade is False and config.no_shorting is False
+    config.suspend_trade = True
+    changed = await sdk.call(c.set_account_configurations, config)
+    assert changed.suspend_trade is True
+    assert (await sdk.call(c.get_account_configurations)).suspend_trade is True
+    request = LimitOrderRequest(
+        symbol="AAPL", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.DAY, limit_price=90
+    )
+    with pytest.raises(APIError) as info:
+        await sdk.call(c.submit_order, request)
+    assert info.value.status_code == 403 and info.value.code == 40310002
+    changed.suspend_trade = False
+    changed.fractional_trading = True  # whole shares only: refused, nothing changes
+    with pytest.raises(APIError) as info:
+        await sdk.call(c.set_account_configurations, changed)
+    assert info.value.status_code == 422
+    assert (await sdk.call(c.get_account_configurations)).suspend_trade is True
+    changed.fractional_trading = False
+    await sdk.call(c.set_account_configurations, changed)
+    assert (await sdk.call(c.submit_order, request)).status == OrderStatus.NEW
+    assert s.broker.configuration(sdk.account_id).suspend_trade is False
+
+
+async def test_every_alpaca_activity_type_is_accepted(sdk: Sdk) -> None:
+    assert await sdk.raw("/account/activities/DIV") == []
+    assert await sdk.raw("/account/activities", {"activity_types": "DIV,INT"}) == []
+    deposits = await sdk.raw("/account/activities", {"activity_types": "CSD,DIV"})
+    assert [a["activity_type"] for a in deposits] == ["CSD"]
+    with pytest.raises(APIError) as info:
+        await sdk.raw("/account/activities/NOPE")
+    assert info.value.status_code == 422
+
+
+async def test_lower_case_symbols_are_normalised(sdk: Sdk) -> None:
+    placed = await sdk.call(
+        sdk.client.submit_order,
+        LimitOrderRequest(
+            symbol="aapl", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.DAY, limit_price=90
+        ),
+    )
+    assert placed.symbol == "AAPL" and placed.status == OrderStatus.NEW
+
+
+async def test_trailing_stops_show_their_mark_and_stop_and_take_a_new_trail(sdk: Sdk) -> None:
+    c, s = sdk.client, sdk.stack
+    await last_trade(s, "AAPL", 10_000)
+    placed = await sdk.call(
+        c.submit_order,
+        TrailingStopOrderRequest(
+            symbol="AAPL", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.GTC, trail_price=2
+        ),
+    )
+    assert (_d(placed.hwm), _d(placed.stop_price)) == (100, 102)
+    await last_trade(s, "AAPL", 9_700)  # a buy trails the low: the stop follows down
+    moved = await sdk.call(c.get_order_by_id, placed.id)
+    assert (_d(moved.hwm), _d(moved.stop_price)) == (97, 99)
+    await last_trade(s, "AAPL", 9_800)  # not lower: nothing moves
+    same = await sdk.call(c.get_order_by_id, placed.id)
+    assert (_d(same.hwm), _d(same.stop_price)) == (97, 99)
+
+    retrailed = await sdk.call(c.replace_order_by_id, placed.id, ReplaceOrderRequest(trail=3))
+    assert retrailed.replaces == placed.id and retrailed.status == OrderStatus.NEW
+    assert _d(retrailed.trail_price) == 3 and _d(retrailed.stop_price) == 98 + 3
+    old = await sdk.order_until(placed.id, _is(OrderStatus.REPLACED))
+    assert old.replaced_by == retrailed.id
+    percent = await sdk.call(
+        c.submit_order,
+        TrailingStopOrderRequest(
+            symbol="AAPL", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.DAY, trail_percent=1
+        ),
+    )
+    assert (_d(percent.hwm), _d(percent.stop_price)) == (98, 98.98)
+    repercent = await sdk.call(c.replace_order_by_id, percent.id, ReplaceOrderRequest(trail=2))
+    assert _d(repercent.trail_percent) == 2 and _d(repercent.stop_price) == 99.96
+
+
+async def test_time_in_force_can_be_replaced(sdk: Sdk) -> None:
+    c = sdk.client
+    day = await sdk.call(
+        c.submit_order,
+        LimitOrderRequest(
+            symbol="AAPL", qty=3, side=OrderSide.BUY, time_in_force=TimeInForce.DAY, limit_price=90
+        ),
+    )
+    gtc = await sdk.call(
+        c.replace_order_by_id, day.id, ReplaceOrderRequest(time_in_force=TimeInForce.GTC)
+    )
+    assert gtc.time_in_force == TimeInForce.GTC and gtc.replaces == day.id
+    assert gtc.status == OrderStatus.NEW and gtc.qty == "3" and _d(gtc.limit_price) == 90
+    await sdk.order_until(day.id, _is(OrderStatus.REPLACED))
+    open_orders = await sdk.call(c.get_orders)
+    assert [o.id for o in open_orders] == [gtc.id]
+    with pytest.raises(APIError) as info:  # a bracket stays day or gtc
+        bracket = await sdk.call(c.submit_order, _bracket(95))
+        await sdk.call(
+            c.replace_order_by_id, bracket.id, ReplaceOrderRequest(time_in_force=TimeInForce.IOC)
+        )
+    assert info.value.status_code == 422
+
+
+async def test_mass_cancel_reports_a_brackets_held_legs_as_cancelled(sdk: Sdk) -> None:
+    bracket = await sdk.call(sdk.client.submit_order, _bracket(100))
+    assert bracket.legs is not None
+    responses = await sdk.call(sdk.client.cancel_orders)
+    assert sorted((str(r.id), r.status) for r in responses) == sorted(
+        (str(o.id), 200) for o in (bracket, *bracket.legs)
+    )
+    for order in (bracket, *bracket.legs):
+        await sdk.order_until(order.id, _is(OrderStatus.CANCELED))

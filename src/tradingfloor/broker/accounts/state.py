@@ -33,7 +33,11 @@ class AccountState:
     pattern_day_trader: bool = False
     cash: int = 0
     held: int = 0
-    last_equity: int = 0  # equity at the previous close
+    # equity at the previous session's close (Alpaca's last_equity) and the trading day
+    # (YYYYMMDD) it opened; None until the account has been through a day roll
+    last_equity: int | None = None
+    last_equity_day: int = 0
+    net_transfers: int = 0  # deposits minus withdrawals, ever
     # credits not settled yet: (settle_at ns, amount), oldest first, and their sum
     pending_credits: list[tuple[int, int]] = field(default_factory=list)
     unsettled: int = 0

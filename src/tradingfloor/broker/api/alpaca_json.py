@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from tradingfloor.broker.accounts.state import AccountState
 from tradingfloor.broker.instruments import ASSET_NAMESPACE, Instrument
-from tradingfloor.broker.oms.orders import BrokerOrder, OrderClass
+from tradingfloor.broker.oms.orders import BrokerOrder, OrderClass, OrderType
 from tradingfloor.broker.portfolio.position import Position
 from tradingfloor.broker.risk.pretrade import (
     non_marginable_buying_power,
@@ -87,6 +87,11 @@ def order_json(broker: Broker, order: BrokerOrder, *, nested: bool = True) -> di
         found = broker.legs_of(order)
         legs = [order_json(broker, leg, nested=False) for leg in found] or None
     trail_percent = str(Decimal(order.trail_percent_bps) / 100) if order.trail_percent_bps else None
+    stop_price, hwm = order.stop_price, None
+    if order.order_type == OrderType.TRAILING_STOP and order.is_open:
+        trail = broker.trails.get(order.venue_order_id)  # where the venue's stop is now
+        if trail is not None:
+            stop_price, hwm = trail.stop, trail.ref
     return {
         "id": order.id,
         "client_order_id": order.client_order_id,
@@ -113,13 +118,13 @@ def order_json(broker: Broker, order: BrokerOrder, *, nested: bool = True) -> di
         "side": order.side,
         "time_in_force": order.time_in_force,
         "limit_price": _price(order.limit_price, inst),
-        "stop_price": _price(order.stop_price, inst),
+        "stop_price": _price(stop_price, inst),
         "status": order.status,
         "extended_hours": order.extended_hours,
         "legs": legs,
         "trail_percent": trail_percent,
         "trail_price": _price(order.trail_price, inst),
-        "hwm": None,
+        "hwm": _price(hwm, inst),
         "reject_code": order.reject_code,
         "reject_reason": order.reject_reason,
     }
@@ -157,7 +162,7 @@ def account_json(broker: Broker, acct: AccountState, now: int) -> dict[str, Any]
         "multiplier": str(broker.limits.margin_multiplier_bps // 10_000) if margin else "1",
         "shorting_enabled": margin,
         "equity": money(equity),
-        "last_equity": money(acct.last_equity or equity),
+        "last_equity": money(broker.last_equity(acct)),
         "long_market_value": money(risk.long_market_value),
         "short_market_value": money(-risk.short_market_value),
         "initial_margin": money(gross // 2 if margin else 0),

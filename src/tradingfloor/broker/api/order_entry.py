@@ -62,7 +62,7 @@ async def order_out(broker: Broker, order: BrokerOrder, nested: bool = True) -> 
 
 
 async def place_order(broker: Broker, who: Principal, body: OrderIn) -> dict[str, Any]:
-    inst = broker.instruments.get(body.symbol)
+    inst = broker.instruments.get(body.symbol.strip().upper())  # as the data API reads it
     if inst is None:
         raise BrokerError(ErrorCode.ASSET_NOT_FOUND, f"asset not found: {body.symbol}")
     order = await broker.submit_order(account_of(who), to_order_request(body, inst))

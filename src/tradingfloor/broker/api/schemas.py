@@ -18,6 +18,7 @@ from tradingfloor.core.limits import MAX_ORDER_QTY, MAX_PRICE_TICKS, price_in_ra
 from tradingfloor.core.units import UnitError, to_ticks
 
 __all__ = [
+    "AccountConfigurationIn",
     "OrderIn",
     "ReplaceIn",
     "StopLossIn",
@@ -71,6 +72,23 @@ class ReplaceIn(_Body):
     stop_price: Num = None
     trail: Num = None
     client_order_id: str | None = Field(default=None, max_length=128)
+
+
+class AccountConfigurationIn(_Body):
+    """PATCH /v2/account/configurations: the fields to change (null or absent: unchanged)."""
+
+    dtbp_check: Literal["both", "entry", "exit"] | None = None
+    fractional_trading: bool | None = None
+    max_margin_multiplier: Literal["1", "2", "3", "4"] | None = None
+    no_shorting: bool | None = None
+    pdt_check: Literal["both", "entry", "exit"] | None = None
+    suspend_trade: bool | None = None
+    trade_confirm_email: Literal["all", "none"] | None = None
+    ptp_no_exception_entry: bool | None = None
+    max_options_trading_level: int | None = Field(default=None, ge=0, le=3)
+
+    def changes(self) -> dict[str, object]:
+        return {k: v for k, v in self.model_dump(exclude_unset=True).items() if v is not None}
 
 
 class WatchlistIn(_Body):
@@ -134,7 +152,7 @@ def to_order_request(body: OrderIn, inst: Instrument) -> OrderRequest:
     if body.notional is not None:
         raise _invalid("notional orders are not supported; give qty")
     return OrderRequest(
-        symbol=body.symbol,
+        symbol=inst.symbol,
         side=body.side,
         qty=shares(body.qty, inst),
         order_type=body.type,

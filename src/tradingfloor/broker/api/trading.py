@@ -24,6 +24,7 @@ from tradingfloor.broker.api.alpaca_json import (
 )
 from tradingfloor.broker.api.auth import Principal, account_of, require
 from tradingfloor.broker.api.schemas import (
+    AccountConfigurationIn,
     OrderIn,
     ReplaceIn,
     WatchlistIn,
@@ -45,6 +46,48 @@ __all__ = ["MAX_ORDERS_PAGE", "trading_router"]
 MAX_ORDERS_PAGE = 500
 MAX_ACTIVITIES_PAGE = 100
 MAX_WATCHLIST_SYMBOLS = 200
+ACTIVITY_TYPES: Final = frozenset(
+    [
+        "FILL",
+        "ACATC",
+        "ACATS",
+        "CFEE",
+        "CIL",
+        "CSD",
+        "CSW",
+        "DIV",
+        "DIVCGL",
+        "DIVCGS",
+        "DIVNRA",
+        "DIVROC",
+        "DIVTXEX",
+        "DIVWH",
+        "EXTRD",
+        "FEE",
+        "FXTRD",
+        "INT",
+        "INTPNL",
+        "JNLC",
+        "JNLS",
+        "MA",
+        "MEM",
+        "NC",
+        "OCT",
+        "OPASN",
+        "OPCSH",
+        "OPEXC",
+        "OPEXP",
+        "OPTRD",
+        "PTC",
+        "REORG",
+        "SPIN",
+        "SPLIT",
+        "SWP",
+        "VOF",
+        "WH",
+    ]
+)
+"""Alpaca's activity types. The broker records FILL, CSD and CSW; the others answer []."""
 # times are int64 nanoseconds inside: these bound what a query may name
 _EARLIEST: Final = datetime(1678, 1, 1, tzinfo=UTC)
 _LATEST: Final = datetime(2261, 12, 31, tzinfo=UTC)
@@ -101,6 +144,17 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
     @router.get("/account", summary="The caller's account")
     async def get_account(who: Principal = viewer) -> dict[str, Any]:
         return account_json(broker, broker.account(account_of(who)), now())
+
+    @router.get("/account/configurations", summary="The account's configuration")
+    async def get_configurations(who: Principal = viewer) -> dict[str, Any]:
+        return broker.configuration(account_of(who)).as_json()
+
+    @router.patch("/account/configurations", summary="Change the account's configuration")
+    async def patch_configurations(
+        body: AccountConfigurationIn, who: Principal = trader
+    ) -> dict[str, Any]:
+        config = await broker.configure(account_of(who), body.changes())
+        return config.as_json()
 
     # --- orders ---------------------------------------------------------------------------
 
@@ -292,12 +346,12 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
     @router.get("/clock", summary="Is the market open")
     async def get_clock(who: Principal = viewer) -> dict[str, Any]:
         ts = now()
-        cal = broker.calendar
+        is_open, next_open, next_close = broker.calendar.clock(ts)
         return {
             "timestamp": iso(ts),
-            "is_open": cal.is_open(ts),
-            "next_open": iso(cal.next_open(ts)),
-            "next_close": iso(cal.next_close(ts)),
+            "is_open": is_open,
+            "next_open": iso(next_open),
+            "next_close": iso(next_close),
         }
 
     @router.get("/calendar", summary="Trading days and their sessions")
@@ -401,6 +455,9 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
         page_size: Annotated[int, Query(ge=1, le=MAX_ACTIVITIES_PAGE)] = MAX_ACTIVITIES_PAGE,
     ) -> Any:
         kinds = [k for k in (activity_types or "").split(",") if k] or None
+        unknown = sorted(set(kinds or ()) - ACTIVITY_TYPES)
+        if unknown:
+            raise BrokerError(ErrorCode.INVALID, f"unknown activity type {', '.join(unknown)}")
         return await _activities(who, kinds, after, until, direction, page_size)
 
     @router.get("/account/activities/{activity_type}", summary="Activities of one type")
@@ -412,8 +469,8 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
         direction: Literal["asc", "desc"] = "desc",
         page_size: Annotated[int, Query(ge=1, le=MAX_ACTIVITIES_PAGE)] = MAX_ACTIVITIES_PAGE,
     ) -> Any:
-        if activity_type not in ("FILL", "CSD", "CSW"):
-            raise BrokerError(ErrorCode.INVALID, f"unsupported activity type {activity_type}")
+        if activity_type not in ACTIVITY_TYPES:
+            raise BrokerError(ErrorCode.INVALID, f"unknown activity type {activity_type}")
         return await _activities(who, [activity_type], after, until, direction, page_size)
 
     @router.get("/account/portfolio/history", summary="Equity over time")
