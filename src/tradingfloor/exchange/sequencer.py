@@ -127,6 +127,7 @@ class JournaledEngine(Generic[M]):
         snapshot_every: int = ...,
         keep_snapshots: int = ...,
         segment_bytes: int = ...,
+        truncate_at: str | None = ...,
     ) -> tuple[JournaledEngine[Engine], RecoveryReport]: ...
 
     @overload
@@ -141,6 +142,7 @@ class JournaledEngine(Generic[M]):
         snapshot_every: int = ...,
         keep_snapshots: int = ...,
         segment_bytes: int = ...,
+        truncate_at: str | None = ...,
     ) -> tuple[JournaledEngine[M], RecoveryReport]: ...
 
     @classmethod
@@ -154,9 +156,13 @@ class JournaledEngine(Generic[M]):
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         keep_snapshots: int = DEFAULT_KEEP_SNAPSHOTS,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        truncate_at: str | None = None,
     ) -> tuple[JournaledEngine[Any], RecoveryReport]:
-        """Recover the state from ``snapshot_dir`` and ``journal_dir``, then open for appends."""
-        engine, report = recover(journal_dir, snapshot_dir, machine_type)
+        """Recover the state from ``snapshot_dir`` and ``journal_dir``, then open for appends.
+
+        ``truncate_at`` is passed to ``recover`` (the operator's cut at a reported corruption).
+        """
+        engine, report = recover(journal_dir, snapshot_dir, machine_type, truncate_at=truncate_at)
         journal = Journal.open(journal_dir, segment_bytes=segment_bytes)
         try:
             pipeline: JournaledEngine[Any] = JournaledEngine(

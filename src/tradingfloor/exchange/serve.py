@@ -72,6 +72,7 @@ class ServeOptions:
     retransmission_port: int = 0
     tick_interval: float | None = 1.0
     snapshot_every: int = 100_000
+    truncate_journal_at: str | None = None  # SEGMENT:OFFSET of a reported corruption: cut there
     announce: Callable[[str], None] = field(default=print)
 
 
@@ -116,14 +117,31 @@ class VenueServer:
         self.http_port = 0
         self.broker_port = 0
 
+    def _report_dropped(self, venue: Venue) -> None:
+        """Say (output and log) every byte range recovery removed from the journal."""
+        report = venue.recovery
+        if report is None:
+            return
+        for dropped in report.dropped:
+            line = f"Journal: {dropped.describe()}"
+            self.options.announce(line)
+            _log.warning("%s", line)
+        for damaged in report.damaged_snapshots:
+            line = f"Snapshot skipped: {damaged}"
+            self.options.announce(line)
+            _log.warning("%s", line)
+
     def _on_events(self, command: Command, events: Sequence[Event]) -> None:
         self.feed.on_events(events)
 
     async def start(self) -> None:
         opts = self.options
         data = opts.data_dir
-        venue = Venue.open(data, snapshot_every=opts.snapshot_every)
+        venue = Venue.open(
+            data, snapshot_every=opts.snapshot_every, truncate_journal_at=opts.truncate_journal_at
+        )
         self.venue = venue
+        self._report_dropped(venue)
         gateway = FixGateway(self.config, venue, self.feed.book, mark_dir=data / "fix")
         self.gateway = gateway
         # The acceptor exists (not listening yet) before the replay, so that reports the last

@@ -121,14 +121,23 @@ class Venue:
         clock: Clock = time.time_ns,
         snapshot_every: int = 100_000,
         threaded: bool = False,
+        truncate_journal_at: str | None = None,
     ) -> Venue:
-        """Recover the engine from ``data_dir`` (journal/ and snapshots/) and open for appends."""
+        """Recover the engine from ``data_dir`` (journal/ and snapshots/) and open for appends.
+
+        ``truncate_journal_at`` (``SEGMENT:OFFSET`` of a reported corruption) is the operator's
+        explicit choice to cut the journal there; ``recovery.dropped`` lists what was removed.
+        """
         root = Path(data_dir)
         journal_dir, snapshot_dir = root / "journal", root / "snapshots"
         journal_dir.mkdir(parents=True, exist_ok=True)
         snapshot_dir.mkdir(parents=True, exist_ok=True)
         pipeline, report = JournaledEngine.open(
-            journal_dir, snapshot_dir, clock=clock, snapshot_every=snapshot_every
+            journal_dir,
+            snapshot_dir,
+            clock=clock,
+            snapshot_every=snapshot_every,
+            truncate_at=truncate_journal_at,
         )
         venue = cls(pipeline, journal_dir, threaded=threaded)
         venue.recovery = report
