@@ -498,3 +498,40 @@ def test_truncate_corrupt_refuses_a_place_that_is_not_in_the_journal(
     with pytest.raises(ValueError):
         truncate_corrupt(tmp_path, location)
     assert len(read_all(tmp_path)[0]) == 3
+
+
+# ------------------------------------------------------------------------------ rotation durability
+
+
+def test_rotation_makes_the_new_segment_and_its_name_durable_before_its_records(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The new segment's header is fsynced before its rename, the directory after it, and both
+    before the first commit into it returns: a crash then cannot lose a segment whose records
+    were acknowledged."""
+    events: list[tuple[str, str]] = []
+    real_replace = os.replace
+
+    def fsync(fd: int) -> None:
+        target = os.readlink(f"/proc/self/fd/{fd}")
+        events.append(("fsync-dir" if os.path.isdir(target) else "fsync", os.path.basename(target)))
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        events.append(("rename", Path(dst).name))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    with Journal.open(tmp_path, segment_bytes=SEGMENT_HEADER_SIZE + 1) as journal:
+        journal.append(rec(1))
+        journal.commit()
+        events.clear()
+        journal.append(rec(2))
+        journal.commit()  # the first segment is full: this commit starts segment 2
+    new = segment_name(2)
+    assert events == [
+        ("fsync", new + ".tmp"),  # the header is on disk before the name points at it
+        ("rename", new),
+        ("fsync-dir", tmp_path.name),  # the name is on disk
+        ("fsync", new),  # the batch itself (the acknowledgement)
+    ]
