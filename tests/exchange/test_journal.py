@@ -298,7 +298,7 @@ def test_record_zeroed_from_a_sector_boundary_is_torn(no_fsync: None, tmp_path: 
 
 def test_record_zeroed_inside_a_sector_is_corruption(no_fsync: None, tmp_path: Path) -> None:
     """Zeros that start inside a sector and reach no boundary are damage to the record."""
-    path, start, boundary = sector_straddling_journal(tmp_path)
+    path, start, _boundary = sector_straddling_journal(tmp_path)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) - 3] + b"\x00\x00\x00")
     with pytest.raises(JournalCorruptError) as info:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -188,3 +189,24 @@ def test_failed_snapshot_still_acknowledges_the_batch(
         events = pipeline.submit([Tick(), Tick()])
         assert len(events) == 2 and not pipeline.failed
     assert "snapshot at seq 2 failed" in caplog.text
+
+
+def test_a_full_disk_is_reported_as_such_not_as_a_buffer_error(
+    no_fsync: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC from os.write reaches the caller; no view of the buffer outlives the write."""
+    pipeline, _ = JournaledEngine.open(tmp_path / "j", tmp_path / "s", FakeMachine)
+    pipeline.submit([Tick()])
+
+    def full(fd: int, data: object) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(OSError) as info:
+        pipeline.submit([Tick(), Tick()])
+    assert info.value.errno == errno.ENOSPC and type(info.value) is OSError
+    assert info.value.__context__ is None  # nothing raised while handling it
+    assert pipeline.journal.pending == 0  # the failed batch was discarded
+    with pytest.raises(PipelineFailedError):
+        pipeline.submit([Tick()])
+    pipeline.close()

@@ -221,7 +221,10 @@ class JournaledEngine(Generic[M]):
             self._journal.commit()
         except BaseException:
             self._failed = True
-            self._journal.discard()
+            try:
+                self._journal.discard()
+            except Exception:  # never hide the error that failed the batch behind this one
+                _log.exception("discarding the failed batch failed")
             raise
         if (
             self._snapshots is not None
