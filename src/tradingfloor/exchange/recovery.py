@@ -143,6 +143,8 @@ def _recover_locked(
                 f"{snapshot.path}: restored state has last_seq {machine.last_seq}, "
                 f"the snapshot header says {snapshot_seq}"
             )
+        if machine.snapshot() != snapshot.data:  # the pair of the check before writing
+            raise RecoveryError(f"{snapshot.path}: the restored state is not the one saved")
     reader = JournalReader(journal_path, after_seq=snapshot_seq)
     replayed = 0
     for record in reader:
