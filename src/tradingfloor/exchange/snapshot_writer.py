@@ -6,8 +6,9 @@ worker validates them -- they must restore to a state machine at that seq whose 
 the same bytes -- then writes, fsyncs and prunes through the ``SnapshotStore``. One snapshot is
 in flight at a time; a request while one is still being written waits for it (back-pressure:
 with snapshots every N commands the previous one is long done, unless N is tiny), so snapshots
-stay exactly where the caller asks for them. A failure is kept and raised (``SnapshotFailedError``) by the next ``check``:
-the pipeline calls it before every batch, so a failed snapshot stops matching.
+stay exactly where the caller asks for them. A failure is kept and raised
+(``SnapshotFailedError``) by the next ``check``: the pipeline calls it before every batch, so a
+failed snapshot stops matching.
 """
 
 from __future__ import annotations
