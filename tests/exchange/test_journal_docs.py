@@ -15,6 +15,7 @@ MODULES = [
     "snapshot_writer",
     "sequencer",
     "recovery",
+    "retention",
     "state_machine",
 ]
 

@@ -39,6 +39,7 @@ journal there only when an operator names that exact place (``JournalCorruptErro
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import struct
@@ -62,6 +63,8 @@ from tradingfloor.exchange._durable import (
 from tradingfloor.exchange.engine.commands import Command
 
 __all__ = [
+    "ARCHIVE_DIR",
+    "ARCHIVE_SUFFIX",
     "DEFAULT_SEGMENT_BYTES",
     "FRAME_HEADER_SIZE",
     "JOURNAL_MAGIC",
@@ -80,6 +83,7 @@ __all__ = [
     "decode_payload",
     "encode_record",
     "encode_segment_header",
+    "live_segments",
     "repair_torn_tail",
     "segment_name",
     "truncate_corrupt",
@@ -104,6 +108,10 @@ SEGMENT_HEADER_SIZE = _SEGMENT_HEADER.size + _SEGMENT_CRC.size
 _FRAME = struct.Struct("<II")
 FRAME_HEADER_SIZE = _FRAME.size
 _SEGMENT_RE = re.compile(r"journal-(\d{20})\.log")
+ARCHIVE_DIR = "archive"
+"""Subdirectory of the journal directory that holds gzip-compressed closed segments."""
+ARCHIVE_SUFFIX = ".gz"
+_ARCHIVED_RE = re.compile(r"journal-(\d{20})\.log\.gz")
 _NO_FULL_DECODE = 1 << 64
 
 
@@ -279,6 +287,30 @@ def _segments(directory: Path) -> list[tuple[int, Path]]:
     return found
 
 
+def live_segments(directory: str | os.PathLike[str]) -> list[tuple[int, Path]]:
+    """(first seq, path) of the uncompressed segment files, oldest first."""
+    return _segments(Path(directory))
+
+
+def _all_segments(directory: Path) -> list[tuple[int, Path]]:
+    """Live segments and archived ones (``archive/*.log.gz``), by first seq; where a segment
+    is in both (an archiving pass was interrupted), the live file counts."""
+    live = dict(_segments(directory))
+    archive = directory / ARCHIVE_DIR
+    if archive.is_dir():
+        for path in archive.iterdir():
+            match = _ARCHIVED_RE.fullmatch(path.name)
+            if match:
+                live.setdefault(int(match.group(1)), path)
+    return sorted(live.items())
+
+
+def _segment_bytes(path: Path) -> bytes:
+    """A segment's bytes, decompressed when it is an archived one."""
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.name.endswith(ARCHIVE_SUFFIX) else data
+
+
 def _read_segment_header(path: Path, data: bytes, first_seq: int) -> int:
     """Check the header of a segment named for ``first_seq``; return its base_ts."""
 
@@ -434,7 +466,7 @@ class JournalReader:
         return self._read()
 
     def _read(self) -> Generator[JournalRecord, None, None]:
-        segments = _segments(self.directory)
+        segments = _all_segments(self.directory)
         self.last_seq, self.last_ts, self.torn = 0, 0, None
         if not segments:
             return
@@ -453,7 +485,7 @@ class JournalReader:
                     f"sequence gap: expected a segment starting at seq {expected}",
                     expected,
                 )
-            data = path.read_bytes()
+            data = _segment_bytes(path)
             base_ts = _read_segment_header(path, data, first_seq)
             if last_ts is not None and base_ts != last_ts:
                 raise JournalCorruptError(

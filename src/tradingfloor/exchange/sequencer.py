@@ -21,6 +21,7 @@ from tradingfloor.exchange.engine.commands import Command
 from tradingfloor.exchange.engine.events import Event
 from tradingfloor.exchange.journal import DEFAULT_SEGMENT_BYTES, Journal, JournalRecord
 from tradingfloor.exchange.recovery import RecoveryReport, recover
+from tradingfloor.exchange.retention import RetentionPolicy, archive_segments
 from tradingfloor.exchange.snapshot import DEFAULT_KEEP_SNAPSHOTS, SnapshotStore
 from tradingfloor.exchange.snapshot_writer import SnapshotInvalidError, SnapshotWriter
 from tradingfloor.exchange.state_machine import StateMachine, StateMachineType
@@ -104,8 +105,15 @@ class JournaledEngine(Generic[M]):
         clock: Clock = time.time_ns,
         last_snapshot_seq: int = 0,
         machine_type: StateMachineType[M] | None = None,
+        retention: RetentionPolicy | None = None,
+        consumer_horizon: Callable[[], int] | None = None,
     ) -> None:
-        """``machine_type`` restores snapshots to validate them (default: ``type(engine)``)."""
+        """``machine_type`` restores snapshots to validate them (default: ``type(engine)``).
+
+        With ``retention``, each written snapshot is followed (on the writer's thread) by
+        ``archive_segments`` up to its seq, lowered to ``consumer_horizon()`` (the slowest
+        consumer's mark, read on that thread) when given.
+        """
         if engine.last_seq != journal.last_seq:
             raise ValueError(
                 f"engine is at seq {engine.last_seq} but the journal at {journal.last_seq}"
@@ -118,7 +126,14 @@ class JournaledEngine(Generic[M]):
         self._machine_type: StateMachineType[M] = (
             machine_type if machine_type is not None else type(engine)  # type: ignore[assignment]
         )
-        self._writer = None if snapshots is None else SnapshotWriter(snapshots, self._verify)
+        self._retention = retention
+        self._consumer_horizon = consumer_horizon
+        after = None if retention is None else self._archive
+        self._writer = (
+            None
+            if snapshots is None
+            else SnapshotWriter(snapshots, self._verify, after_write=after)
+        )
         self._snapshot_every = snapshot_every
         self._sequencer = Sequencer(last_seq=journal.last_seq, last_ts=journal.last_ts, clock=clock)
         self._last_snapshot_seq = last_snapshot_seq
@@ -137,6 +152,7 @@ class JournaledEngine(Generic[M]):
         keep_snapshots: int = ...,
         segment_bytes: int = ...,
         truncate_at: str | None = ...,
+        retention: RetentionPolicy | None = ...,
     ) -> tuple[JournaledEngine[Engine], RecoveryReport]: ...
 
     @overload
@@ -152,6 +168,7 @@ class JournaledEngine(Generic[M]):
         keep_snapshots: int = ...,
         segment_bytes: int = ...,
         truncate_at: str | None = ...,
+        retention: RetentionPolicy | None = ...,
     ) -> tuple[JournaledEngine[M], RecoveryReport]: ...
 
     @classmethod
@@ -166,10 +183,12 @@ class JournaledEngine(Generic[M]):
         keep_snapshots: int = DEFAULT_KEEP_SNAPSHOTS,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         truncate_at: str | None = None,
+        retention: RetentionPolicy | None = None,
     ) -> tuple[JournaledEngine[Any], RecoveryReport]:
         """Recover the state from ``snapshot_dir`` and ``journal_dir``, then open for appends.
 
-        ``truncate_at`` is passed to ``recover`` (the operator's cut at a reported corruption).
+        ``truncate_at`` is passed to ``recover`` (the operator's cut at a reported corruption);
+        ``retention`` archives old segments after each snapshot (see ``retention``).
         """
         engine, report = recover(journal_dir, snapshot_dir, machine_type, truncate_at=truncate_at)
         journal = Journal.open(journal_dir, segment_bytes=segment_bytes)
@@ -182,6 +201,7 @@ class JournaledEngine(Generic[M]):
                 clock=clock,
                 last_snapshot_seq=report.snapshot_seq,
                 machine_type=machine_type,
+                retention=retention,
             )
         except BaseException:
             journal.close()
@@ -271,6 +291,14 @@ class JournaledEngine(Generic[M]):
             return None
         self._writer.wait()
         return self._writer.last_path
+
+    def _archive(self, snapshot_seq: int) -> None:
+        """Retention after a snapshot (writer thread): archive segments below the horizon."""
+        assert self._retention is not None
+        horizon = snapshot_seq
+        if self._consumer_horizon is not None:
+            horizon = min(horizon, self._consumer_horizon())
+        archive_segments(self._journal.directory, horizon, self._retention)
 
     def _verify(self, seq: int, data: bytes) -> None:
         """A snapshot must restore to a machine at ``seq`` whose snapshot is the same bytes."""

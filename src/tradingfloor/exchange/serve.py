@@ -40,6 +40,7 @@ from tradingfloor.exchange.http import create_app
 from tradingfloor.exchange.marketdata.binaryfeed import DEFAULT_FEED_ADDRESS, BinaryFeed
 from tradingfloor.exchange.marketdata.feed import MarketDataFeed
 from tradingfloor.exchange.operator import VenueOperator, VenueStatus
+from tradingfloor.exchange.retention import DEFAULT_RETENTION, RetentionPolicy
 from tradingfloor.exchange.venue import Venue
 from tradingfloor.storage.db import default_url
 
@@ -73,6 +74,7 @@ class ServeOptions:
     tick_interval: float | None = 1.0
     snapshot_every: int = 100_000
     truncate_journal_at: str | None = None  # SEGMENT:OFFSET of a reported corruption: cut there
+    retention: RetentionPolicy | None = DEFAULT_RETENTION  # journal archiving; None: never
     announce: Callable[[str], None] = field(default=print)
 
 
@@ -138,7 +140,10 @@ class VenueServer:
         opts = self.options
         data = opts.data_dir
         venue = Venue.open(
-            data, snapshot_every=opts.snapshot_every, truncate_journal_at=opts.truncate_journal_at
+            data,
+            snapshot_every=opts.snapshot_every,
+            truncate_journal_at=opts.truncate_journal_at,
+            retention=opts.retention,
         )
         self.venue = venue
         self._report_dropped(venue)

@@ -39,9 +39,18 @@ class SnapshotFailedError(RuntimeError):
 class SnapshotWriter:
     """See module docstring. ``close()`` waits for the snapshot in flight."""
 
-    def __init__(self, store: SnapshotStore, verify: Verify) -> None:
+    def __init__(
+        self,
+        store: SnapshotStore,
+        verify: Verify,
+        *,
+        after_write: Callable[[int], None] | None = None,
+    ) -> None:
+        """``after_write(seq)`` runs on the worker after each snapshot is durable (journal
+        retention); its errors are logged, not raised: the snapshot itself succeeded."""
         self._store = store
         self._verify = verify
+        self._after_write = after_write
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-writer")
         self._pending: Future[Path] | None = None
         self._failure: BaseException | None = None
@@ -99,4 +108,9 @@ class SnapshotWriter:
             raise SnapshotInvalidError(f"snapshot at seq {seq} does not verify: {exc}") from exc
         path = self._store.write(seq, ts, data)
         _log.info("snapshot at seq %d written to %s", seq, path)
+        if self._after_write is not None:
+            try:
+                self._after_write(seq)
+            except Exception:
+                _log.exception("after the snapshot at seq %d: retention failed", seq)
         return path

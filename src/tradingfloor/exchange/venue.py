@@ -41,6 +41,7 @@ from tradingfloor.exchange.engine.events import Event
 from tradingfloor.exchange.intake import command_problem
 from tradingfloor.exchange.journal import JournalReader
 from tradingfloor.exchange.recovery import RecoveryReport
+from tradingfloor.exchange.retention import DEFAULT_RETENTION, RetentionPolicy
 from tradingfloor.exchange.sequencer import Clock, JournaledEngine
 
 __all__ = [
@@ -128,11 +129,13 @@ class Venue:
         snapshot_every: int = 100_000,
         threaded: bool = False,
         truncate_journal_at: str | None = None,
+        retention: RetentionPolicy | None = DEFAULT_RETENTION,
     ) -> Venue:
         """Recover the engine from ``data_dir`` (journal/ and snapshots/) and open for appends.
 
         ``truncate_journal_at`` (``SEGMENT:OFFSET`` of a reported corruption) is the operator's
         explicit choice to cut the journal there; ``recovery.dropped`` lists what was removed.
+        ``retention`` archives closed journal segments after snapshots (None: never).
         """
         root = Path(data_dir)
         journal_dir, snapshot_dir = root / "journal", root / "snapshots"
@@ -144,6 +147,7 @@ class Venue:
             clock=clock,
             snapshot_every=snapshot_every,
             truncate_at=truncate_journal_at,
+            retention=retention,
         )
         venue = cls(pipeline, journal_dir, threaded=threaded)
         venue.recovery = report
