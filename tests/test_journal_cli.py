@@ -150,7 +150,9 @@ def test_corrupt_middle_record_exits_3(tmp_path: Path) -> None:
     )
     assert result.exit_code == EXIT_CORRUPT_JOURNAL, result.output
     assert "JOURNAL CORRUPT" in result.stderr
-    assert f"{path}: corrupt journal at offset {start}: record fails its CRC" in result.stderr
+    assert (
+        f"{path}: corrupt journal at offset {start} (seq 21): record fails its CRC" in result.stderr
+    )
     assert "state hash" not in result.stdout
     assert path.read_bytes() == bytes(data), "nothing is repaired"
     assert not (tmp_path / "re.jsonl").exists()

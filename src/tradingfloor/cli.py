@@ -185,7 +185,7 @@ def _run_replay(input_path: str, out: IO[bytes] | None, replay: Replay) -> None:
             )
 
 
-def _fail_corrupt(exc: JournalCorruptError | RecoveryError) -> NoReturn:
+def _fail_corrupt(exc: JournalCorruptError | RecoveryError, *, serving: bool = False) -> NoReturn:
     """Report a damaged journal loudly on stderr and exit with EXIT_CORRUPT_JOURNAL."""
     console = _stderr()
     console.print(Text("JOURNAL CORRUPT: recovery stopped", style="bold white on red"))
@@ -194,6 +194,8 @@ def _fail_corrupt(exc: JournalCorruptError | RecoveryError) -> NoReturn:
         fields = _Fields()
         fields.add_row("file", str(exc.path))
         fields.add_row("offset", str(exc.offset))
+        if exc.seq:
+            fields.add_row("seq", str(exc.seq))
         fields.add_row("reason", exc.reason)
         fields.print(console)
         console.print(
@@ -201,6 +203,13 @@ def _fail_corrupt(exc: JournalCorruptError | RecoveryError) -> NoReturn:
             "repaired automatically: nothing was changed. Restore the directory from a copy.",
             markup=False,
         )
+        if serving:
+            console.print(
+                f"Or, accepting the loss of seq {exc.seq} and everything after it, start with "
+                f"--truncate-corrupt-journal {exc.location} (a copy of the bytes cut off is kept "
+                "in the journal's dropped/ directory; see docs/journal.md).",
+                markup=False,
+            )
     else:
         console.print(Text.assemble(("error: ", "bold red"), f"{type(exc).__name__}: {exc}"))
     raise typer.Exit(EXIT_CORRUPT_JOURNAL)
@@ -547,6 +556,8 @@ def _server_failures(data_dir: Path) -> Iterator[None]:
 
     try:
         yield
+    except (JournalCorruptError, RecoveryError) as exc:
+        _fail_corrupt(exc, serving=True)
     except VenueFailedError as exc:
         _fail(str(exc), code=EXIT_INTERNAL_ERROR)
     except DirectoryLockedError as exc:
@@ -595,6 +606,14 @@ def serve(
     tick_interval: Annotated[
         float, typer.Option(min=0.01, help="Seconds between timer ticks when idle.")
     ] = 1.0,
+    truncate_corrupt_journal: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SEGMENT:OFFSET",
+            help="Cut the journal at this reported corruption (drops that record and all after "
+            "it, keeping a copy); see docs/journal.md.",
+        ),
+    ] = None,
 ) -> None:
     """Run the exchange and the broker: FIX acceptor, market data over WebSocket/HTTP and UDP,
     the broker's Alpaca-compatible API; one journal, one database.
@@ -623,6 +642,7 @@ def serve(
         udp_feed=None if no_udp_feed else _address(udp_feed),
         retransmission_port=retransmission_port,
         tick_interval=tick_interval,
+        truncate_journal_at=truncate_corrupt_journal,
         announce=lambda line: print(line, flush=True),
     )
     with _server_failures(data_dir):
@@ -650,6 +670,14 @@ def demo(
     no_participants: Annotated[
         bool, typer.Option("--no-participants", help="No simulated traders: a quiet market.")
     ] = False,
+    truncate_corrupt_journal: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SEGMENT:OFFSET",
+            help="Cut the journal at this reported corruption (drops that record and all after "
+            "it, keeping a copy); see docs/journal.md.",
+        ),
+    ] = None,
 ) -> None:
     """Run a whole market on this machine: exchange, broker, market data, the web terminal,
     documented demo users and simulated traders, until Ctrl-C.
@@ -678,6 +706,7 @@ def demo(
         participants=not no_participants,
         seed=seed,
         speed=speed,
+        truncate_journal_at=truncate_corrupt_journal,
         announce=announce,
     )
     status.start()

@@ -27,6 +27,7 @@ from tradingfloor.exchange.journal import (
     JOURNAL_MAGIC,
     JOURNAL_VERSION,
     MAX_RECORD_BYTES,
+    SECTOR_BYTES,
     SEGMENT_HEADER_SIZE,
     Journal,
     JournalCorruptError,
@@ -37,6 +38,7 @@ from tradingfloor.exchange.journal import (
     encode_record,
     encode_segment_header,
     segment_name,
+    truncate_corrupt,
 )
 
 
@@ -233,40 +235,28 @@ def test_torn_tail_at_every_offset_of_the_last_record(no_fsync: None, tmp_path: 
         assert [(r.seq, r.ts) for r in read_all(jdir)[0]][-2:] == [(4, 400), (5, 555)]
 
 
-def test_flipped_byte_in_last_record_payload_or_crc_is_torn(no_fsync: None, tmp_path: Path) -> None:
+def test_flipped_bit_in_the_last_record_is_corruption(no_fsync: None, tmp_path: Path) -> None:
+    """A committed, complete last record that fails its CRC is damage, not a torn write."""
     base = tmp_path / "base"
     write_journal(base, 4)
     last = frames(only_segment(base))[-1]
-    for offset in range(last.start + 4, last.end):  # the CRC field and the payload
-        jdir = tmp_path / f"flip{offset}"
-        shutil.copytree(base, jdir)
-        flip(only_segment(jdir), offset)
-        records, reader = read_all(jdir)
-        assert [r.seq for r in records] == [1, 2, 3]
-        assert reader.torn is not None and reader.torn.offset == last.start
-        assert reader.torn.dropped_bytes == last.end - last.start
-
-
-@pytest.mark.parametrize("byte", range(4))
-@pytest.mark.parametrize("mask", [0x01, 0x80, 0xFF])
-def test_flipped_length_of_last_record(
-    no_fsync: None, tmp_path: Path, byte: int, mask: int
-) -> None:
-    """A longer length runs past EOF (torn); a shorter one leaves data after it (corrupt)."""
-    write_journal(tmp_path, 4)
-    path = only_segment(tmp_path)
-    last = frames(path)[-1]
-    (before,) = struct.unpack_from("<I", path.read_bytes(), last.start)
-    flip(path, last.start + byte, mask)
-    (after,) = struct.unpack_from("<I", path.read_bytes(), last.start)
-    if after > before:
-        records, reader = read_all(tmp_path)
-        assert len(records) == 3
-        assert reader.torn is not None and reader.torn.offset == last.start
-    else:
-        with pytest.raises(JournalCorruptError) as info:
-            read_all(tmp_path)
-        assert info.value.offset == last.start
+    for offset in range(last.start, last.end):  # length, CRC and payload
+        for mask in (0x01, 0x80, 0xFF):
+            jdir = tmp_path / f"flip{offset}-{mask}"
+            shutil.copytree(base, jdir)
+            path = only_segment(jdir)
+            flip(path, offset, mask)
+            size = path.stat().st_size
+            with pytest.raises(JournalCorruptError) as info:
+                read_all(jdir)
+            error = info.value
+            assert (error.path, error.offset, error.seq) == (path, last.start, 4), (offset, mask)
+            assert f"{path.name}:{last.start}" == error.location
+            assert f"offset {last.start} (seq 4)" in str(error)
+            with pytest.raises(JournalCorruptError):
+                Journal.open(jdir)  # the writer refuses it too, and changes nothing
+            assert path.stat().st_size == size
+            shutil.rmtree(jdir)
 
 
 def test_zero_filled_tail_is_torn(no_fsync: None, tmp_path: Path) -> None:
@@ -281,15 +271,39 @@ def test_zero_filled_tail_is_torn(no_fsync: None, tmp_path: Path) -> None:
     assert (reader.torn.offset, reader.torn.dropped_bytes) == (size, 4096)
 
 
-def test_partial_record_followed_by_zeros_is_torn(no_fsync: None, tmp_path: Path) -> None:
-    write_journal(tmp_path, 3)
-    path = only_segment(tmp_path)
+def sector_straddling_journal(jdir: Path) -> tuple[Path, int, int]:
+    """A journal whose last record spans a sector boundary: (segment, record start, boundary)."""
+    write_journal(jdir, 1)
+    seq = 1
+    while frames(only_segment(jdir))[-1].end < SECTOR_BYTES + 8:
+        seq += 1
+        with Journal.open(jdir) as journal:
+            journal.append(rec(seq))
+            journal.commit()
+    path = only_segment(jdir)
     last = frames(path)[-1]
+    assert last.start < SECTOR_BYTES < last.end
+    return path, last.start, SECTOR_BYTES
+
+
+def test_record_zeroed_from_a_sector_boundary_is_torn(no_fsync: None, tmp_path: Path) -> None:
+    """Sectors the write allocated but never filled: zeros from a boundary to the end."""
+    path, start, boundary = sector_straddling_journal(tmp_path)
     data = path.read_bytes()
-    middle = (last.start + last.end) // 2
-    path.write_bytes(data[:middle] + b"\x00" * (last.end - middle + 100))
+    path.write_bytes(data[:boundary] + b"\x00" * (len(data) - boundary + 100))
     records, reader = read_all(tmp_path)
-    assert len(records) == 2 and reader.torn is not None and reader.torn.offset == last.start
+    assert reader.torn is not None and reader.torn.offset == start
+    assert "zero" in reader.torn.reason and records[-1].seq == reader.last_seq
+
+
+def test_record_zeroed_inside_a_sector_is_corruption(no_fsync: None, tmp_path: Path) -> None:
+    """Zeros that start inside a sector and reach no boundary are damage to the record."""
+    path, start, _boundary = sector_straddling_journal(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 3] + b"\x00\x00\x00")
+    with pytest.raises(JournalCorruptError) as info:
+        read_all(tmp_path)
+    assert info.value.offset == start
 
 
 # ------------------------------------------------------------------------------ corruption
@@ -307,7 +321,7 @@ def test_flipped_byte_in_a_middle_record_is_corruption(no_fsync: None, tmp_path:
             only_segment(base).write_bytes(bytes(damaged))
             with pytest.raises(JournalCorruptError) as info:
                 read_all(base)
-            assert info.value.offset == middle.start, (offset, mask)
+            assert (info.value.offset, info.value.seq) == (middle.start, 3), (offset, mask)
             with pytest.raises(JournalCorruptError):
                 Journal.open(base)  # the writer refuses it too
     only_segment(base).write_bytes(data)
@@ -320,7 +334,7 @@ def test_garbage_after_the_last_record_is_corruption(no_fsync: None, tmp_path: P
     size = path.stat().st_size
     with path.open("ab") as f:
         f.write(FRAME.pack(4, 0xDEADBEEF) + b"abcd" + b"more bytes")
-    with pytest.raises(JournalCorruptError, match="followed by more data") as info:
+    with pytest.raises(JournalCorruptError, match="complete record is damaged") as info:
         read_all(tmp_path)
     assert info.value.offset == size
 
@@ -447,3 +461,77 @@ def test_empty_last_segment_after_rotation(no_fsync: None, tmp_path: Path) -> No
     assert len(records) == 6 and (reader.last_seq, reader.last_ts, reader.torn) == (6, 600, None)
     with Journal.open(tmp_path) as journal:
         assert (journal.last_seq, journal.last_ts) == (6, 600)
+
+
+# ------------------------------------------------------------------------------ operator truncation
+
+
+def test_truncate_corrupt_cuts_at_the_named_place_and_keeps_a_copy(
+    no_fsync: None, tmp_path: Path
+) -> None:
+    write_journal(tmp_path, 12, segment_bytes=200)
+    first, second, *later = segments(tmp_path)
+    bad = frames(second)[1]
+    flip(second, bad.end - 1)
+    with pytest.raises(JournalCorruptError) as info:
+        read_all(tmp_path)
+    original = {p: p.read_bytes() for p in [second, *later]}
+    dropped = truncate_corrupt(tmp_path, info.value.location)
+    assert [(d.path, d.start, d.torn) for d in dropped] == [
+        (second, bad.start, False),
+        *[(p, 0, False) for p in later],
+    ]
+    for d in dropped:
+        assert d.saved_to is not None
+        assert d.saved_to.read_bytes() == original[d.path][d.start :]
+        assert "CORRUPT" in d.describe() and str(d.saved_to) in d.describe()
+    assert segments(tmp_path) == [first, second] and second.stat().st_size == bad.start
+    records, reader = read_all(tmp_path)
+    assert [r.seq for r in records] == list(range(1, bad.seq)) and reader.torn is None
+
+
+@pytest.mark.parametrize("location", ["nonsense", "journal-00000000000000000009.log:40", "x:1"])
+def test_truncate_corrupt_refuses_a_place_that_is_not_in_the_journal(
+    no_fsync: None, tmp_path: Path, location: str
+) -> None:
+    write_journal(tmp_path, 3)
+    with pytest.raises(ValueError):
+        truncate_corrupt(tmp_path, location)
+    assert len(read_all(tmp_path)[0]) == 3
+
+
+# ------------------------------------------------------------------------------ rotation durability
+
+
+def test_rotation_makes_the_new_segment_and_its_name_durable_before_its_records(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The new segment's header is fsynced before its rename, the directory after it, and both
+    before the first commit into it returns: a crash then cannot lose a segment whose records
+    were acknowledged."""
+    events: list[tuple[str, str]] = []
+    real_replace = os.replace
+
+    def fsync(fd: int) -> None:
+        target = os.readlink(f"/proc/self/fd/{fd}")
+        events.append(("fsync-dir" if os.path.isdir(target) else "fsync", os.path.basename(target)))
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        events.append(("rename", Path(dst).name))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    with Journal.open(tmp_path, segment_bytes=SEGMENT_HEADER_SIZE + 1) as journal:
+        journal.append(rec(1))
+        journal.commit()
+        events.clear()
+        journal.append(rec(2))
+        journal.commit()  # the first segment is full: this commit starts segment 2
+    new = segment_name(2)
+    assert events == [
+        ("fsync", new + ".tmp"),  # the header is on disk before the name points at it
+        ("rename", new),
+        ("fsync-dir", tmp_path.name),  # the name is on disk
+        ("fsync", new),  # the batch itself (the acknowledgement)
+    ]

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "journal.md"
-MODULES = ["journal", "snapshot", "sequencer", "recovery", "state_machine"]
+MODULES = [
+    "journal",
+    "snapshot",
+    "snapshot_writer",
+    "sequencer",
+    "recovery",
+    "retention",
+    "state_machine",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

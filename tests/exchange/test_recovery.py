@@ -116,6 +116,12 @@ def test_torn_tail_at_every_offset_recovers_the_acknowledged_prefix(
         assert machine.state_hash() == hashes[5]
         assert (report.snapshot_seq, report.records_replayed, report.last_seq) == (4, 1, 5)
         assert report.torn_bytes_dropped == cut - last.start
+        if cut > last.start:
+            [dropped] = report.dropped
+            assert (dropped.start, dropped.end, dropped.torn) == (last.start, cut, True)
+            assert "torn write" in dropped.describe()
+        else:
+            assert report.dropped == ()
         assert segments(root / "j")[-1].stat().st_size == last.start  # truncated on disk
         again, report = recover(root / "j", root / "s", FakeMachine)
         assert again.state_hash() == hashes[5] and report.torn_tail is None
@@ -131,6 +137,43 @@ def test_middle_corruption_stops_recovery(no_fsync: None, dirs: Dirs) -> None:
         recover(*dirs, FakeMachine)
     assert (info.value.path, info.value.offset) == (path, third.start)
     assert path.stat().st_size == size  # nothing truncated
+
+
+@pytest.mark.parametrize("which", ["last", "middle"])
+def test_bit_flip_in_a_committed_record_refuses_to_start(
+    no_fsync: None, dirs: Dirs, which: str
+) -> None:
+    run(dirs, FakeMachine, ticks(6))
+    path = segments(dirs[0])[-1]
+    target = frames(path)[-1 if which == "last" else 2]
+    flip(path, target.end - 1, 0x01)
+    size = path.stat().st_size
+    with pytest.raises(JournalCorruptError) as info:
+        recover(*dirs, FakeMachine)
+    assert (info.value.path, info.value.offset, info.value.seq) == (path, target.start, target.seq)
+    assert path.stat().st_size == size  # nothing truncated
+    with pytest.raises(JournalCorruptError):  # naming another place changes nothing
+        recover(*dirs, FakeMachine, truncate_at=f"{path.name}:{target.start + 1}")
+    assert path.stat().st_size == size
+
+
+def test_operator_truncation_at_the_reported_place(no_fsync: None, dirs: Dirs) -> None:
+    run(dirs, FakeMachine, ticks(6))
+    hashes = hashes_after_each(FakeMachine, stamped([Tick()] * 6))
+    path = segments(dirs[0])[-1]
+    third = frames(path)[2]
+    flip(path, third.end - 1, 0x01)
+    size = path.stat().st_size
+    with pytest.raises(JournalCorruptError) as info:
+        recover(*dirs, FakeMachine)
+    machine, report = recover(*dirs, FakeMachine, truncate_at=info.value.location)
+    assert machine.state_hash() == hashes[2] and report.last_seq == 2
+    [cut] = report.dropped
+    assert (cut.path, cut.start, cut.end, cut.torn) == (path, third.start, size, False)
+    assert cut.saved_to is not None and cut.saved_to.stat().st_size == cut.end - cut.start
+    assert path.stat().st_size == third.start
+    again, report = recover(*dirs, FakeMachine, truncate_at=info.value.location)
+    assert again.state_hash() == hashes[2] and report.dropped == ()  # nothing more to cut
 
 
 def test_journal_missing_what_the_snapshot_covers(no_fsync: None, dirs: Dirs) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from tradingfloor.exchange.sequencer import (
     Sequencer,
 )
 from tradingfloor.exchange.snapshot import SnapshotStore, read_snapshot
+from tradingfloor.exchange.snapshot_writer import SnapshotFailedError
 
 Dirs = tuple[Path, Path]
 
@@ -177,14 +180,84 @@ def test_take_snapshot_now(no_fsync: None, dirs: Dirs, clock: Callable[[], int])
     assert [seq for seq, _ in SnapshotStore(dirs[1]).paths()] == [3]
 
 
-def test_failed_snapshot_still_acknowledges_the_batch(
-    monkeypatch: pytest.MonkeyPatch, no_fsync: None, dirs: Dirs, caplog: pytest.LogCaptureFixture
+def test_a_failed_snapshot_acknowledges_its_batch_and_stops_the_next(
+    monkeypatch: pytest.MonkeyPatch, no_fsync: None, dirs: Dirs
 ) -> None:
     def full_disk(self: SnapshotStore, seq: int, ts: int, data: bytes) -> Path:
-        raise OSError(28, "No space left on device")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(SnapshotStore, "write", full_disk)
-    with open_fake(dirs, clock=lambda: 1, snapshot_every=2) as pipeline:
-        events = pipeline.submit([Tick(), Tick()])
-        assert len(events) == 2 and not pipeline.failed
-    assert "snapshot at seq 2 failed" in caplog.text
+    pipeline = open_fake(dirs, clock=lambda: 1, snapshot_every=2)
+    events = pipeline.submit([Tick(), Tick()])  # durable: acknowledged; the snapshot is queued
+    assert len(events) == 2 and not pipeline.failed
+    with pytest.raises(SnapshotFailedError, match="No space left") as info:
+        pipeline.wait_for_snapshot()
+    assert isinstance(info.value.__cause__, OSError)
+    with pytest.raises(SnapshotFailedError, match="No space left"):
+        pipeline.submit([Tick()])  # refused before anything is matched
+    assert pipeline.failed and pipeline.engine.last_seq == 2
+    with pytest.raises(SnapshotFailedError):
+        pipeline.close()
+    assert [r.seq for r in JournalReader(dirs[0])] == [1, 2]
+
+
+def test_snapshots_are_written_off_the_submitting_thread(
+    monkeypatch: pytest.MonkeyPatch, no_fsync: None, dirs: Dirs, clock: Callable[[], int]
+) -> None:
+    threads: list[str] = []
+    real_write = SnapshotStore.write
+
+    def recording(self: SnapshotStore, seq: int, ts: int, data: bytes) -> Path:
+        threads.append(threading.current_thread().name)
+        return real_write(self, seq, ts, data)
+
+    monkeypatch.setattr(SnapshotStore, "write", recording)
+    with open_fake(dirs, clock, snapshot_every=3) as pipeline:
+        pipeline.submit([Tick()] * 3)
+        path = pipeline.wait_for_snapshot()
+    assert path is not None and read_snapshot(path).seq == 3
+    assert threads and all(name.startswith("snapshot-writer") for name in threads)
+    assert threading.current_thread().name not in threads
+
+
+class Unfaithful(FakeMachine):
+    """A machine whose restored state forgets its counts: its snapshots do not round-trip."""
+
+    @classmethod
+    def restore(cls, data: bytes) -> Unfaithful:
+        machine = super().restore(data)
+        machine.counts = {}
+        return machine  # type: ignore[return-value]
+
+
+def test_a_snapshot_that_does_not_restore_to_its_state_is_never_written(
+    no_fsync: None, dirs: Dirs, clock: Callable[[], int]
+) -> None:
+    pipeline, _ = JournaledEngine.open(*dirs, Unfaithful, clock=clock, snapshot_every=2)
+    pipeline.submit([Tick(), Tick()])
+    with pytest.raises(SnapshotFailedError, match="does not verify"):
+        pipeline.wait_for_snapshot()
+    assert SnapshotStore(dirs[1]).paths() == []
+    with pytest.raises(SnapshotFailedError):
+        pipeline.close()
+
+
+def test_a_full_disk_is_reported_as_such_not_as_a_buffer_error(
+    no_fsync: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC from os.write reaches the caller; no view of the buffer outlives the write."""
+    pipeline, _ = JournaledEngine.open(tmp_path / "j", tmp_path / "s", FakeMachine)
+    pipeline.submit([Tick()])
+
+    def full(fd: int, data: object) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(OSError) as info:
+        pipeline.submit([Tick(), Tick()])
+    assert info.value.errno == errno.ENOSPC and type(info.value) is OSError
+    assert info.value.__context__ is None  # nothing raised while handling it
+    assert pipeline.journal.pending == 0  # the failed batch was discarded
+    with pytest.raises(PipelineFailedError):
+        pipeline.submit([Tick()])
+    pipeline.close()

@@ -28,11 +28,17 @@ class DirectoryLockedError(RuntimeError):
 
 
 def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
-    """Write every byte of ``data`` to ``fd``; ``os.write`` may write less than asked."""
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+    """Write every byte of ``data`` to ``fd``; ``os.write`` may write less than asked.
+
+    Every view of ``data`` is released before this returns or raises: a view left alive in a
+    traceback would stop the caller from resizing a ``bytearray`` (``BufferError``) and hide
+    the real error (ENOSPC, EIO) behind it.
+    """
+    with memoryview(data) as whole:
+        done, size = 0, len(whole)
+        while done < size:
+            with whole[done:] as rest:
+                done += os.write(fd, rest)
 
 
 def fsync_dir(directory: Path) -> None:

@@ -23,16 +23,23 @@ never decreases. ``Journal.append`` buffers; ``Journal.commit`` writes the buffe
 and a caller acknowledges a command only after the commit that holds it has returned.
 
 Reading stops at the first record that is not valid, at offset X of the last segment. The bytes
-from X to the end of the file are a *torn tail* (an interrupted, unacknowledged write, to be
-truncated) when no complete checksum-valid record starts anywhere after X and the bad record's
-declared end is at or past the end of the file or followed only by zero bytes. Anything else --
-a bad record with data after it, a bad record in an earlier segment, a checksum-valid record that
-does not decode, a gap in sequence numbers, a timestamp going backwards, a damaged segment
-header -- is corruption: ``JournalCorruptError`` with the file and offset, which stops startup.
+from X to the end of the file are a *torn write* (an interrupted, never acknowledged write, to be
+truncated and reported) only when the write can be seen to be incomplete: fewer than 8 bytes
+remain, or the record's length says more bytes than the file holds (and the bytes that are there
+are not a complete record with a damaged length field), or the bytes from X -- or from a 512-byte
+sector boundary inside the record -- to the end of the file are all zero (space the write
+allocated whose data never reached the disk); and no complete, checksum-valid record starts
+anywhere after X. Anything else is *corruption* of committed data: a complete record whose
+checksum fails (wherever it is, the last record included), a bad record with data after it, a
+bad record in an earlier segment, a checksum-valid record that does not decode, a gap in sequence
+numbers, a timestamp going backwards, a damaged segment header. ``JournalCorruptError`` names the
+segment, the offset and the seq expected there, and stops start-up; ``truncate_corrupt`` cuts the
+journal there only when an operator names that exact place (``JournalCorruptError.location``).
 """
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import struct
@@ -50,18 +57,23 @@ from tradingfloor.exchange._durable import (
     DirectoryLockedError,
     atomic_write,
     ensure_dir,
+    fsync_dir,
     write_all,
 )
 from tradingfloor.exchange.engine.commands import Command
 
 __all__ = [
+    "ARCHIVE_DIR",
+    "ARCHIVE_SUFFIX",
     "DEFAULT_SEGMENT_BYTES",
     "FRAME_HEADER_SIZE",
     "JOURNAL_MAGIC",
     "JOURNAL_VERSION",
     "MAX_RECORD_BYTES",
+    "SECTOR_BYTES",
     "SEGMENT_HEADER_SIZE",
     "DirectoryLockedError",
+    "DroppedBytes",
     "Journal",
     "JournalCorruptError",
     "JournalError",
@@ -71,8 +83,10 @@ __all__ = [
     "decode_payload",
     "encode_record",
     "encode_segment_header",
+    "live_segments",
     "repair_torn_tail",
     "segment_name",
+    "truncate_corrupt",
 ]
 
 JOURNAL_MAGIC = b"TFJOURNL"
@@ -82,12 +96,22 @@ MAX_RECORD_BYTES = 1 << 20
 DEFAULT_SEGMENT_BYTES = 64 << 20
 """A segment is closed (at a commit boundary) once it has grown to at least this size."""
 
+SECTOR_BYTES = 512
+"""Granularity of a lost write: zeros from a sector boundary to the end of the file are a
+torn write (allocated, never written), not a damaged record."""
+DROPPED_DIR = "dropped"
+"""Subdirectory of the journal directory that keeps the bytes ``truncate_corrupt`` cut off."""
+
 _SEGMENT_HEADER = struct.Struct("<8sHHQq")
 _SEGMENT_CRC = struct.Struct("<I")
 SEGMENT_HEADER_SIZE = _SEGMENT_HEADER.size + _SEGMENT_CRC.size
 _FRAME = struct.Struct("<II")
 FRAME_HEADER_SIZE = _FRAME.size
 _SEGMENT_RE = re.compile(r"journal-(\d{20})\.log")
+ARCHIVE_DIR = "archive"
+"""Subdirectory of the journal directory that holds gzip-compressed closed segments."""
+ARCHIVE_SUFFIX = ".gz"
+_ARCHIVED_RE = re.compile(r"journal-(\d{20})\.log\.gz")
 _NO_FULL_DECODE = 1 << 64
 
 
@@ -111,13 +135,25 @@ class JournalError(Exception):
 
 
 class JournalCorruptError(JournalError):
-    """The journal is damaged somewhere other than a torn tail; recovery must not continue."""
+    """The journal is damaged somewhere other than a torn write; recovery must not continue.
 
-    def __init__(self, path: Path, offset: int, reason: str) -> None:
-        super().__init__(f"{path}: corrupt journal at offset {offset}: {reason}")
+    ``path`` and ``offset`` say where, ``seq`` is the seq the record there should carry (the
+    first seq of the segment for a damaged header), and ``location`` (``SEGMENT:OFFSET``) is
+    what an operator passes to ``truncate_corrupt`` to cut the journal there.
+    """
+
+    def __init__(self, path: Path, offset: int, reason: str, seq: int = 0) -> None:
+        where = f"offset {offset}" + (f" (seq {seq})" if seq else "")
+        super().__init__(f"{path}: corrupt journal at {where}: {reason}")
         self.path = path
         self.offset = offset
         self.reason = reason
+        self.seq = seq
+
+    @property
+    def location(self) -> str:
+        """``SEGMENT_NAME:OFFSET``, the form ``truncate_corrupt`` and the CLI option accept."""
+        return f"{self.path.name}:{self.offset}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +164,31 @@ class TornTail:
     offset: int
     dropped_bytes: int
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DroppedBytes:
+    """A byte range removed from the journal at start-up: ``path`` bytes ``start..end``.
+
+    ``torn`` says whether it was a torn write (never acknowledged) or committed data an
+    operator chose to cut off (``truncate_corrupt``); ``saved_to`` keeps a copy of the latter.
+    """
+
+    path: Path
+    start: int
+    end: int
+    reason: str
+    torn: bool
+    saved_to: Path | None = None
+
+    def describe(self) -> str:
+        """One line for start-up output and the log."""
+        kind = "torn write (never acknowledged)" if self.torn else "CORRUPT committed data"
+        saved = "" if self.saved_to is None else f", copy kept in {self.saved_to}"
+        return (
+            f"dropped {self.end - self.start} bytes ({kind}) at bytes {self.start}..{self.end} "
+            f"of {self.path}: {self.reason}{saved}"
+        )
 
 
 _ENCODER = msgspec.msgpack.Encoder()
@@ -171,6 +232,45 @@ def repair_torn_tail(torn: TornTail) -> None:
         os.close(fd)
 
 
+def truncate_corrupt(directory: str | os.PathLike[str], location: str) -> list[DroppedBytes]:
+    """Cut the journal at ``location`` (``SEGMENT_NAME:OFFSET``): the operator's choice.
+
+    Drops the bytes of that segment from OFFSET on (the whole segment when OFFSET is inside its
+    header) and every later segment, after copying them to ``<directory>/dropped/``. Used only
+    when an operator names the place a ``JournalCorruptError`` reported; returns what was cut.
+    """
+    path = Path(directory)
+    name, sep, offset_text = location.rpartition(":")
+    if not sep or _SEGMENT_RE.fullmatch(name) is None or not offset_text.isdigit():
+        raise ValueError(
+            f"expected SEGMENT_NAME:OFFSET (e.g. {segment_name(1)}:32), got {location!r}"
+        )
+    offset = int(offset_text)
+    found = _segments(path)
+    names = [p.name for _seq, p in found]
+    if name not in names:
+        raise ValueError(f"{path / name} is not a segment of the journal")
+    if offset < SEGMENT_HEADER_SIZE:
+        offset = 0
+    saved_dir = path / DROPPED_DIR
+    ensure_dir(saved_dir)
+    dropped: list[DroppedBytes] = []
+    for _seq, segment in found[names.index(name) :]:
+        cut_here = segment.name == name
+        start = offset if cut_here else 0
+        data = segment.read_bytes()
+        saved = saved_dir / f"{segment.name}.from-{start}"
+        atomic_write(saved, data[start:])
+        reason = "cut at the reported corruption" if cut_here else "a segment after the cut"
+        dropped.append(DroppedBytes(segment, start, len(data), reason, torn=False, saved_to=saved))
+        if start:
+            repair_torn_tail(TornTail(segment, start, len(data) - start, reason))
+        else:
+            segment.unlink()
+    fsync_dir(path)
+    return dropped
+
+
 # --------------------------------------------------------------------------------- reading
 
 
@@ -187,21 +287,49 @@ def _segments(directory: Path) -> list[tuple[int, Path]]:
     return found
 
 
+def live_segments(directory: str | os.PathLike[str]) -> list[tuple[int, Path]]:
+    """(first seq, path) of the uncompressed segment files, oldest first."""
+    return _segments(Path(directory))
+
+
+def _all_segments(directory: Path) -> list[tuple[int, Path]]:
+    """Live segments and archived ones (``archive/*.log.gz``), by first seq; where a segment
+    is in both (an archiving pass was interrupted), the live file counts."""
+    live = dict(_segments(directory))
+    archive = directory / ARCHIVE_DIR
+    if archive.is_dir():
+        for path in archive.iterdir():
+            match = _ARCHIVED_RE.fullmatch(path.name)
+            if match:
+                live.setdefault(int(match.group(1)), path)
+    return sorted(live.items())
+
+
+def _segment_bytes(path: Path) -> bytes:
+    """A segment's bytes, decompressed when it is an archived one."""
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.name.endswith(ARCHIVE_SUFFIX) else data
+
+
 def _read_segment_header(path: Path, data: bytes, first_seq: int) -> int:
     """Check the header of a segment named for ``first_seq``; return its base_ts."""
+
+    def corrupt(reason: str) -> JournalCorruptError:
+        return JournalCorruptError(path, 0, reason, first_seq)
+
     if len(data) < SEGMENT_HEADER_SIZE:
-        raise JournalCorruptError(path, 0, "segment header is incomplete")
+        raise corrupt("segment header is incomplete")
     head = data[: _SEGMENT_HEADER.size]
     magic, version, _flags, seq, base_ts = _SEGMENT_HEADER.unpack(head)
     (crc,) = _SEGMENT_CRC.unpack_from(data, _SEGMENT_HEADER.size)
     if magic != JOURNAL_MAGIC:
-        raise JournalCorruptError(path, 0, "not a journal segment (bad magic)")
+        raise corrupt("not a journal segment (bad magic)")
     if zlib.crc32(head) != crc:
-        raise JournalCorruptError(path, 0, "segment header fails its CRC")
+        raise corrupt("segment header fails its CRC")
     if version != JOURNAL_VERSION:
-        raise JournalCorruptError(path, 0, f"unsupported journal version {version}")
+        raise corrupt(f"unsupported journal version {version}")
     if seq != first_seq:
-        raise JournalCorruptError(path, 0, f"header first_seq {seq} does not match the name")
+        raise corrupt(f"header first_seq {seq} does not match the name")
     return int(base_ts)
 
 
@@ -231,15 +359,31 @@ def _valid_frame_after(data: bytes, view: memoryview, offset: int) -> int | None
     return None
 
 
-def _is_torn(data: bytes, view: memoryview, offset: int) -> bool:
-    """Whether the invalid record at ``offset`` and everything after it is a torn tail."""
+def _zero_from_sector(data: bytes, offset: int) -> bool:
+    """Whether the file is all zero from ``offset``, or from a sector boundary after it."""
+    tail = len(data) - len(data.rstrip(b"\x00"))
+    if tail == 0:
+        return False
+    zero_from = len(data) - tail
+    return zero_from <= offset or -(-zero_from // SECTOR_BYTES) * SECTOR_BYTES < len(data)
+
+
+def _torn_reason(data: bytes, view: memoryview, offset: int) -> str | None:
+    """Why the invalid record at ``offset`` (to the end of the file) is a torn write, or None
+    when it is damage to a complete, committed record."""
     size = len(data)
-    if size - offset >= FRAME_HEADER_SIZE:
-        length, _crc = _FRAME.unpack_from(data, offset)
-        declared_end = offset + FRAME_HEADER_SIZE + length
-        if declared_end <= size and data[declared_end:].strip(b"\x00"):
-            return False  # a bad record followed by data
-    return _valid_frame_after(data, view, offset) is None
+    if _valid_frame_after(data, view, offset) is not None:
+        return None  # a bad record followed by a good one
+    if size - offset < FRAME_HEADER_SIZE:
+        return "incomplete record header"
+    if _zero_from_sector(data, offset):
+        return "zero-filled space where the write did not reach the disk"
+    length, crc = _FRAME.unpack_from(data, offset)
+    if 0 < length <= MAX_RECORD_BYTES and offset + FRAME_HEADER_SIZE + length > size:
+        if zlib.crc32(view[offset + FRAME_HEADER_SIZE :]) == crc:
+            return None  # the record is all there: its length field is damaged
+        return f"record length {length} runs past the end of the file"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,10 +412,13 @@ def _scan_segment(
         end = _frame_end(data, view, offset)
         if isinstance(end, str):
             if not is_last:
-                raise JournalCorruptError(path, offset, f"{end} (in a closed segment)")
-            if not _is_torn(data, view, offset):
-                raise JournalCorruptError(path, offset, f"{end}, followed by more data")
-            torn = TornTail(path, offset, size - offset, end)
+                raise JournalCorruptError(path, offset, f"{end} (in a closed segment)", expected)
+            reason = _torn_reason(data, view, offset)
+            if reason is None:
+                raise JournalCorruptError(
+                    path, offset, f"{end}: a complete record is damaged", expected
+                )
+            torn = TornTail(path, offset, size - offset, reason)
             return _SegmentEnd(offset, expected - 1, last_ts, torn)
         payload = view[offset + FRAME_HEADER_SIZE : end]
         full = expected > full_after
@@ -280,14 +427,17 @@ def _scan_segment(
                 _DECODER.decode(payload) if full else _HEAD_DECODER.decode(payload)
             )
         except msgspec.DecodeError as exc:
-            raise JournalCorruptError(path, offset, f"undecodable record: {exc}") from exc
+            raise JournalCorruptError(path, offset, f"undecodable record: {exc}", expected) from exc
         if head.seq != expected:
             raise JournalCorruptError(
-                path, offset, f"sequence gap: expected seq {expected}, found {head.seq}"
+                path, offset, f"sequence gap: expected seq {expected}, found {head.seq}", expected
             )
         if head.ts < last_ts:
             raise JournalCorruptError(
-                path, offset, f"timestamp goes backwards at seq {head.seq}: {head.ts} < {last_ts}"
+                path,
+                offset,
+                f"timestamp goes backwards at seq {head.seq}: {head.ts} < {last_ts}",
+                expected,
             )
         if isinstance(head, JournalRecord):
             yield head
@@ -316,7 +466,7 @@ class JournalReader:
         return self._read()
 
     def _read(self) -> Generator[JournalRecord, None, None]:
-        segments = _segments(self.directory)
+        segments = _all_segments(self.directory)
         self.last_seq, self.last_ts, self.torn = 0, 0, None
         if not segments:
             return
@@ -330,13 +480,16 @@ class JournalReader:
             first_seq, path = segments[index]
             if first_seq != expected:
                 raise JournalCorruptError(
-                    path, 0, f"sequence gap: expected a segment starting at seq {expected}"
+                    path,
+                    0,
+                    f"sequence gap: expected a segment starting at seq {expected}",
+                    expected,
                 )
-            data = path.read_bytes()
+            data = _segment_bytes(path)
             base_ts = _read_segment_header(path, data, first_seq)
             if last_ts is not None and base_ts != last_ts:
                 raise JournalCorruptError(
-                    path, 0, f"segment base_ts {base_ts} != last ts {last_ts} before it"
+                    path, 0, f"segment base_ts {base_ts} != last ts {last_ts} before it", first_seq
                 )
             end = yield from _scan_segment(
                 path,

@@ -1,6 +1,7 @@
 """Startup recovery: newest valid snapshot plus a replay of the journal tail after it.
 
-A torn journal tail is truncated and reported; any other damage raises and stops startup.
+A torn journal tail is truncated and reported; any other damage raises and stops startup,
+unless the operator names its place (``truncate_at``), which cuts the journal there.
 """
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from tradingfloor.exchange._durable import DirectoryLock
-from tradingfloor.exchange.journal import JournalReader, TornTail, repair_torn_tail
+from tradingfloor.exchange.journal import (
+    DroppedBytes,
+    JournalCorruptError,
+    JournalReader,
+    TornTail,
+    repair_torn_tail,
+    truncate_corrupt,
+)
 from tradingfloor.exchange.snapshot import SnapshotDamagedError, SnapshotStore
 from tradingfloor.exchange.state_machine import StateMachine, StateMachineType
 
@@ -44,6 +52,8 @@ class RecoveryReport:
     """ts of that command; the sequencer must not stamp anything earlier."""
     torn_tail: TornTail | None
     """The torn journal tail truncated, if any."""
+    dropped: tuple[DroppedBytes, ...] = ()
+    """Every byte range removed from the journal: the torn tail and what ``truncate_at`` cut."""
 
     @property
     def torn_bytes_dropped(self) -> int:
@@ -55,6 +65,8 @@ def recover(
     journal_dir: str | os.PathLike[str],
     snapshot_dir: str | os.PathLike[str],
     machine_type: None = None,
+    *,
+    truncate_at: str | None = None,
 ) -> tuple[Engine, RecoveryReport]: ...
 
 
@@ -63,6 +75,8 @@ def recover(
     journal_dir: str | os.PathLike[str],
     snapshot_dir: str | os.PathLike[str],
     machine_type: StateMachineType[M],
+    *,
+    truncate_at: str | None = None,
 ) -> tuple[M, RecoveryReport]: ...
 
 
@@ -70,19 +84,53 @@ def recover(
     journal_dir: str | os.PathLike[str],
     snapshot_dir: str | os.PathLike[str],
     machine_type: StateMachineType[Any] | None = None,
+    *,
+    truncate_at: str | None = None,
 ) -> tuple[Any, RecoveryReport]:
     """Rebuild the state machine (the matching ``Engine`` by default) from disk.
 
     Loads the newest snapshot that verifies (or starts fresh), replays every journal record
     after it, and truncates a torn journal tail. Raises ``JournalCorruptError`` for damage in
-    the journal other than a torn tail, and ``RecoveryError`` when the journal does not reach
-    the snapshot or a restored state does not match its snapshot.
+    the journal other than a torn tail -- unless ``truncate_at`` names its place
+    (``JournalCorruptError.location``, the operator's explicit choice): then the journal is cut
+    there (``truncate_corrupt``, a copy kept) and recovery starts over. Raises
+    ``RecoveryError`` when the journal does not reach the snapshot or a restored state does not
+    match its snapshot.
     """
     if machine_type is None:
         from tradingfloor.exchange.engine.engine import Engine
 
         machine_type = Engine
     journal_path = Path(journal_dir)
+    cut: list[DroppedBytes] = []
+    with _lock_if_present(journal_path):
+        while True:
+            try:
+                machine, report = _recover_locked(journal_path, snapshot_dir, machine_type)
+            except JournalCorruptError as exc:
+                if truncate_at is None or cut or exc.location != truncate_at:
+                    raise
+                cut = truncate_corrupt(journal_path, truncate_at)
+                continue
+            break
+    dropped = tuple(cut) + report.dropped
+    return machine, RecoveryReport(
+        snapshot_seq=report.snapshot_seq,
+        snapshot_path=report.snapshot_path,
+        damaged_snapshots=report.damaged_snapshots,
+        records_replayed=report.records_replayed,
+        last_seq=report.last_seq,
+        last_ts=report.last_ts,
+        torn_tail=report.torn_tail,
+        dropped=dropped,
+    )
+
+
+def _recover_locked(
+    journal_path: Path,
+    snapshot_dir: str | os.PathLike[str],
+    machine_type: StateMachineType[Any],
+) -> tuple[Any, RecoveryReport]:
     snapshot, damaged = SnapshotStore(snapshot_dir).find_latest()
     if snapshot is None:
         machine = machine_type()
@@ -95,19 +143,24 @@ def recover(
                 f"{snapshot.path}: restored state has last_seq {machine.last_seq}, "
                 f"the snapshot header says {snapshot_seq}"
             )
+        if machine.snapshot() != snapshot.data:  # the pair of the check before writing
+            raise RecoveryError(f"{snapshot.path}: the restored state is not the one saved")
     reader = JournalReader(journal_path, after_seq=snapshot_seq)
     replayed = 0
-    with _lock_if_present(journal_path):
-        for record in reader:
-            machine.apply(record.seq, record.ts, record.command)
-            replayed += 1
-        if reader.last_seq < snapshot_seq:
-            raise RecoveryError(
-                f"journal in {journal_path} ends at seq {reader.last_seq}, "
-                f"before the snapshot at seq {snapshot_seq}: acknowledged commands are missing"
-            )
-        if reader.torn is not None:
-            repair_torn_tail(reader.torn)
+    for record in reader:
+        machine.apply(record.seq, record.ts, record.command)
+        replayed += 1
+    if reader.last_seq < snapshot_seq:
+        raise RecoveryError(
+            f"journal in {journal_path} ends at seq {reader.last_seq}, "
+            f"before the snapshot at seq {snapshot_seq}: acknowledged commands are missing"
+        )
+    dropped: tuple[DroppedBytes, ...] = ()
+    torn = reader.torn
+    if torn is not None:
+        repair_torn_tail(torn)
+        end = torn.offset + torn.dropped_bytes
+        dropped = (DroppedBytes(torn.path, torn.offset, end, torn.reason, torn=True),)
     if machine.last_seq != reader.last_seq:
         raise RecoveryError(
             f"state machine is at seq {machine.last_seq} after replaying to {reader.last_seq}"
@@ -119,7 +172,8 @@ def recover(
         records_replayed=replayed,
         last_seq=machine.last_seq,
         last_ts=max(last_ts, reader.last_ts),
-        torn_tail=reader.torn,
+        torn_tail=torn,
+        dropped=dropped,
     )
     return machine, report
 

@@ -2,7 +2,9 @@
 
 ``Sequencer`` is the only place that reads the clock. ``JournaledEngine`` runs batches of
 commands through sequencer, journal and engine and returns their events only once the batch is
-durable (one fsync per batch), taking a snapshot every ``snapshot_every`` commands.
+durable (one fsync per batch). Every ``snapshot_every`` commands it serialises the engine after
+a commit and hands the bytes to a ``SnapshotWriter``, which validates, writes and fsyncs them
+on a worker thread, off the acknowledgement path; a failed snapshot stops the next batch.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from tradingfloor.exchange.engine.commands import Command
 from tradingfloor.exchange.engine.events import Event
 from tradingfloor.exchange.journal import DEFAULT_SEGMENT_BYTES, Journal, JournalRecord
 from tradingfloor.exchange.recovery import RecoveryReport, recover
+from tradingfloor.exchange.retention import RetentionPolicy, archive_segments
 from tradingfloor.exchange.snapshot import DEFAULT_KEEP_SNAPSHOTS, SnapshotStore
+from tradingfloor.exchange.snapshot_writer import SnapshotInvalidError, SnapshotWriter
 from tradingfloor.exchange.state_machine import StateMachine, StateMachineType
 
 if TYPE_CHECKING:
@@ -100,7 +104,16 @@ class JournaledEngine(Generic[M]):
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         clock: Clock = time.time_ns,
         last_snapshot_seq: int = 0,
+        machine_type: StateMachineType[M] | None = None,
+        retention: RetentionPolicy | None = None,
+        consumer_horizon: Callable[[], int] | None = None,
     ) -> None:
+        """``machine_type`` restores snapshots to validate them (default: ``type(engine)``).
+
+        With ``retention``, each written snapshot is followed (on the writer's thread) by
+        ``archive_segments`` up to its seq, lowered to ``consumer_horizon()`` (the slowest
+        consumer's mark, read on that thread) when given.
+        """
         if engine.last_seq != journal.last_seq:
             raise ValueError(
                 f"engine is at seq {engine.last_seq} but the journal at {journal.last_seq}"
@@ -110,6 +123,17 @@ class JournaledEngine(Generic[M]):
         self._engine = engine
         self._journal = journal
         self._snapshots = snapshots
+        self._machine_type: StateMachineType[M] = (
+            machine_type if machine_type is not None else type(engine)  # type: ignore[assignment]
+        )
+        self._retention = retention
+        self._consumer_horizon = consumer_horizon
+        after = None if retention is None else self._archive
+        self._writer = (
+            None
+            if snapshots is None
+            else SnapshotWriter(snapshots, self._verify, after_write=after)
+        )
         self._snapshot_every = snapshot_every
         self._sequencer = Sequencer(last_seq=journal.last_seq, last_ts=journal.last_ts, clock=clock)
         self._last_snapshot_seq = last_snapshot_seq
@@ -127,6 +151,8 @@ class JournaledEngine(Generic[M]):
         snapshot_every: int = ...,
         keep_snapshots: int = ...,
         segment_bytes: int = ...,
+        truncate_at: str | None = ...,
+        retention: RetentionPolicy | None = ...,
     ) -> tuple[JournaledEngine[Engine], RecoveryReport]: ...
 
     @overload
@@ -141,6 +167,8 @@ class JournaledEngine(Generic[M]):
         snapshot_every: int = ...,
         keep_snapshots: int = ...,
         segment_bytes: int = ...,
+        truncate_at: str | None = ...,
+        retention: RetentionPolicy | None = ...,
     ) -> tuple[JournaledEngine[M], RecoveryReport]: ...
 
     @classmethod
@@ -154,9 +182,15 @@ class JournaledEngine(Generic[M]):
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
         keep_snapshots: int = DEFAULT_KEEP_SNAPSHOTS,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        truncate_at: str | None = None,
+        retention: RetentionPolicy | None = None,
     ) -> tuple[JournaledEngine[Any], RecoveryReport]:
-        """Recover the state from ``snapshot_dir`` and ``journal_dir``, then open for appends."""
-        engine, report = recover(journal_dir, snapshot_dir, machine_type)
+        """Recover the state from ``snapshot_dir`` and ``journal_dir``, then open for appends.
+
+        ``truncate_at`` is passed to ``recover`` (the operator's cut at a reported corruption);
+        ``retention`` archives old segments after each snapshot (see ``retention``).
+        """
+        engine, report = recover(journal_dir, snapshot_dir, machine_type, truncate_at=truncate_at)
         journal = Journal.open(journal_dir, segment_bytes=segment_bytes)
         try:
             pipeline: JournaledEngine[Any] = JournaledEngine(
@@ -166,6 +200,8 @@ class JournaledEngine(Generic[M]):
                 snapshot_every=snapshot_every,
                 clock=clock,
                 last_snapshot_seq=report.snapshot_seq,
+                machine_type=machine_type,
+                retention=retention,
             )
         except BaseException:
             journal.close()
@@ -198,6 +234,12 @@ class JournaledEngine(Generic[M]):
         """Like ``submit``, with the events of each command in a list of their own."""
         if self._failed:
             raise PipelineFailedError("an earlier batch failed; restart and recover")
+        if self._writer is not None:
+            try:
+                self._writer.check()  # a failed snapshot stops matching here
+            except BaseException:
+                self._failed = True
+                raise
         if len(commands) > MAX_BATCH_COMMANDS:
             raise ValueError(f"batch of {len(commands)} commands exceeds MAX_BATCH_COMMANDS")
         if not commands:
@@ -215,33 +257,67 @@ class JournaledEngine(Generic[M]):
             self._journal.commit()
         except BaseException:
             self._failed = True
-            self._journal.discard()
+            try:
+                self._journal.discard()
+            except Exception:  # never hide the error that failed the batch behind this one
+                _log.exception("discarding the failed batch failed")
             raise
+        writer = self._writer
         if (
-            self._snapshots is not None
+            writer is not None
             and self._snapshot_every > 0
             and self._engine.last_seq - self._last_snapshot_seq >= self._snapshot_every
         ):
-            try:
-                self.take_snapshot()
-            except OSError:
-                # The batch is durable already: acknowledge it; the next snapshot retries.
-                _log.exception("snapshot at seq %d failed", self._engine.last_seq)
+            # Serialised here, after the commit: the state of exactly last_seq. Validating,
+            # writing and fsyncing it happen on the writer's thread.
+            seq = self._engine.last_seq
+            writer.submit(seq, self._journal.last_ts, self._engine.snapshot())
+            self._last_snapshot_seq = seq
         return events
 
     def take_snapshot(self) -> Path:
-        """Write a snapshot of the current (fully committed) state now."""
-        if self._snapshots is None:
+        """Validate and write a snapshot of the current (fully committed) state now."""
+        if self._writer is None:
             raise ValueError("this JournaledEngine has no snapshot store")
         if self._failed:
             raise PipelineFailedError("an earlier batch failed; restart and recover")
         seq = self._engine.last_seq
         self._last_snapshot_seq = seq
-        return self._snapshots.write(seq, self._journal.last_ts, self._engine.snapshot())
+        return self._writer.write_now(seq, self._journal.last_ts, self._engine.snapshot())
+
+    def wait_for_snapshot(self) -> Path | None:
+        """Wait until the snapshot in flight is written; return the last one written."""
+        if self._writer is None:
+            return None
+        self._writer.wait()
+        return self._writer.last_path
+
+    def _archive(self, snapshot_seq: int) -> None:
+        """Retention after a snapshot (writer thread): archive segments below the horizon."""
+        assert self._retention is not None
+        horizon = snapshot_seq
+        if self._consumer_horizon is not None:
+            horizon = min(horizon, self._consumer_horizon())
+        archive_segments(self._journal.directory, horizon, self._retention)
+
+    def _verify(self, seq: int, data: bytes) -> None:
+        """A snapshot must restore to a machine at ``seq`` whose snapshot is the same bytes."""
+        restored = self._machine_type.restore(data)
+        if restored.last_seq != seq:
+            raise SnapshotInvalidError(f"restores to seq {restored.last_seq}, not {seq}")
+        if restored.snapshot() != data:
+            raise SnapshotInvalidError("restoring and snapshotting again gives other bytes")
 
     def close(self) -> None:
-        """Close the journal. Closing twice is harmless."""
-        self._journal.close()
+        """Finish the snapshot in flight, close the journal. Closing twice is harmless.
+
+        Raises ``SnapshotFailedError`` if that snapshot failed (the journal is closed anyway).
+        """
+        try:
+            if self._writer is not None:
+                self._writer.close()
+        finally:
+            self._journal.close()
 
     def __enter__(self) -> JournaledEngine[M]:
         return self

@@ -40,6 +40,7 @@ from tradingfloor.exchange.http import create_app
 from tradingfloor.exchange.marketdata.binaryfeed import DEFAULT_FEED_ADDRESS, BinaryFeed
 from tradingfloor.exchange.marketdata.feed import MarketDataFeed
 from tradingfloor.exchange.operator import VenueOperator, VenueStatus
+from tradingfloor.exchange.retention import DEFAULT_RETENTION, RetentionPolicy
 from tradingfloor.exchange.venue import Venue
 from tradingfloor.storage.db import default_url
 
@@ -72,6 +73,8 @@ class ServeOptions:
     retransmission_port: int = 0
     tick_interval: float | None = 1.0
     snapshot_every: int = 100_000
+    truncate_journal_at: str | None = None  # SEGMENT:OFFSET of a reported corruption: cut there
+    retention: RetentionPolicy | None = DEFAULT_RETENTION  # journal archiving; None: never
     announce: Callable[[str], None] = field(default=print)
 
 
@@ -116,14 +119,34 @@ class VenueServer:
         self.http_port = 0
         self.broker_port = 0
 
+    def _report_dropped(self, venue: Venue) -> None:
+        """Say (output and log) every byte range recovery removed from the journal."""
+        report = venue.recovery
+        if report is None:
+            return
+        for dropped in report.dropped:
+            line = f"Journal: {dropped.describe()}"
+            self.options.announce(line)
+            _log.warning("%s", line)
+        for damaged in report.damaged_snapshots:
+            line = f"Snapshot skipped: {damaged}"
+            self.options.announce(line)
+            _log.warning("%s", line)
+
     def _on_events(self, command: Command, events: Sequence[Event]) -> None:
         self.feed.on_events(events)
 
     async def start(self) -> None:
         opts = self.options
         data = opts.data_dir
-        venue = Venue.open(data, snapshot_every=opts.snapshot_every)
+        venue = Venue.open(
+            data,
+            snapshot_every=opts.snapshot_every,
+            truncate_journal_at=opts.truncate_journal_at,
+            retention=opts.retention,
+        )
         self.venue = venue
+        self._report_dropped(venue)
         gateway = FixGateway(self.config, venue, self.feed.book, mark_dir=data / "fix")
         self.gateway = gateway
         # The acceptor exists (not listening yet) before the replay, so that reports the last
@@ -149,6 +172,9 @@ class VenueServer:
                 operator=self.operator,
                 marketdata=self.marketdata_app,
             )
+            # The broker's database is a durable store the venue's members rely on: a failed
+            # commit stops matching before the next batch, as a failed journal write does.
+            self.broker.store.on_failure = venue.fail
         if self._on_open is not None:
             self._on_open(self)
         replayed = venue.replay_history()
@@ -193,22 +219,37 @@ class VenueServer:
 
     async def stop(self) -> None:
         """Finish and journal queued commands (their reports reach the session stores), then
-        log the members out. A venue shutdown is no member disconnect: resting orders stay."""
+        log the members out. A venue shutdown is no member disconnect: resting orders stay.
+
+        Every step runs even when an earlier one fails (a full disk fails several); the first
+        error is raised at the end, the others are logged."""
         if self.gateway is not None:
             self.gateway.closing = True  # no cancel-on-disconnect for logouts we cause
+        errors: list[BaseException] = []
+
+        async def step(name: str, action: Callable[[], Awaitable[None]]) -> None:
+            try:
+                await action()
+            except Exception as exc:
+                _log.error("stopping %s failed: %r", name, exc)
+                errors.append(exc)
+
         if self._broker_http is not None and self._broker_http_task is not None:
             self._broker_http.should_exit = True  # no new orders from the broker's customers
             await asyncio.gather(self._broker_http_task, return_exceptions=True)
         if self.venue is not None:
-            await self.venue.stop()
+            await step("the venue", self.venue.stop)
         if self.broker is not None:
-            await self.broker.stop()  # after the venue: the last events reach its database
+            # after the venue: the last events reach its database
+            await step("the broker", self.broker.stop)
         if self.acceptor is not None:
-            await self.acceptor.stop()
+            await step("the FIX acceptor", self.acceptor.stop)
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             await asyncio.gather(self._http_task, return_exceptions=True)
-        await self.binary.close()
+        await step("the binary feed", self.binary.close)
+        if errors:
+            raise errors[0]
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -257,7 +298,13 @@ def _tune_gc() -> None:
 
 
 class VenueFailedError(RuntimeError):
-    """The venue stopped on its own (a journal batch failed): restart to recover."""
+    """The venue stopped on its own (a durable store failed: the journal, a snapshot, a FIX
+    session store, the broker's database), or stopping could not store everything: restart to
+    recover. ``cause`` is the store's own error (e.g. ``OSError`` ENOSPC)."""
+
+    def __init__(self, message: str, cause: BaseException) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 Hook = Callable[[VenueServer], Awaitable[None]]
@@ -267,8 +314,9 @@ async def serve_until_stopped(
     server: VenueServer, *, started: Hook | None = None, stopping: Hook | None = None
 ) -> None:
     """Start ``server``, call ``started``, run until SIGINT/SIGTERM or a failure, call
-    ``stopping``, stop. Raises ``VenueFailedError`` when the venue or the broker's database
-    failed (fail-stop: a restart recovers)."""
+    ``stopping``, stop. Raises ``VenueFailedError`` when a durable store failed while running
+    or while stopping (fail-stop: a restart recovers); an error while stopping never hides the
+    failure that caused the stop."""
     options = server.options
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -293,15 +341,38 @@ async def serve_until_stopped(
         failure = server.venue.failure or (
             server.broker.store.failure if server.broker is not None else None
         )
-        # Fail-stop: a venue that cannot journal must not look alive; a restart recovers.
-        options.announce("Stopping ..." if failure is None else f"Venue failed: {failure!r}")
-    finally:
-        if stopping is not None:
-            await stopping(server)
-        await server.stop()
+        # Fail-stop: a venue that cannot store must not look alive; a restart recovers.
+        if failure is None:
+            options.announce("Stopping ...")
+        else:
+            options.announce(f"Venue failed: {failure!r}")
+            _log.critical("the venue failed: %r", failure)
+    except BaseException:
+        await _stop_quietly(server, stopping)  # the start-up (or cancellation) error wins
+        raise
+    stop_error = await _stop_quietly(server, stopping)
     if failure is not None:
-        raise VenueFailedError(f"the venue failed ({failure!r}); restart to recover")
+        raise VenueFailedError(f"the venue failed ({failure!r}); restart to recover", failure)
+    if stop_error is not None:
+        raise VenueFailedError(
+            f"stopping failed ({stop_error!r}); restart to recover", stop_error
+        ) from stop_error
     options.announce("Stopped.")
+
+
+async def _stop_quietly(server: VenueServer, stopping: Hook | None) -> BaseException | None:
+    """Run ``stopping`` and ``server.stop()``; return (and log) the first error instead of
+    raising it."""
+    first: BaseException | None = None
+    for action in (stopping, VenueServer.stop):
+        if action is None:
+            continue
+        try:
+            await action(server)
+        except Exception as exc:
+            _log.exception("stopping the server failed")
+            first = first or exc
+    return first
 
 
 def run(options: ServeOptions) -> None:

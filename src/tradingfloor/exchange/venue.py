@@ -12,6 +12,12 @@ The batch runs on the loop thread by default: the fsync blocks the loop for its 
 it would wait for the GIL (up to the interpreter's 5 ms switch interval) whenever the loop is
 busy. ``threaded=True`` uses a worker thread instead (for slow disks).
 
+Every durable store the venue's acknowledgements depend on (the journal, snapshots, the FIX
+session stores, the broker's database writer) is fail-stop: when one fails, ``fail(cause)`` --
+called by the store's owner, or by the venue itself when a listener raises ``OSError`` -- stops
+acceptance before the next batch is matched, fails every queued command, and ``wait_failed``
+returns the real cause. A restart recovers from the journal (which holds every matched command).
+
 Only the batcher touches the engine while the venue runs; everything else reads projections
 built by listeners from events (market-data books, execution-report state). At start the
 projections are rebuilt by replaying the whole journal through a fresh engine, and that
@@ -35,6 +41,7 @@ from tradingfloor.exchange.engine.events import Event
 from tradingfloor.exchange.intake import command_problem
 from tradingfloor.exchange.journal import JournalReader
 from tradingfloor.exchange.recovery import RecoveryReport
+from tradingfloor.exchange.retention import DEFAULT_RETENTION, RetentionPolicy
 from tradingfloor.exchange.sequencer import Clock, JournaledEngine
 
 __all__ = [
@@ -121,14 +128,26 @@ class Venue:
         clock: Clock = time.time_ns,
         snapshot_every: int = 100_000,
         threaded: bool = False,
+        truncate_journal_at: str | None = None,
+        retention: RetentionPolicy | None = DEFAULT_RETENTION,
     ) -> Venue:
-        """Recover the engine from ``data_dir`` (journal/ and snapshots/) and open for appends."""
+        """Recover the engine from ``data_dir`` (journal/ and snapshots/) and open for appends.
+
+        ``truncate_journal_at`` (``SEGMENT:OFFSET`` of a reported corruption) is the operator's
+        explicit choice to cut the journal there; ``recovery.dropped`` lists what was removed.
+        ``retention`` archives closed journal segments after snapshots (None: never).
+        """
         root = Path(data_dir)
         journal_dir, snapshot_dir = root / "journal", root / "snapshots"
         journal_dir.mkdir(parents=True, exist_ok=True)
         snapshot_dir.mkdir(parents=True, exist_ok=True)
         pipeline, report = JournaledEngine.open(
-            journal_dir, snapshot_dir, clock=clock, snapshot_every=snapshot_every
+            journal_dir,
+            snapshot_dir,
+            clock=clock,
+            snapshot_every=snapshot_every,
+            truncate_at=truncate_journal_at,
+            retention=retention,
         )
         venue = cls(pipeline, journal_dir, threaded=threaded)
         venue.recovery = report
@@ -215,6 +234,24 @@ class Venue:
         """Why the venue stopped taking commands on its own (a failed journal batch), if it did."""
         return self._failure
 
+    def fail(self, cause: BaseException) -> None:
+        """A durable store failed: stop matching before the next batch (fail-stop).
+
+        Queued commands fail with a ``VenueError`` naming ``cause``; ``failure`` and
+        ``wait_failed`` give ``cause`` itself. The first cause wins; later calls only log.
+        """
+        if self._failure is not None:
+            if cause is not self._failure:
+                _log.error("another durable store failed after the venue stopped: %r", cause)
+            return
+        self._failure = cause
+        self._running = False
+        self._failed.set()
+        _log.critical("a durable store failed; the venue stops accepting commands: %r", cause)
+        self._fail_queued(VenueError(f"the venue stopped: {cause!r}"))
+        if self._wakeup is not None:
+            self._wakeup.set()
+
     async def wait_failed(self) -> BaseException:
         """Wait until a journal batch fails; return the error (the service should stop)."""
         await self._failed.wait()
@@ -259,6 +296,11 @@ class Venue:
         for listener in self._listeners:
             try:
                 listener(command, events)
+            except OSError as exc:
+                # A projection that cannot write its durable store (a full disk): fail-stop.
+                self.stats.listener_errors += 1
+                _log.exception("venue listener %r could not store its output", listener)
+                self.fail(exc)
             except Exception:
                 # A projection that fails must not stop the venue or the other listeners.
                 self.stats.listener_errors += 1
@@ -274,6 +316,8 @@ class Venue:
         assert self._wakeup is not None
         loop = asyncio.get_running_loop()
         while True:
+            if self._failure is not None:
+                return  # fail() has failed the queued commands
             if not self._queue:
                 if not self._running:
                     return
@@ -290,15 +334,12 @@ class Venue:
                 else:
                     results = self._pipeline.submit_each(commands)
             except BaseException as exc:
-                self._failure = exc
-                self._running = False
-                self._failed.set()
                 _log.critical("journal batch failed; the venue stops: %r", exc)
                 error = VenueError(f"journal batch failed: {exc!r}")
                 for _command, future in batch:
                     if not future.done():
                         future.set_exception(error)
-                self._fail_queued(error)
+                self.fail(exc)
                 return
             self.stats.batches += 1
             self.stats.commands += len(batch)
@@ -307,8 +348,9 @@ class Venue:
                 self._notify(command, events)
                 if not future.done():
                     future.set_result(events)
-            if self._executor is None:
-                await asyncio.sleep(0)  # let the sockets be read: their input is the next batch
+            # Let the sockets be read (their input is the next batch) and the stores write and
+            # sync what this batch produced: a store that fails there stops the next match.
+            await asyncio.sleep(0)
 
     async def _run_ticks(self, interval: float) -> None:
         while self._running:

@@ -7,7 +7,9 @@ what was queued before the call is committed; callers that must not acknowledge 
 change is durable (a deposit, an order with a client order id) await it. Changes nobody waits
 for gather for up to ``COALESCE_S``. SQLite commits run on a writer thread (one call per
 transaction), PostgreSQL's through asyncpg. A failed commit is fatal: the writer stops,
-``failure`` is set, and every later ``flush()`` raises, so the process can stop and recover.
+``failure`` is set, ``on_failure`` (if set: ``serve`` stops the venue's matching with it) is
+called with the real error, and every later ``flush()`` raises, so the process can stop and
+recover.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
@@ -58,6 +60,8 @@ class WriteBehind:
         self._task: asyncio.Task[None] | None = None
         self._inflight: asyncio.Future[None] | None = None  # resolved when the running commit ends
         self.failure: BaseException | None = None
+        self.on_failure: Callable[[BaseException], None] | None = None
+        """Called once, with the error, when a commit fails (before flush waiters learn it)."""
         self._failed = asyncio.Event()
         self._flush_requested = asyncio.Event()
         self.commits = 0
@@ -181,6 +185,11 @@ class WriteBehind:
                 _log.exception("broker database commit failed")
                 self.failure = exc
                 self._failed.set()
+                if self.on_failure is not None:
+                    try:
+                        self.on_failure(exc)
+                    except Exception:
+                        _log.exception("the write-behind failure hook failed")
                 for waiter in waiters + self._waiters:
                     if not waiter.done():
                         waiter.set_exception(StoreFailedError(str(exc)))

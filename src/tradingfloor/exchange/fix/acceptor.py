@@ -366,6 +366,8 @@ class FixAcceptor:
             raise ValueError("sync_interval must be positive (or None: sync before sending)")
         self.sync_interval = sync_interval
         self.on_synced: Callable[[], None] | None = None
+        self.on_store_failed: Callable[[BaseException], None] | None = None
+        """Called when a session store's write or fsync fails (the gateway stops the venue)."""
         self._unsynced: dict[str, _Member] = {}
         self._sync_timer: asyncio.TimerHandle | None = None
         self.config = config
@@ -446,12 +448,18 @@ class FixAcceptor:
         member = self.config.member(comp_id)
         if member is None:
             raise KeyError(f"{comp_id!r} is not a member of {self.config.name}")
-        store = SessionStore.open(self.store_dir / _dir_name(comp_id), now_ns=self.clock())
+        store = SessionStore.open(
+            self.store_dir / _dir_name(comp_id), now_ns=self.clock(), on_failure=self._store_failed
+        )
         handle = _Handle(self)
         entry = _Member(FixSession(self.config, member, store, self._listener), handle)
         handle._member = entry
         self._entries[comp_id] = entry
         return entry
+
+    def _store_failed(self, exc: BaseException) -> None:
+        if self.on_store_failed is not None:
+            self.on_store_failed(exc)
 
     # --- flushing -------------------------------------------------------------------------------
 
@@ -491,7 +499,7 @@ class FixAcceptor:
     def _sync(self, entries: Iterable[_Member]) -> None:
         for entry in entries:
             store = entry.session.store
-            if store.needs_sync and not store.closed:
+            if store.needs_sync and not store.closed and store.failure is None:
                 store.sync()
         if self.on_synced is not None:
             self.on_synced()

@@ -101,6 +101,7 @@ class FixGateway:
         """Give the gateway the acceptor; do it before the venue replays its history."""
         self._handles = acceptor
         acceptor.on_synced = self.on_stores_synced
+        acceptor.on_store_failed = self._venue.fail  # a store that cannot write stops matching
 
     @property
     def reporter(self) -> ExecutionReporter:
@@ -125,8 +126,12 @@ class FixGateway:
         if not self._mark_dirty:
             return
         tmp = self._mark_path.with_suffix(".tmp")
-        tmp.write_text(f"{self._sent_upto}\n", encoding="ascii")
-        os.replace(tmp, self._mark_path)
+        try:
+            tmp.write_text(f"{self._sent_upto}\n", encoding="ascii")
+            os.replace(tmp, self._mark_path)
+        except OSError as exc:
+            self._venue.fail(exc)
+            raise
         self._mark_dirty = False
 
     # --- venue listener -------------------------------------------------------------------------

@@ -33,6 +33,10 @@ other damage raises ``StoreCorruptError``. The next sender seq num is the larger
 seqnums file's and the last logged seq + 1 (every sent message is logged before it is sent);
 the next target seq num is the last ``targets.log`` record of the current generation, else the
 seqnums file's.
+
+A failed write or fsync (a full disk, an I/O error) is fail-stop: the store calls its
+``on_failure`` hook with the error (the acceptor passes it to the venue, which stops matching),
+re-raises it, and refuses every later write, so that nothing is appended after a partial record.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ import struct
 import time
 import zlib
 from array import array
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -51,8 +57,10 @@ from tradingfloor.exchange._durable import ensure_dir, fsync_dir, write_all
 __all__ = [
     "MAX_STORED_MESSAGE_BYTES",
     "TARGETS_COMPACT_BYTES",
+    "FailureHook",
     "SessionStore",
     "StoreCorruptError",
+    "StoreFailedError",
     "StoreLockedError",
 ]
 
@@ -80,6 +88,14 @@ class StoreLockedError(RuntimeError):
     """The store directory is open elsewhere (another acceptor or process)."""
 
 
+class StoreFailedError(RuntimeError):
+    """An earlier write or fsync of this store failed; it takes no more writes. Restart."""
+
+
+FailureHook = Callable[[BaseException], None]
+"""Called with the ``OSError`` of a failed write or fsync, before it is re-raised."""
+
+
 def _only_zeros(f: BinaryIO, offset: int, size: int) -> bool:
     """Whether bytes ``offset..size`` of ``f`` are all zero (space allocated, never written)."""
     f.seek(offset)
@@ -96,10 +112,14 @@ def _log_name(generation: int) -> str:
 class SessionStore:
     """Sequence numbers and sent messages of one FIX session, persisted in one directory."""
 
-    def __init__(self, directory: Path, lock_fd: int) -> None:
+    def __init__(
+        self, directory: Path, lock_fd: int, on_failure: FailureHook | None = None
+    ) -> None:
         """Use ``SessionStore.open``."""
         self._dir = directory
         self._lock_fd = lock_fd
+        self._on_failure = on_failure
+        self._failure: OSError | None = None
         self._log_fd = -1
         self._log_size = 0
         self._targets_fd = -1
@@ -119,8 +139,17 @@ class SessionStore:
     # --- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, directory: Path, *, now_ns: int | None = None) -> SessionStore:
-        """Open (creating when new, with creation time ``now_ns``) the store in ``directory``."""
+    def open(
+        cls,
+        directory: Path,
+        *,
+        now_ns: int | None = None,
+        on_failure: FailureHook | None = None,
+    ) -> SessionStore:
+        """Open (creating when new, with creation time ``now_ns``) the store in ``directory``.
+
+        ``on_failure`` is called when a later write or fsync fails (see the module docstring).
+        """
         ensure_dir(directory)
         lock_fd = os.open(directory / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -128,7 +157,7 @@ class SessionStore:
         except BlockingIOError:
             os.close(lock_fd)
             raise StoreLockedError(f"FIX session store {directory} is already open") from None
-        store = cls(directory, lock_fd)
+        store = cls(directory, lock_fd, on_failure)
         try:
             store._load(time.time_ns() if now_ns is None else now_ns)
         except BaseException:
@@ -272,7 +301,8 @@ class SessionStore:
             raise ValueError(f"message of {len(raw)} bytes is too large to store")
         payload = _REC_SEQ.pack(seq) + raw
         record = _REC_HEADER.pack(len(payload), zlib.crc32(payload)) + payload
-        write_all(self._log_fd, record)
+        with self._writing():
+            write_all(self._log_fd, record)
         self._index(seq, self._log_size if raw else _ABSENT)
         self._log_size += len(record)
         self._log_dirty = True
@@ -288,13 +318,18 @@ class SessionStore:
         if seq != self._next_target:
             self._next_target = seq
             record = _TARGET_REC.pack(seq, self._generation & 0xFFFFFFFF, 0)[:-4]
-            write_all(self._targets_fd, record + _CRC.pack(zlib.crc32(record)))
+            with self._writing():
+                write_all(self._targets_fd, record + _CRC.pack(zlib.crc32(record)))
             self._targets_size += _TARGET_REC.size
             self._targets_dirty = True
 
     def reset(self, *, now_ns: int | None = None) -> None:
         """Start over (ResetSeqNumFlag or a new day): empty log, both seq nums 1."""
         self._check_open()
+        with self._writing():
+            self._reset(now_ns)
+
+    def _reset(self, now_ns: int | None) -> None:
         old_log = self._dir / _log_name(self._generation)
         os.close(self._log_fd)
         self._log_fd = -1
@@ -341,6 +376,10 @@ class SessionStore:
     def sync(self) -> None:
         """fsync everything written since the last sync (log, seqnums file, directory)."""
         self._check_open()
+        with self._writing():
+            self._sync()
+
+    def _sync(self) -> None:
         if self._log_dirty:
             os.fsync(self._log_fd)
             self._log_dirty = False
@@ -392,18 +431,17 @@ class SessionStore:
     # --- closing ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Sync and release the directory; closing twice is harmless."""
+        """Sync (unless a write failed) and release the directory; closing twice is harmless."""
         if self._closed:
             return
         try:
-            if self._log_fd >= 0:
+            if self._log_fd >= 0 and self._failure is None:
                 self.sync()
-                os.close(self._log_fd)
-                self._log_fd = -1
-            if self._targets_fd >= 0:
-                os.close(self._targets_fd)
-                self._targets_fd = -1
         finally:
+            for fd in (self._log_fd, self._targets_fd):
+                if fd >= 0:
+                    os.close(fd)
+            self._log_fd = self._targets_fd = -1
             self._closed = True
             os.close(self._lock_fd)
 
@@ -411,6 +449,26 @@ class SessionStore:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def failure(self) -> OSError | None:
+        """The write or fsync error that stopped this store, if one did."""
+        return self._failure
+
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError(f"FIX session store {self._dir} is closed")
+        if self._failure is not None:
+            raise StoreFailedError(
+                f"FIX session store {self._dir} failed: {self._failure}"
+            ) from self._failure
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Fail-stop around a write: remember the error, tell ``on_failure``, re-raise."""
+        try:
+            yield
+        except OSError as exc:
+            self._failure = exc
+            if self._on_failure is not None:
+                self._on_failure(exc)
+            raise
