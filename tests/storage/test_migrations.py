@@ -299,7 +299,7 @@ def test_offline_mode_prints_the_sql(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_revisions() -> None:
-    assert db.head_revision() == "0001"
+    assert db.head_revision() == "0002_actors"
 
 
 @pytest.mark.parametrize(
