@@ -113,6 +113,7 @@ class BrokerRuntime:
             clock=clock,
             hasher=hasher,
             key_rate_limit_per_minute=api_rate_limit,
+            records=broker.records,
         )
         history = MarketHistory()
         venue.add_listener(lambda _command, events: history.on_events(events))

@@ -120,7 +120,7 @@ class Actor:
         }
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Actor:
+    def from_row(cls, row: Mapping[Any, Any]) -> Actor:
         """The actor stored in a row's `ACTOR_COLUMNS`."""
         return cls(
             principal=row["actor_principal"],

@@ -23,6 +23,7 @@ from tradingfloor.broker.api.alpaca_json import (
     position_json,
 )
 from tradingfloor.broker.api.auth import Principal, account_of, require
+from tradingfloor.broker.api.context import actor_dependency
 from tradingfloor.broker.api.schemas import (
     OrderIn,
     ReplaceIn,
@@ -36,6 +37,7 @@ from tradingfloor.broker.identity.roles import Permission
 from tradingfloor.broker.instruments import Instrument
 from tradingfloor.broker.oms.orders import CLOSED_STATUSES, BrokerOrder
 from tradingfloor.broker.service import Broker
+from tradingfloor.core.actor import Actor
 from tradingfloor.core.units import from_ticks
 from tradingfloor.storage import queries
 from tradingfloor.storage import tables as t
@@ -86,6 +88,7 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
     viewer = Depends(require(principal, Permission.VIEW_ACCOUNT))
     trader = Depends(require(principal, Permission.TRADE))
     lists = Depends(require(principal, Permission.MANAGE_WATCHLISTS))
+    acting = Depends(actor_dependency(principal))  # who, for the records of state changes
 
     def now() -> int:
         return broker.clock()
@@ -105,9 +108,11 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
     # --- orders ---------------------------------------------------------------------------
 
     @router.post("/orders", summary="Place an order")
-    async def post_order(body: OrderIn, who: Principal = trader) -> dict[str, Any]:
+    async def post_order(
+        body: OrderIn, who: Principal = trader, actor: Actor = acting
+    ) -> dict[str, Any]:
         # served by api/order_entry.py's front in the broker app; the same function either way
-        return await entry.place_order(broker, who, body)
+        return await entry.place_order(broker, who, body, actor)
 
     @router.get("/orders", summary="List orders")
     async def list_orders(
@@ -165,7 +170,9 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
         return await order_out(_current(order), nested)
 
     @router.patch("/orders/{order_id}", summary="Replace an order")
-    async def patch_order(order_id: str, body: ReplaceIn, who: Principal = trader) -> Any:
+    async def patch_order(
+        order_id: str, body: ReplaceIn, who: Principal = trader, actor: Actor = acting
+    ) -> Any:
         account_id = account_of(who)
         old = await broker.find_order(account_id, order_id)
         if old is None:
@@ -177,16 +184,20 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
             broker.instrument(old.symbol),
             trail_percent=old.trail_percent_bps is not None,
         )
-        return await order_out(await broker.replace_order(account_id, order_id, change))
+        return await order_out(
+            await broker.replace_order(account_id, order_id, change, actor=actor)
+        )
 
     @router.delete("/orders/{order_id}", status_code=204, summary="Cancel an order")
-    async def delete_order(order_id: str, who: Principal = trader) -> Response:
-        await broker.cancel_order(account_of(who), order_id)
+    async def delete_order(
+        order_id: str, who: Principal = trader, actor: Actor = acting
+    ) -> Response:
+        await broker.cancel_order(account_of(who), order_id, actor=actor)
         return Response(status_code=204)
 
     @router.delete("/orders", status_code=207, summary="Cancel all open orders")
-    async def delete_orders(who: Principal = trader) -> list[dict[str, Any]]:
-        results = await broker.cancel_all(account_of(who))
+    async def delete_orders(who: Principal = trader, actor: Actor = acting) -> list[dict[str, Any]]:
+        results = await broker.cancel_all(account_of(who), actor=actor)
         return [
             {"id": oid, "status": code, "body": order_json(broker, order, nested=False)}
             for oid, code, order in results
@@ -218,6 +229,7 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
         who: Principal = trader,
         qty: Decimal | None = None,
         percentage: Decimal | None = None,
+        actor: Actor = acting,
     ) -> Any:
         account_id = account_of(who)
         acct = broker.account(account_id)
@@ -238,21 +250,23 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
             size = int(abs(pos.qty) * percentage / 100)
             if size == 0:
                 raise BrokerError(ErrorCode.INVALID, "percentage is less than one share")
-        order = await broker.close_position(account_id, inst.symbol, size)
+        order = await broker.close_position(account_id, inst.symbol, size, actor=actor)
         return await order_out(order)
 
     @router.delete("/positions", status_code=207, summary="Close every position")
-    async def close_all(who: Principal = trader, cancel_orders: bool = False) -> Any:
+    async def close_all(
+        who: Principal = trader, cancel_orders: bool = False, actor: Actor = acting
+    ) -> Any:
         account_id = account_of(who)
         acct = broker.account(account_id)
         if cancel_orders:
-            await broker.cancel_all(account_id)
+            await broker.cancel_all(account_id, actor=actor)
         out = []
         for symbol, pos in sorted(acct.positions.items()):
             if pos.qty == 0:
                 continue
             try:
-                order = await broker.close_position(account_id, symbol)
+                order = await broker.close_position(account_id, symbol, actor=actor)
                 out.append(
                     {
                         "symbol": symbol,
