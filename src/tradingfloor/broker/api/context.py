@@ -8,8 +8,8 @@ data app in ``serve``). For each HTTP request it
   makes one, and returns it in the response's ``X-Request-ID`` header;
 * writes one access-log line when the response is complete, to the ``tradingfloor.access``
   logger at INFO: method, path, status, duration, principal (user id and role, or ``-``),
-  client address and port, and request id. ``serve`` sends that logger to a file, never to the
-  console; nothing is formatted when the logger is off.
+  client address and port, and request id. ``serve`` sends that logger to a file
+  (`open_access_log`), never to the console; nothing is formatted when the logger is off.
 
 WebSocket connections get a request id too (for the actor of what they change), no log line.
 
@@ -22,8 +22,11 @@ stores it with the change. Nothing below this module derives an actor from a req
 from __future__ import annotations
 
 import logging
+import logging.handlers
+import queue
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from starlette.datastructures import Headers
@@ -41,6 +44,7 @@ __all__ = [
     "RequestContext",
     "actor_dependency",
     "actor_of",
+    "open_access_log",
     "principal_of",
     "remember",
     "request_id_of",
@@ -178,3 +182,26 @@ class RequestContext:
             client[1] if client else "-",
             rid,
         )
+
+
+def open_access_log(path: Path) -> Callable[[], None]:
+    """Send the access log to ``path`` (appended; reopened if logrotate moves it), and only
+    there: not to the console. The file is written by a thread of its own, so a slow disk
+    does not hold up requests. Returns the function that flushes and closes it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.WatchedFileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    front = logging.handlers.QueueHandler(lines)
+    listener = logging.handlers.QueueListener(lines, handler)
+    _access.addHandler(front)
+    _access.setLevel(logging.INFO)
+    _access.propagate = False
+    listener.start()
+
+    def close() -> None:
+        _access.removeHandler(front)
+        listener.stop()
+        handler.close()
+
+    return close
