@@ -194,6 +194,7 @@ def open_access_log(path: Path) -> Callable[[], None]:
     lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     front = logging.handlers.QueueHandler(lines)
     listener = logging.handlers.QueueListener(lines, handler)
+    level, propagate = _access.level, _access.propagate
     _access.addHandler(front)
     _access.setLevel(logging.INFO)
     _access.propagate = False
@@ -201,6 +202,8 @@ def open_access_log(path: Path) -> Callable[[], None]:
 
     def close() -> None:
         _access.removeHandler(front)
+        _access.setLevel(level)
+        _access.propagate = propagate
         listener.stop()
         handler.close()
 
