@@ -10,7 +10,8 @@ queue the record before they flush). Two tables:
   ``order_cancel_rejected``, ``order_replace_rejected``; by the venue as system actor), and the
   broker's own actions (``leg_released``, a sibling's or a DAY order's cancel, recovery).
 * ``admin_actions``: operator actions on the venue, cash movements, KYC decisions, customers,
-  accounts, trading blocks, the restricted list, users and API keys (`AdminAction`).
+  accounts, trading blocks, the restricted list, users, API keys and the customers' own
+  watchlists (`AdminAction`).
 
 ``seq`` numbers records in the order this process made them (continuing after a restart from
 the largest stored), so an order's history reads in order even when several events share a
@@ -65,6 +66,9 @@ class AdminAction(StrEnum):
     API_KEY_CREATE = "api_key.create"
     API_KEY_REVOKE = "api_key.revoke"
     API_KEY_ROTATE = "api_key.rotate"
+    WATCHLIST_CREATE = "watchlist.create"
+    WATCHLIST_UPDATE = "watchlist.update"
+    WATCHLIST_DELETE = "watchlist.delete"
 
 
 class ActionRecorder:

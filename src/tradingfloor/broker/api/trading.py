@@ -36,6 +36,7 @@ from tradingfloor.broker.errors import BrokerError, ErrorCode
 from tradingfloor.broker.identity.roles import Permission
 from tradingfloor.broker.instruments import Instrument
 from tradingfloor.broker.oms.orders import CLOSED_STATUSES, BrokerOrder
+from tradingfloor.broker.records import AdminAction
 from tradingfloor.broker.service import Broker
 from tradingfloor.core.actor import Actor
 from tradingfloor.core.units import from_ticks
@@ -484,6 +485,9 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
         row, symbols = found[0]
         return _watchlist_json(broker, row, symbols)
 
+    def _record(kind: AdminAction, watchlist_id: str, actor: Actor, **detail: Any) -> None:
+        broker.records.admin_action(kind, watchlist_id, actor, now(), detail)
+
     def _check_symbols(symbols: list[str]) -> list[str]:
         if len(symbols) > MAX_WATCHLIST_SYMBOLS:
             raise BrokerError(ErrorCode.INVALID, f"at most {MAX_WATCHLIST_SYMBOLS} symbols")
@@ -501,7 +505,9 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
         return [_watchlist_json(broker, row, []) for row, _ in found]
 
     @router.post("/watchlists", summary="Create a watchlist")
-    async def create_watchlist(body: WatchlistIn, who: Principal = lists) -> dict[str, Any]:
+    async def create_watchlist(
+        body: WatchlistIn, who: Principal = lists, actor: Actor = acting
+    ) -> dict[str, Any]:
         account_id = account_of(who)
         symbols = _check_symbols(body.symbols or [])
         await broker.store.flush()
@@ -523,6 +529,7 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
             broker.store.insert(
                 t.watchlist_assets, {"watchlist_id": wid, "symbol": symbol, "position": n}
             )
+        _record(AdminAction.WATCHLIST_CREATE, wid, actor, name=body.name, symbols=symbols)
         return await watchlist_out(account_id, wid)
 
     @router.get("/watchlists/{watchlist_id}", summary="One watchlist")
@@ -531,7 +538,7 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
 
     @router.put("/watchlists/{watchlist_id}", summary="Rename a watchlist / set its symbols")
     async def put_watchlist(
-        watchlist_id: str, body: WatchlistIn, who: Principal = lists
+        watchlist_id: str, body: WatchlistIn, who: Principal = lists, actor: Actor = acting
     ) -> dict[str, Any]:
         account_id = account_of(who)
         current = await watchlist_out(account_id, watchlist_id)
@@ -551,11 +558,12 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
             broker.store.upsert(
                 t.watchlist_assets, {"watchlist_id": watchlist_id, "symbol": symbol, "position": n}
             )
+        _record(AdminAction.WATCHLIST_UPDATE, watchlist_id, actor, name=body.name, symbols=symbols)
         return await watchlist_out(account_id, watchlist_id)
 
     @router.post("/watchlists/{watchlist_id}", summary="Add a symbol to a watchlist")
     async def add_to_watchlist(
-        watchlist_id: str, body: WatchlistSymbolIn, who: Principal = lists
+        watchlist_id: str, body: WatchlistSymbolIn, who: Principal = lists, actor: Actor = acting
     ) -> dict[str, Any]:
         account_id = account_of(who)
         current = await watchlist_out(account_id, watchlist_id)
@@ -568,11 +576,12 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
                 {"watchlist_id": watchlist_id, "symbol": symbol, "position": len(have)},
             )
             broker.store.update(t.watchlists, {"id": watchlist_id, "updated_at": now()})
+            _record(AdminAction.WATCHLIST_UPDATE, watchlist_id, actor, added=symbol)
         return await watchlist_out(account_id, watchlist_id)
 
     @router.delete("/watchlists/{watchlist_id}/{symbol}", summary="Remove a symbol")
     async def remove_from_watchlist(
-        watchlist_id: str, symbol: str, who: Principal = lists
+        watchlist_id: str, symbol: str, who: Principal = lists, actor: Actor = acting
     ) -> dict[str, Any]:
         account_id = account_of(who)
         current = await watchlist_out(account_id, watchlist_id)
@@ -580,10 +589,13 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
             raise BrokerError(ErrorCode.NOT_FOUND, f"{symbol} is not in the watchlist")
         broker.store.delete(t.watchlist_assets, {"watchlist_id": watchlist_id, "symbol": symbol})
         broker.store.update(t.watchlists, {"id": watchlist_id, "updated_at": now()})
+        _record(AdminAction.WATCHLIST_UPDATE, watchlist_id, actor, removed=symbol)
         return await watchlist_out(account_id, watchlist_id)
 
     @router.delete("/watchlists/{watchlist_id}", status_code=204, summary="Delete a watchlist")
-    async def delete_watchlist(watchlist_id: str, who: Principal = lists) -> Response:
+    async def delete_watchlist(
+        watchlist_id: str, who: Principal = lists, actor: Actor = acting
+    ) -> Response:
         account_id = account_of(who)
         current = await watchlist_out(account_id, watchlist_id)
         for asset in current["assets"]:
@@ -591,6 +603,7 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
                 t.watchlist_assets, {"watchlist_id": watchlist_id, "symbol": asset["symbol"]}
             )
         broker.store.delete(t.watchlists, {"id": watchlist_id})
+        _record(AdminAction.WATCHLIST_DELETE, watchlist_id, actor)
         await broker.store.flush()
         return Response(status_code=204)
 
