@@ -44,6 +44,10 @@ def test_an_actor_survives_its_row(actor: Actor) -> None:
         {"port": -1},
         {"port": 65_536},
         {"request_id": "x" * (MAX_REQUEST_ID_LENGTH + 1)},
+        {"principal": "p" * 65},
+        {"role": "r" * 17},
+        {"credential_id": "c" * 65},
+        {"address": "a" * 65},
     ],
 )
 def test_an_actor_without_its_facts_is_refused(change: dict[str, object]) -> None:
@@ -95,3 +99,21 @@ def test_common_request_ids_are_kept() -> None:
     ):
         assert sane_request_id(value) == value
     assert sane_request_id(None) is None
+
+
+def test_the_widths_of_the_facts_are_those_of_their_columns() -> None:
+    from tradingfloor.core import actor as a
+    from tradingfloor.storage import tables as t
+
+    widths = {
+        "actor_principal": a.MAX_PRINCIPAL_LENGTH,
+        "actor_role": a.MAX_ROLE_LENGTH,
+        "credential_id": a.MAX_CREDENTIAL_ID_LENGTH,
+        "source_address": a.MAX_ADDRESS_LENGTH,
+        "request_id": a.MAX_REQUEST_ID_LENGTH,
+    }
+    kinds = max(len(kind.value) for kind in CredentialKind)
+    for table in (t.order_events, t.admin_actions):
+        for column, width in widths.items():
+            assert table.c[column].type.length == width, (table.name, column)
+        assert table.c["credential_kind"].type.length >= kinds

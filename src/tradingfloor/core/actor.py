@@ -24,7 +24,11 @@ from typing import Any, Final
 __all__ = [
     "ACTOR_COLUMNS",
     "IN_PROCESS",
+    "MAX_ADDRESS_LENGTH",
+    "MAX_CREDENTIAL_ID_LENGTH",
+    "MAX_PRINCIPAL_LENGTH",
     "MAX_REQUEST_ID_LENGTH",
+    "MAX_ROLE_LENGTH",
     "SYSTEM_PRINCIPAL",
     "SYSTEM_ROLE",
     "Actor",
@@ -38,6 +42,12 @@ SYSTEM_PRINCIPAL: Final = "system"
 SYSTEM_ROLE: Final = "system"
 #: The longest request id kept as the client sent it (a UUID has 36 characters).
 MAX_REQUEST_ID_LENGTH: Final = 128
+#: The widths of the other facts (the columns that store them have these widths: a longer
+#: value would fail the database commit, which stops the broker, so it is refused here).
+MAX_PRINCIPAL_LENGTH: Final = 64
+MAX_ROLE_LENGTH: Final = 16
+MAX_CREDENTIAL_ID_LENGTH: Final = 64
+MAX_ADDRESS_LENGTH: Final = 64
 #: What a client's request id may look like: printable ASCII without spaces, quotes or
 #: separators that would let it forge a log line or a header.
 _REQUEST_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+=@-]*")
@@ -87,8 +97,14 @@ class Actor:
             raise ValueError(f"an actor needs a principal, role and credential: {self!r}")
         if not 0 <= self.port <= 65_535:
             raise ValueError(f"port out of range: {self.port}")
-        if len(self.request_id) > MAX_REQUEST_ID_LENGTH:
-            raise ValueError("request id too long")
+        if (
+            len(self.principal) > MAX_PRINCIPAL_LENGTH
+            or len(self.role) > MAX_ROLE_LENGTH
+            or len(self.credential_id) > MAX_CREDENTIAL_ID_LENGTH
+            or len(self.address) > MAX_ADDRESS_LENGTH
+            or len(self.request_id) > MAX_REQUEST_ID_LENGTH
+        ):
+            raise ValueError(f"a fact of the actor is longer than its column: {self!r}")
 
     @classmethod
     def system(cls, component: str, request_id: str | None = None) -> Actor:

@@ -522,8 +522,8 @@ async def test_bracket_legs_are_released_by_the_system(world: World) -> None:
             "limit_price": "100.00",
             "time_in_force": "gtc",
             "order_class": "bracket",
-            "take_profit": {"limit_price": "120.00"},
-            "stop_loss": {"stop_price": "80.00"},
+            "take_profit": {"limit_price": "105.00"},
+            "stop_loss": {"stop_price": "95.00"},
         },
         headers=trader.headers,
     )

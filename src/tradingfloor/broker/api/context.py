@@ -33,7 +33,14 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tradingfloor.core.actor import Actor, CredentialKind, new_request_id, sane_request_id
+from tradingfloor.core.actor import (
+    MAX_ADDRESS_LENGTH,
+    MAX_CREDENTIAL_ID_LENGTH,
+    Actor,
+    CredentialKind,
+    new_request_id,
+    sane_request_id,
+)
 
 if TYPE_CHECKING:
     from tradingfloor.broker.api.auth import Principal
@@ -52,7 +59,6 @@ __all__ = [
 
 REQUEST_ID_HEADER: Final = "X-Request-ID"
 ACCESS_LOGGER: Final = "tradingfloor.access"
-MAX_ADDRESS_LENGTH: Final = 64  # the column's width; an IPv6 address has at most 45 characters
 
 _access = logging.getLogger(ACCESS_LOGGER)
 _HEADER: Final = REQUEST_ID_HEADER.lower().encode()
@@ -100,7 +106,7 @@ def remember(scope: Scope, who: Principal) -> Actor:
         principal=who.user_id,
         role=who.role.value,
         credential_kind=kind,
-        credential_id=credential,
+        credential_id=credential[:MAX_CREDENTIAL_ID_LENGTH],
         address=host[:MAX_ADDRESS_LENGTH],
         port=port,
         request_id=request_id_of(scope),
