@@ -87,9 +87,11 @@ async def world(
             "admin": await _caller(stack, Role.ADMIN, None),
         }
         key_id, secret = await stack.api_key(Role.TRADER, account_id=account)
-        key_user = stack.runtime.identity.list_users()[-1]
+        key_user = await stack.runtime.identity.principal_from_key(
+            key_id, secret, stack.broker.clock()
+        )
         callers["trader-key"] = Caller(
-            key_user["id"],
+            key_user.user_id,
             Role.TRADER,
             {"APCA-API-KEY-ID": key_id, "APCA-API-SECRET-KEY": secret},
             CredentialKind.API_KEY,
