@@ -10,6 +10,11 @@ Requests run on the event loop; every check and every hold happens before the fi
 so two requests can never spend the same buying power. A new order is committed (as
 ``pending_new``) before it is sent to the venue; the answer is given once the venue has
 journaled it and its events have been applied.
+
+Every command takes the ``Actor`` who asked for it (``core.actor``; the API builds it once per
+request) and records it with the change, in the same commit, on the order's history or as an
+administrative record (``broker/records.py``); what the venue or the broker does on its own is
+recorded with a system actor (`_acting`).
 """
 
 from __future__ import annotations
