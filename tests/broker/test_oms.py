@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -17,7 +18,7 @@ from tradingfloor.broker.oms.orders import BrokerOrder, LegRole, OrderStatus
 from tradingfloor.broker.oms.requests import OrderRequest, ReplaceRequest
 from tradingfloor.broker.risk.codes import RiskCode
 from tradingfloor.broker.risk.pretrade import RiskLimits
-from tradingfloor.broker.service import TradeUpdate
+from tradingfloor.broker.service import Broker, TradeUpdate
 from tradingfloor.exchange.engine.types import Side
 from tradingfloor.storage import tables as t
 
@@ -36,6 +37,15 @@ def limit(side: str, qty: int, price: int, **kw: object) -> OrderRequest:
 async def settle() -> None:
     for _ in range(5):
         await asyncio.sleep(0.01)
+
+
+async def history(broker: Broker, order_id: str) -> list[Any]:
+    """The order's history rows, in recording order."""
+    await broker.store.flush()
+    e = t.order_events
+    async with broker.store.engine.connect() as conn:
+        rows = await conn.execute(select(e).where(e.c.order_id == order_id).order_by(e.c.seq))
+        return list(rows)
 
 
 async def test_limit_order_rests_fills_and_updates_cash_position_and_holds(
@@ -309,6 +319,13 @@ async def test_an_order_only_the_venue_journaled_is_rebuilt_on_restart(
     async with broker_stack(tmp_path, db_url=db_url) as s:
         found = await s.broker.find_by_client_id(acct_id, order.id)
         assert found is not None and found.status == OrderStatus.FILLED
+        # nobody recorded who placed it: the history says the broker's recovery rebuilt it
+        events = await history(s.broker, order.id)
+        assert [e.kind for e in events] == ["submitted", "new", "fill"]
+        assert (events[0].actor_principal, events[0].credential_id) == (
+            "system",
+            "broker:recovery",
+        )
 
 
 async def test_day_orders_expire_after_the_close_and_gtc_orders_stay(tmp_path: Path) -> None:
@@ -332,6 +349,13 @@ async def test_day_orders_expire_after_the_close_and_gtc_orders_stay(tmp_path: P
         assert gtc.status == OrderStatus.NEW
         assert s.broker.accounts[acct_id].held == gtc.hold
         assert ("expired", day.id) in [(u.event, u.order.id) for u in updates]
+        events = await history(s.broker, day.id)
+        assert [(e.kind, e.credential_id) for e in events] == [
+            ("submitted", "in-process"),
+            ("new", "venue:TFEX"),
+            ("cancel_requested", "broker:day-roll"),
+            ("expired", "venue:TFEX"),
+        ]
 
 
 async def test_pattern_day_trader_rule_when_switched_on(tmp_path: Path) -> None:

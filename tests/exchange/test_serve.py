@@ -420,6 +420,51 @@ async def test_the_broker_port_serves_the_terminal_market_data_and_the_operator(
         assert (snapshot["type"], snapshot["symbol"], snapshot["snapshot"]) == ("l1", "AAPL", True)
 
 
+async def test_the_access_log_goes_to_its_file_not_the_console(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """serve writes one line per HTTP request (both ports) to <data_dir>/access.log, and the
+    operator's halt is recorded with the admin as its actor and the client's address."""
+    opts = options(tmp_path / "venue")
+    opts.admin_password = "correct-horse-42"
+    srv = VenueServer(opts)
+    await srv.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{srv.broker_port}") as http:
+            form = {"username": "admin", "password": "correct-horse-42"}
+            token = (await http.post("/api/auth/token", data=form)).json()["access_token"]
+            auth = {"Authorization": f"Bearer {token}"}
+            admin_id = (await http.get("/api/me", headers=auth)).json()["user_id"]
+            halted = await http.post(
+                "/api/admin/venue/instruments/AAPL/halt",
+                json={"reason": "test"},
+                headers={**auth, "X-Request-ID": "serve-halt-1"},
+            )
+            assert halted.status_code == 200 and halted.headers["x-request-id"] == "serve-halt-1"
+            actions = (
+                await http.get("/api/admin/actions", params={"kind": "venue.halt"}, headers=auth)
+            ).json()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{srv.http_port}") as http:
+            listed = await http.get("/api/v1/instruments", headers={"X-Request-ID": "md-1"})
+            assert listed.headers["x-request-id"] == "md-1"
+    finally:
+        await srv.stop()
+    [halt] = [a for a in actions if a["actor"]["request_id"] == "serve-halt-1"]
+    assert (halt["target"], halt["actor"]["principal"], halt["actor"]["address"]) == (
+        "AAPL",
+        admin_id,
+        "127.0.0.1",
+    )
+    assert halt["actor"]["port"] > 0 and halt["actor"]["credential_kind"] == "token"
+    log = (tmp_path / "venue" / "access.log").read_text().splitlines()
+    [line] = [entry for entry in log if "request_id=serve-halt-1" in entry]
+    assert "POST /api/admin/venue/instruments/AAPL/halt 200 " in line
+    assert f"principal={admin_id}/admin address=127.0.0.1:" in line
+    assert any("GET /api/v1/instruments 200 " in e and "request_id=md-1" in e for e in log)
+    console = capfd.readouterr()
+    assert "request_id=" not in console.out + console.err
+
+
 async def test_a_port_in_use_is_a_clear_error_and_leaves_the_venue_closed(tmp_path: Path) -> None:
     from tradingfloor.exchange.serve import serve_until_stopped
 

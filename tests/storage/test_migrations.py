@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pg import empty_database
+from tradingfloor.core.actor import ACTOR_COLUMNS, Actor
 from tradingfloor.storage import db, tables
 
 BIG = 2**62
@@ -205,6 +206,80 @@ async def test_orders_round_trip_big_integers(url: str) -> None:
                 await connection.execute(insert(tables.orders).values({**order, "id": "o-3"}))
 
 
+async def test_0003_actors_upgrades_a_0001_database_with_data_and_keeps_its_rows(url: str) -> None:
+    now = 1_700_000_000_000_000_000
+    rows = {
+        tables.customers: {
+            "id": "c-1",
+            "name": "Ada",
+            "email": "ada@example.com",
+            "kyc_status": "approved",
+            "kyc_note": "",
+            "created_at": now,
+            "updated_at": now,
+        },
+        tables.accounts: {
+            "id": "a-1",
+            "account_number": "TF0001",
+            "customer_id": "c-1",
+            "account_type": "cash",
+            "status": "ACTIVE",
+            "currency": "USD",
+            "trading_blocked": False,
+            "pattern_day_trader": False,
+            "created_at": now,
+        },
+        tables.ledger: {
+            "id": "l-1",
+            "account_id": "a-1",
+            "kind": "deposit",
+            "amount": 100_000,
+            "settle_at": now,
+            "ref": "",
+            "description": "deposit",
+            "created_at": now,
+        },
+        tables.marks: {"name": "venue:TFEX", "value": 42},
+    }
+    async with opened(url, migrate=False) as engine:
+        await db.migrate(engine, "0001")
+        async with engine.begin() as connection:
+            for target, values in rows.items():
+                await connection.execute(insert(target).values(values))
+        assert not {"order_events", "admin_actions"} & await table_names(engine)
+
+        await db.migrate(engine, "0003_actors")
+        assert await db.current_revision(engine) == "0003_actors"
+        migrated = await reflect(engine)
+        for name in ("order_events", "admin_actions"):
+            columns = [column[0] for column in migrated[name]["columns"]]
+            assert set(ACTOR_COLUMNS) <= set(columns), name
+        async with engine.begin() as connection:
+            for target, values in rows.items():
+                stored = (await connection.execute(select(target))).mappings().one()
+                assert {key: stored[key] for key in values} == values, target.name
+            # the new tables take records
+            actor = Actor.system("test", request_id="r-1").row()
+            await connection.execute(
+                insert(tables.admin_actions).values(
+                    id="x-1",
+                    seq=1,
+                    ts=now,
+                    kind="cash.deposit",
+                    target="a-1",
+                    detail="{}",
+                    **actor,
+                )
+            )
+            recorded = (await connection.execute(select(tables.admin_actions))).mappings().one()
+            assert Actor.from_row(recorded) == Actor.system("test", request_id="r-1")
+
+        await db.downgrade(engine, "0001")
+        assert not {"order_events", "admin_actions"} & await table_names(engine)
+        async with engine.connect() as connection:
+            assert await connection.scalar(select(tables.ledger.c.amount)) == 100_000
+
+
 async def test_migrating_on_a_callers_connection_joins_its_transaction(tmp_path: Path) -> None:
     # On PostgreSQL: test_postgres_migration_is_one_transaction.
     async with opened(f"sqlite:///{tmp_path / 'broker.db'}", migrate=False) as engine:
@@ -299,7 +374,7 @@ def test_offline_mode_prints_the_sql(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_revisions() -> None:
-    assert db.head_revision() == "0002"
+    assert db.head_revision() == "0003_actors"
 
 
 @pytest.mark.parametrize(

@@ -28,6 +28,7 @@ from tradingfloor.broker.market.history import MarketHistory
 from tradingfloor.broker.risk.pretrade import RiskLimits
 from tradingfloor.broker.service import Broker, Quotes
 from tradingfloor.broker.venue_adapter import InProcessVenue
+from tradingfloor.core.actor import Actor
 from tradingfloor.exchange.marketdata.views import MarketDataBook, MarketDataError
 from tradingfloor.exchange.operator import VenueOperator
 from tradingfloor.exchange.venue import Venue
@@ -113,6 +114,7 @@ class BrokerRuntime:
             clock=clock,
             hasher=hasher,
             key_rate_limit_per_minute=api_rate_limit,
+            records=broker.records,
         )
         history = MarketHistory()
         venue.add_listener(lambda _command, events: history.on_events(events))
@@ -126,7 +128,9 @@ class BrokerRuntime:
         if any(user["role"] == Role.ADMIN for user in self.identity.list_users()):
             return None
         chosen = password or f"{secrets.token_urlsafe(12)}-A1"
-        await self.identity.create_user("admin", chosen, Role.ADMIN, None, actor=None)
+        await self.identity.create_user(
+            "admin", chosen, Role.ADMIN, None, actor=None, by=Actor.system("serve:first-admin")
+        )
         return None if password else chosen
 
     @property

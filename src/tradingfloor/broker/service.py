@@ -10,6 +10,11 @@ Requests run on the event loop; every check and every hold happens before the fi
 so two requests can never spend the same buying power. A new order is committed (as
 ``pending_new``) before it is sent to the venue; the answer is given once the venue has
 journaled it and its events have been applied.
+
+Every command takes the ``Actor`` who asked for it (``core.actor``; the API builds it once per
+request) and records it with the change, in the same commit, on the order's history or as an
+administrative record (``broker/records.py``); what the venue or the broker does on its own is
+recorded with a system actor (`_acting`).
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from tradingfloor.broker.oms.requests import (
 )
 from tradingfloor.broker.oms.trailing import TrailTracker
 from tradingfloor.broker.portfolio.position import Position
+from tradingfloor.broker.records import ActionRecorder, AdminAction
 from tradingfloor.broker.risk.codes import RiskCode, RiskReject
 from tradingfloor.broker.risk.pretrade import (
     AccountRisk,
@@ -64,6 +70,7 @@ from tradingfloor.broker.risk.pretrade import (
     order_hold,
 )
 from tradingfloor.broker.venue_adapter import VenueAdapter
+from tradingfloor.core.actor import IN_PROCESS, Actor
 from tradingfloor.core.limits import MAX_CASH_MINOR
 from tradingfloor.exchange.engine import commands as cmd
 from tradingfloor.exchange.engine import events as ev
@@ -94,6 +101,9 @@ _VENUE_TYPES: Final = {
     OrderType.STOP_LIMIT: OrdType.STOP_LIMIT,
     OrderType.TRAILING_STOP: OrdType.TRAILING_STOP,
 }
+#: Trade-update events that name a request in the order's history.
+_HISTORY_KINDS: Final = {"pending_cancel": "cancel_requested"}
+
 _VENUE_TIFS: Final = {
     TimeInForce.DAY: VenueTif.DAY,
     TimeInForce.GTC: VenueTif.GTC,
@@ -204,6 +214,12 @@ class Broker:
         self._configurations: dict[str, AccountConfiguration] = {}
         self._replaying = True
         self._tasks: set[asyncio.Task[Any]] = set()
+        # who acts when no request does (see _acting): the venue while its events are applied,
+        # a named broker component (recovery, the day roll) while it runs, else the OMS
+        self.records = ActionRecorder(store)
+        self._system_actor: Actor | None = None
+        self._event_seq = 0  # the venue event being applied, while on_venue_events runs
+        self._venue_actor: tuple[int, Actor] | None = None
         venue.attach(self.on_venue_events)
 
     # --- start-up ---------------------------------------------------------------------------
@@ -260,6 +276,7 @@ class Broker:
             for acct in self.accounts.values():
                 acct.held = sum(o.hold for o in self._open_by_account.get(acct.id, {}).values())
             await self._load_day_trades(conn)
+            await self.records.load(conn)
 
     async def _load_related(self, conn: Any) -> None:
         """Closed orders the open ones depend on, into the cache: the parents of open exit legs
@@ -315,6 +332,13 @@ class Broker:
 
     def finish_replay(self) -> None:
         """After the venue's history is applied: settle what the crash left half done."""
+        self._system_actor = Actor.system("broker:recovery")
+        try:
+            self._settle_after_replay()
+        finally:
+            self._system_actor = None
+
+    def _settle_after_replay(self) -> None:
         now = self.clock()
         self._settle_orphaned_legs(now)  # still replaying: the venue actions it finds wait
         self._replaying = False
@@ -419,7 +443,9 @@ class Broker:
 
     # --- customers, accounts and cash ------------------------------------------------------------
 
-    async def create_customer(self, name: str, email: str, *, kyc_status: str = "pending") -> str:
+    async def create_customer(
+        self, name: str, email: str, *, kyc_status: str = "pending", actor: Actor = IN_PROCESS
+    ) -> str:
         if not name.strip() or "@" not in email:
             raise BrokerError(ErrorCode.INVALID, "a customer needs a name and an email address")
         now = self.clock()
@@ -436,10 +462,15 @@ class Broker:
                 "updated_at": now,
             },
         )
+        self.records.admin_action(
+            AdminAction.CUSTOMER_CREATE, cid, actor, now, {"kyc_status": kyc_status}
+        )
         await self.store.flush()
         return cid
 
-    async def open_account(self, customer_id: str, account_type: str = "cash") -> AccountState:
+    async def open_account(
+        self, customer_id: str, account_type: str = "cash", *, actor: Actor = IN_PROCESS
+    ) -> AccountState:
         if account_type not in ("cash", "margin"):
             raise BrokerError(ErrorCode.INVALID, "account_type must be cash or margin")
         async with self.store.engine.connect() as conn:
@@ -473,11 +504,20 @@ class Broker:
                 "created_at": now,
             },
         )
+        self.records.admin_action(
+            AdminAction.ACCOUNT_OPEN,
+            acct.id,
+            actor,
+            now,
+            {"customer_id": customer_id, "account_type": account_type},
+        )
         await self.store.flush()
         self.accounts[acct.id] = acct
         return acct
 
-    async def set_kyc(self, customer_id: str, status: str, note: str = "") -> None:
+    async def set_kyc(
+        self, customer_id: str, status: str, note: str = "", *, actor: Actor = IN_PROCESS
+    ) -> None:
         if status not in ("pending", "approved", "rejected"):
             raise BrokerError(ErrorCode.INVALID, "kyc status must be pending, approved or rejected")
         touched = [a for a in self.accounts.values() if a.customer_id == customer_id]
@@ -487,21 +527,32 @@ class Broker:
             ).first()
         if row is None:
             raise BrokerError(ErrorCode.NOT_FOUND, "customer not found")
+        now = self.clock()
         self.store.update(
             t.customers,
-            {"id": customer_id, "kyc_status": status, "kyc_note": note, "updated_at": self.clock()},
+            {"id": customer_id, "kyc_status": status, "kyc_note": note, "updated_at": now},
+        )
+        self.records.admin_action(
+            AdminAction.CUSTOMER_KYC, customer_id, actor, now, {"status": status, "note": note}
         )
         for acct in touched:
             acct.kyc_status = status
         await self.store.flush()
 
-    async def set_trading_blocked(self, account_id: str, blocked: bool) -> None:
+    async def set_trading_blocked(
+        self, account_id: str, blocked: bool, *, actor: Actor = IN_PROCESS
+    ) -> None:
         acct = self.account(account_id)
         acct.trading_blocked = blocked
         self.store.update(t.accounts, {"id": acct.id, "trading_blocked": blocked})
+        self.records.admin_action(
+            AdminAction.ACCOUNT_TRADING_BLOCK, acct.id, actor, self.clock(), {"blocked": blocked}
+        )
         await self.store.flush()
 
-    async def transfer(self, account_id: str, amount: int, *, description: str = "") -> str:
+    async def transfer(
+        self, account_id: str, amount: int, *, description: str = "", actor: Actor = IN_PROCESS
+    ) -> str:
         """A deposit (amount > 0) or withdrawal (< 0) of minor units, as a ledger entry."""
         acct = self.account(account_id)
         if amount == 0:
@@ -528,6 +579,13 @@ class Broker:
                 "created_at": now,
             },
         )
+        self.records.admin_action(
+            AdminAction.CASH_DEPOSIT if amount > 0 else AdminAction.CASH_WITHDRAWAL,
+            acct.id,
+            actor,
+            now,
+            {"amount_minor": amount, "ledger_id": entry_id, "description": description},
+        )
         await self.store.flush()
         return entry_id
 
@@ -536,15 +594,19 @@ class Broker:
         self.account(account_id)
         return self._configurations.get(account_id) or AccountConfiguration()
 
-    async def configure(self, account_id: str, changes: dict[str, Any]) -> AccountConfiguration:
+    async def configure(
+        self, account_id: str, changes: dict[str, Any], *, actor: Actor = IN_PROCESS
+    ) -> AccountConfiguration:
         """Apply ``changes`` to the account's configuration, durably; invalid ones change
         nothing (42210000)."""
         config = self.configuration(account_id).changed(changes)
         self._configurations[account_id] = config
+        now = self.clock()
         self.store.upsert(
             t.account_configurations,
-            {"account_id": account_id, "settings": config.dumps(), "updated_at": self.clock()},
+            {"account_id": account_id, "settings": config.dumps(), "updated_at": now},
         )
+        self.records.admin_action(AdminAction.ACCOUNT_CONFIGURE, account_id, actor, now, changes)
         await self.store.flush()
         return config
 
@@ -562,7 +624,11 @@ class Broker:
     def withdrawable(self, acct: AccountState, now: int) -> int:
         return max(0, min(acct.settled_cash(now), acct.cash) - acct.held)
 
-    async def set_restricted(self, symbol: str, restricted: bool, reason: str = "") -> None:
+    async def set_restricted(
+        self, symbol: str, restricted: bool, reason: str = "", *, actor: Actor = IN_PROCESS
+    ) -> None:
+        kind = AdminAction.RESTRICTED_ADD if restricted else AdminAction.RESTRICTED_REMOVE
+        self.records.admin_action(kind, symbol, actor, self.clock(), {"reason": reason})
         if restricted:
             self.restricted[symbol] = reason
             self.store.upsert(
@@ -671,8 +737,11 @@ class Broker:
 
     # --- orders: commands -----------------------------------------------------------------------
 
-    async def submit_order(self, account_id: str, req: OrderRequest) -> BrokerOrder:
-        """Check, record, route; returns the order after the venue's answer has been applied."""
+    async def submit_order(
+        self, account_id: str, req: OrderRequest, *, actor: Actor = IN_PROCESS
+    ) -> BrokerOrder:
+        """Check, record, route; returns the order after the venue's answer has been applied
+        and the order's history (with ``actor``) is committed."""
         acct = self.account(account_id)
         if req.client_order_id is not None:
             existing = await self.find_by_client_id(account_id, req.client_order_id)
@@ -727,6 +796,7 @@ class Broker:
         for order in (parent, *legs):
             self._index(order)
             self.store.insert(t.orders, order.row())
+            self._record_submitted(order, actor, now)
         acct.held += hold
         # Durable before it is routed, unless the venue's journal alone can restore it: a simple
         # order whose client order id is its own id is rebuilt from the venue's NewOrder if the
@@ -747,7 +817,25 @@ class Broker:
         for order in to_send:
             if order.status == OrderStatus.PENDING_NEW:
                 self._reject(order, 0, "the venue did not accept the order")
+        # Answered only once its history is durable: the venue's journal could rebuild the
+        # order after a crash, but not who placed it.
+        await self.store.flush()
         return parent
+
+    def _record_submitted(self, order: BrokerOrder, actor: Actor, ts: int) -> None:
+        detail: dict[str, Any] = {
+            "client_order_id": order.client_order_id,
+            "symbol": order.symbol,
+            "side": order.side,
+            "qty": order.qty,
+            "type": order.order_type,
+        }
+        if order.parent_id is not None:
+            detail["parent_id"] = order.parent_id
+            detail["leg_role"] = order.leg_role
+        if order.replaces is not None:
+            detail["replaces"] = order.replaces
+        self.records.order_event(order.id, order.account_id, "submitted", actor, ts, detail)
 
     def _make_legs(self, parent: BrokerOrder, req: OrderRequest, now: int) -> list[BrokerOrder]:
         if req.order_class == OrderClass.SIMPLE:
@@ -878,7 +966,9 @@ class Broker:
             ).first()
         return BrokerOrder.from_row(row) if row is not None else None
 
-    async def cancel_order(self, account_id: str, order_id: str) -> BrokerOrder:
+    async def cancel_order(
+        self, account_id: str, order_id: str, *, actor: Actor = IN_PROCESS
+    ) -> BrokerOrder:
         order = self._orders.get(order_id)
         if order is None or order.account_id != account_id:
             found = await self.find_order(account_id, order_id)
@@ -896,19 +986,21 @@ class Broker:
             and order.parent_id is not None
         ):
             self._close(order, OrderStatus.CANCELED, self.clock())
-            self._emit(order, "canceled")
+            self._emit(order, "canceled", actor=actor)
+            await self.store.flush()  # the request's record is durable before the answer
             return order
         # a bracket/OTO entry's held legs follow it once the venue confirms (_after_close)
-        await self._send_cancel(order)
+        await self._send_cancel(order, actor)
+        await self.store.flush()
         return order
 
-    async def _send_cancel(self, order: BrokerOrder) -> None:
+    async def _send_cancel(self, order: BrokerOrder, actor: Actor) -> None:
         if order.venue_order_id is None:
             raise BrokerError(ErrorCode.ORDER_NOT_CANCELABLE, "order is not at the venue yet")
         self._prior_status[order.id] = order.status
         order.status = OrderStatus.PENDING_CANCEL
         self._touch(order, self.clock())
-        self._emit(order, "pending_cancel")
+        self._emit(order, "pending_cancel", actor=actor)
         try:
             await self.venue.submit(
                 cmd.CancelOrder(
@@ -922,7 +1014,9 @@ class Broker:
             self._restore(order)
             raise BrokerError(ErrorCode.VENUE_UNAVAILABLE, f"the venue refused: {exc}") from None
 
-    async def cancel_all(self, account_id: str) -> list[tuple[str, int, BrokerOrder]]:
+    async def cancel_all(
+        self, account_id: str, *, actor: Actor = IN_PROCESS
+    ) -> list[tuple[str, int, BrokerOrder]]:
         """Cancel every open order of the account: (order id, HTTP status, order) each."""
         self.account(account_id)
         results: list[tuple[str, int, BrokerOrder]] = []
@@ -933,14 +1027,14 @@ class Broker:
                 results.append((order.id, 200, order))  # on its way out already
                 continue
             try:
-                await self.cancel_order(account_id, order.id)
+                await self.cancel_order(account_id, order.id, actor=actor)
                 results.append((order.id, 200, order))
             except BrokerError as exc:
                 results.append((order.id, exc.status, order))
         return results
 
     async def replace_order(
-        self, account_id: str, order_id: str, change: ReplaceRequest
+        self, account_id: str, order_id: str, change: ReplaceRequest, *, actor: Actor = IN_PROCESS
     ) -> BrokerOrder:
         """Alpaca's PATCH: a new order replaces the working one (the venue keeps one order)."""
         old = self._orders.get(order_id)
@@ -1013,6 +1107,15 @@ class Broker:
         self._index(new)
         acct.held += hold
         self.store.insert(t.orders, new.row())
+        self._record_submitted(new, actor, now)
+        self.records.order_event(
+            old.id,
+            account_id,
+            "replace_requested",
+            actor,
+            now,
+            {"replacement": new.id, "qty": qty, "limit_price": limit, "stop_price": stop},
+        )
         self._prior_status[old.id] = old.status
         old.status = OrderStatus.PENDING_REPLACE
         self._touch(old, now)
@@ -1078,7 +1181,7 @@ class Broker:
         return new
 
     async def close_position(
-        self, account_id: str, symbol: str, qty: int | None = None
+        self, account_id: str, symbol: str, qty: int | None = None, *, actor: Actor = IN_PROCESS
     ) -> BrokerOrder:
         acct = self.account(account_id)
         pos = acct.positions.get(symbol)
@@ -1091,9 +1194,11 @@ class Broker:
         side = "sell" if pos.qty > 0 else "buy"
         for order in self.open_orders(account_id):
             if order.symbol == symbol and order.side == side and order.is_working:
-                await self.cancel_order(account_id, order.id)
+                await self.cancel_order(account_id, order.id, actor=actor)
         return await self.submit_order(
-            account_id, OrderRequest(symbol=symbol, side=side, qty=size, order_type="market")
+            account_id,
+            OrderRequest(symbol=symbol, side=side, qty=size, order_type="market"),
+            actor=actor,
         )
 
     # --- the venue's events ------------------------------------------------------------------
@@ -1104,10 +1209,22 @@ class Broker:
         member = self.venue.member
         self._command = command
         last = 0
+        self._event_seq = -1  # the venue acts (see _acting) until the end of the batch
+        try:
+            last = self._apply_venue_events(events, member)
+        finally:
+            self._event_seq = 0
+        if last > self._mark:
+            self._mark = last
+            self.store.upsert(t.marks, {"name": self._mark_name, "value": last})
+
+    def _apply_venue_events(self, events: Sequence[ev.Event], member: str) -> int:
+        last = 0
         traded: dict[str, int] = {}  # symbol -> its last price after this command
         for event in events:
             seq = event.seq
             last = seq
+            self._event_seq = seq
             kind = type(event)
             # market state (listings, last prices) comes from every event, replayed or not;
             # the broker's own state only from events its database has not seen
@@ -1147,9 +1264,7 @@ class Broker:
                 self._on_replaced(event)  # type: ignore[arg-type]
         for symbol, price in traded.items():
             self.trails.on_last_price(symbol, price)
-        if last > self._mark:
-            self._mark = last
-            self.store.upsert(t.marks, {"name": self._mark_name, "value": last})
+        return last
 
     def _track_trail(self, order: BrokerOrder, e: ev.Accepted) -> None:
         if order.order_type != OrderType.TRAILING_STOP:
@@ -1208,6 +1323,9 @@ class Broker:
         acct.held += order.hold
         self._index(order)
         self.store.insert(t.orders, order.row())
+        self._record_submitted(
+            order, Actor.system("broker:recovery", request_id=f"rebuilt:{self._event_seq}"), ts
+        )
         return order
 
     def _order_for_venue_id(self, venue_order_id: int) -> BrokerOrder | None:
@@ -1272,6 +1390,9 @@ class Broker:
             order.qty -= e.cancelled_qty
             self._rehold(order, leaves_before)
             self._touch(order, e.ts)
+            self.records.order_event(
+                order.id, order.account_id, "qty_reduced", self._acting(), e.ts, {"qty": order.qty}
+            )
             return
         self._prior_status.pop(order.id, None)
         replacement = self._orders.get(self._rebooking.pop(order.id, ""))
@@ -1458,6 +1579,9 @@ class Broker:
             leg.qty = filled
             leg.status = OrderStatus.PENDING_NEW
             self._touch(leg, ts)
+            self.records.order_event(
+                leg.id, leg.account_id, "leg_released", self._acting(), ts, {"qty": leg.qty}
+            )
             self._later(lambda leg=leg: self._send_leg(leg))  # type: ignore[misc]
 
     def _later(self, action: Callable[[], Any]) -> None:
@@ -1488,14 +1612,15 @@ class Broker:
     def _cancel_quietly(self, order: BrokerOrder) -> None:
         if not order.is_working or order.status == OrderStatus.PENDING_CANCEL:
             return
+        actor = self._acting()
         if order.venue_order_id is None:
             self._close(order, OrderStatus.CANCELED, self.clock())
-            self._emit(order, "canceled")
+            self._emit(order, "canceled", actor=actor)
             return
 
         async def cancel() -> None:
             try:
-                await self._send_cancel(order)
+                await self._send_cancel(order, actor)
             except BrokerError as exc:
                 _log.warning("could not cancel %s: %s", order.id, exc.message)
 
@@ -1513,6 +1638,13 @@ class Broker:
 
     def maintain(self) -> None:
         """Roll the trading day and expire DAY orders once the session has closed."""
+        self._system_actor = Actor.system("broker:day-roll")
+        try:
+            self._maintain_now()
+        finally:
+            self._system_actor = None
+
+    def _maintain_now(self) -> None:
         now = self.clock()
         self._roll_day(now)
         self._record_equity(now)
@@ -1589,6 +1721,22 @@ class Broker:
         return acct.net_transfers if acct.last_equity is None else acct.last_equity
 
     # --- bookkeeping ------------------------------------------------------------------------------
+
+    def _acting(self) -> Actor:
+        """Who acts when no request does: the venue while its events are applied (request id
+        ``venue-seq:<n>``, the event's sequence number), a named broker component while it
+        runs (recovery, the day roll), else the order management system itself."""
+        if self._event_seq:
+            cached = self._venue_actor
+            if cached is None or cached[0] != self._event_seq:
+                actor = Actor.system(
+                    f"venue:{self.venue.name}", request_id=f"venue-seq:{self._event_seq}"
+                )
+                cached = self._venue_actor = (self._event_seq, actor)
+            return cached[1]
+        if self._system_actor is not None:
+            return self._system_actor
+        return Actor.system("broker:oms")
 
     def _index(self, order: BrokerOrder) -> None:
         self._orders[order.id] = order
@@ -1678,7 +1826,26 @@ class Broker:
         qty: int | None = None,
         position_qty: int | None = None,
         execution_id: str | None = None,
+        actor: Actor | None = None,
     ) -> None:
+        """Record the event in the order's history (by ``actor``, else `_acting`), then tell
+        the trade-update listeners (not while replaying)."""
+        when = self.clock() if ts is None else ts
+        detail: dict[str, Any] = {"status": str(order.status)}
+        if execution_id is not None:
+            detail.update(qty=qty, price=price, execution_id=execution_id)
+        elif order.status == OrderStatus.REJECTED:
+            detail.update(code=order.reject_code, reason=order.reject_reason)
+        elif order.replaced_by is not None:
+            detail["replaced_by"] = order.replaced_by
+        self.records.order_event(
+            order.id,
+            order.account_id,
+            _HISTORY_KINDS.get(event, event),
+            actor if actor is not None else self._acting(),
+            when,
+            detail,
+        )
         if self._replaying or not self._listeners:
             return
         account_id = order.account_id
@@ -1689,7 +1856,7 @@ class Broker:
             account_id=order.account_id,
             event=event,
             order=dataclasses.replace(order),
-            timestamp=self.clock() if ts is None else ts,
+            timestamp=when,
             price=price,
             qty=qty,
             position_qty=position_qty,

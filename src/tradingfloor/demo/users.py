@@ -9,6 +9,7 @@ from typing import Final
 
 from tradingfloor.broker.identity.roles import Role
 from tradingfloor.broker.runtime import BrokerRuntime
+from tradingfloor.core.actor import Actor
 
 __all__ = ["DEMO_PASSWORD", "DEMO_USERS", "DemoUser", "ensure_demo_users"]
 
@@ -41,6 +42,7 @@ async def ensure_demo_users(runtime: BrokerRuntime) -> list[DemoUser]:
     """Create each demo user that does not exist yet; return the ones created."""
     existing = {user["username"] for user in runtime.identity.list_users()}
     broker = runtime.broker
+    actor = Actor.system("demo:seed")  # the records show who made these users and deposits
     created = []
     for user in DEMO_USERS:
         if user.username in existing:
@@ -48,15 +50,19 @@ async def ensure_demo_users(runtime: BrokerRuntime) -> list[DemoUser]:
         customer_id = None
         if user.account_type is not None:
             customer_id = await broker.create_customer(
-                user.username.capitalize(), f"{user.username}@demo.tradingfloor.invalid"
+                user.username.capitalize(),
+                f"{user.username}@demo.tradingfloor.invalid",
+                actor=actor,
             )
-            account = await broker.open_account(customer_id, user.account_type)
+            account = await broker.open_account(customer_id, user.account_type, actor=actor)
             if user.kyc != "pending":
-                await broker.set_kyc(customer_id, user.kyc, "demo")
+                await broker.set_kyc(customer_id, user.kyc, "demo", actor=actor)
             if user.deposit_minor:
-                await broker.transfer(account.id, user.deposit_minor, description="demo deposit")
+                await broker.transfer(
+                    account.id, user.deposit_minor, description="demo deposit", actor=actor
+                )
         await runtime.identity.create_user(
-            user.username, DEMO_PASSWORD, user.role, customer_id, actor=None
+            user.username, DEMO_PASSWORD, user.role, customer_id, actor=None, by=actor
         )
         created.append(user)
     return created

@@ -25,6 +25,7 @@ from typing import Any
 
 import uvicorn
 
+from tradingfloor.broker.api.context import RequestContext, open_access_log
 from tradingfloor.broker.runtime import (
     BROKER_MEMBER,
     BrokerRuntime,
@@ -75,6 +76,7 @@ class ServeOptions:
     snapshot_every: int = 100_000
     truncate_journal_at: str | None = None  # SEGMENT:OFFSET of a reported corruption: cut there
     retention: RetentionPolicy | None = DEFAULT_RETENTION  # journal archiving; None: never
+    access_log: Path | None = None  # the HTTP access log; default <data_dir>/access.log
     announce: Callable[[str], None] = field(default=print)
 
 
@@ -118,6 +120,7 @@ class VenueServer:
         self.fix_port = 0
         self.http_port = 0
         self.broker_port = 0
+        self._close_access_log: Callable[[], None] | None = None
 
     def _report_dropped(self, venue: Venue) -> None:
         """Say (output and log) every byte range recovery removed from the journal."""
@@ -190,8 +193,11 @@ class VenueServer:
         )
         self.fix_port = await acceptor.start(opts.host, opts.fix_port)
         opts.announce(f"FIX listening on {opts.host}:{self.fix_port}")
+        access_log = opts.access_log or data / "access.log"
+        self._close_access_log = open_access_log(access_log)
+        opts.announce(f"HTTP access log: {access_log}")
         self._http, self._http_task, self.http_port = await _start_http(
-            self.marketdata_app, opts.host, opts.http_port, "http"
+            RequestContext(self.marketdata_app), opts.host, opts.http_port, "http"
         )
         opts.announce(f"HTTP listening on {opts.host}:{self.http_port}")
         if self.broker is not None:
@@ -248,6 +254,9 @@ class VenueServer:
             self._http.should_exit = True
             await asyncio.gather(self._http_task, return_exceptions=True)
         await step("the binary feed", self.binary.close)
+        if self._close_access_log is not None:
+            self._close_access_log()
+            self._close_access_log = None
         if errors:
             raise errors[0]
 
@@ -276,7 +285,7 @@ async def _start_http(
         port=port,
         lifespan="off",
         log_level="warning",
-        access_log=False,  # per-request log records cost more than the request's own work
+        access_log=False,  # api/context.py's RequestContext writes the access log instead
         proxy_headers=False,  # served directly, not behind a proxy
     )
     server = _Server(config)

@@ -1,4 +1,5 @@
-"""Read-side SQL for the broker's API: order history, activities, equity history, watchlists.
+"""Read-side SQL for the broker's API: order history, activities, equity history, watchlists, and
+the records of who did what (``order_events``, ``admin_actions``).
 
 Every function takes the async engine and returns plain rows; callers flush the write-behind
 queue first when they must see their own writes.
@@ -16,7 +17,10 @@ from tradingfloor.storage import tables as t
 
 __all__ = [
     "activities",
+    "admin_action_rows",
     "equity_points",
+    "order_event_rows",
+    "order_history_rows",
     "order_rows",
     "orders_by_parent",
     "watchlist_rows",
@@ -150,3 +154,61 @@ async def watchlist_rows(
         for a in assets:
             by_list.setdefault(a.watchlist_id, []).append(a.symbol)
         return [(w, by_list.get(w.id, [])) for w in lists]
+
+
+async def order_history_rows(engine: AsyncEngine, order_id: str) -> list[Row[Any]]:
+    """The order's history, in the order the broker recorded it."""
+    e = t.order_events
+    async with engine.connect() as conn:
+        stmt = select(e).where(e.c.order_id == order_id).order_by(e.c.seq, e.c.ts)
+        return list(await conn.execute(stmt))
+
+
+def _record_filters(
+    table: Any, actor: str | None, kind: str | None, after: int | None, until: int | None
+) -> list[Any]:
+    cond: list[Any] = []
+    if actor is not None:
+        cond.append(table.c.actor_principal == actor)
+    if kind is not None:
+        cond.append(table.c.kind == kind)
+    if after is not None:
+        cond.append(table.c.ts >= after)
+    if until is not None:
+        cond.append(table.c.ts < until)
+    return cond
+
+
+async def admin_action_rows(
+    engine: AsyncEngine,
+    *,
+    actor: str | None,
+    kind: str | None,
+    after: int | None,
+    until: int | None,
+    limit: int,
+) -> list[Row[Any]]:
+    """Administrative records, newest first: by principal, kind and time (``after`` <= ts <
+    ``until``, nanoseconds)."""
+    a = t.admin_actions
+    cond = _record_filters(a, actor, kind, after, until)
+    async with engine.connect() as conn:
+        stmt = select(a).where(and_(True, *cond)).order_by(a.c.ts.desc(), a.c.seq.desc())
+        return list(await conn.execute(stmt.limit(limit)))
+
+
+async def order_event_rows(
+    engine: AsyncEngine,
+    *,
+    actor: str | None,
+    kind: str | None,
+    after: int | None,
+    until: int | None,
+    limit: int,
+) -> list[Row[Any]]:
+    """Order events of every order, newest first, filtered as `admin_action_rows`."""
+    e = t.order_events
+    cond = _record_filters(e, actor, kind, after, until)
+    async with engine.connect() as conn:
+        stmt = select(e).where(and_(True, *cond)).order_by(e.c.ts.desc(), e.c.seq.desc())
+        return list(await conn.execute(stmt.limit(limit)))

@@ -2,11 +2,15 @@
 
 Money is stored as integer minor units (cents), prices as integer ticks of the instrument,
 quantities as integer shares and times as integer nanoseconds since the epoch (UTC), so no
-column is ever a float. Alembic migrations in ``storage/migrations`` create exactly this
-schema; a test compares the two.
+column is ever a float. Every record of a change made on someone's behalf (``order_events``,
+``admin_actions``) stores its actor in the columns of `actor_columns` (``core.actor.Actor``).
+Alembic migrations in ``storage/migrations`` create exactly this schema; a test compares the
+two.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -25,6 +29,8 @@ from sqlalchemy import (
 __all__ = [
     "account_configurations",
     "accounts",
+    "actor_columns",
+    "admin_actions",
     "api_keys",
     "customers",
     "equity_history",
@@ -33,6 +39,7 @@ __all__ = [
     "marks",
     "metadata",
     "opening_equity",
+    "order_events",
     "orders",
     "positions",
     "refresh_tokens",
@@ -266,4 +273,53 @@ opening_equity = Table(
     Column("account_id", String(36), ForeignKey("accounts.id"), primary_key=True),
     Column("day", Integer, primary_key=True),  # the trading day, YYYYMMDD
     Column("equity", BigInteger, nullable=False),  # minor units
+)
+
+
+def actor_columns() -> list[Column[Any]]:
+    """The columns of ``core.actor.ACTOR_COLUMNS``: who, with which credential, from where, in
+    which request (fresh objects for each table)."""
+    return [
+        Column("actor_principal", String(64), nullable=False),  # user id, or "system"
+        Column("actor_role", String(16), nullable=False),
+        Column("credential_kind", String(16), nullable=False),  # api_key | token | fix_session...
+        Column("credential_id", String(64), nullable=False),  # key id, token jti, CompID, component
+        Column("source_address", String(64), nullable=False),  # "" for the system
+        Column("source_port", Integer, nullable=False),  # 0 for the system
+        Column("request_id", String(128), nullable=False),
+    ]
+
+
+order_events = Table(
+    "order_events",
+    metadata,
+    # The order's history: one row per event the broker recorded (submitted, cancel and replace
+    # requested, the venue's answers, fills, expiries, contingent legs released), with its actor.
+    Column("id", String(36), primary_key=True),
+    Column("seq", BigInteger, nullable=False),  # recording order within the broker
+    Column("order_id", String(36), nullable=False),
+    Column("account_id", String(36), nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("detail", Text, nullable=False),  # a JSON object
+    *actor_columns(),
+    Index("ix_order_events_order_seq", "order_id", "seq"),
+    Index("ix_order_events_principal_ts", "actor_principal", "ts"),
+)
+
+admin_actions = Table(
+    "admin_actions",
+    metadata,
+    # Administrative records: operator actions on the venue, cash movements, KYC decisions,
+    # customers and accounts, users, API keys, trading blocks and the restricted list.
+    Column("id", String(36), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),  # e.g. venue.halt, cash.deposit, user.create
+    Column("target", String(128), nullable=False),  # what it acted on: symbol, account, user...
+    Column("detail", Text, nullable=False),  # a JSON object
+    *actor_columns(),
+    Index("ix_admin_actions_ts", "ts"),
+    Index("ix_admin_actions_principal_ts", "actor_principal", "ts"),
+    Index("ix_admin_actions_kind_ts", "kind", "ts"),
 )

@@ -25,6 +25,7 @@ from tradingfloor.broker.errors import ErrorCode
 from tradingfloor.broker.identity.lockout import LOGIN_ATTEMPTS_PER_MINUTE
 from tradingfloor.broker.identity.roles import PERMISSIONS, Permission, Role
 from tradingfloor.broker.identity.totp import MFA_EQUITY_THRESHOLD_MINOR
+from tradingfloor.broker.oms.requests import OrderRequest
 from tradingfloor.exchange.engine.commands import Halt, Resume
 from tradingfloor.exchange.engine.types import Side
 
@@ -635,6 +636,22 @@ async def _venue_kill_switch(world: World, role: Role) -> Request:
     return "PUT", "/api/admin/venue/members/RBACMM/kill-switch", {"active": True}
 
 
+async def _actions(world: World, role: Role) -> Request:
+    return "GET", "/api/admin/actions?kind=cash.deposit&limit=5", None
+
+
+async def _order_events(world: World, role: Role) -> Request:
+    return "GET", "/api/admin/order-events?actor=system", None
+
+
+async def _order_history(world: World, role: Role) -> Request:
+    order = await world.stack.broker.submit_order(
+        world.account_id,
+        OrderRequest(symbol="MSFT", side="buy", qty=1, order_type="limit", limit_price=100),
+    )
+    return "GET", f"/api/admin/orders/{order.id}/history", None
+
+
 #: Every authenticated native route: (name, the permission it needs or None, preparation).
 ROUTES: list[tuple[str, Permission | None, Prepare]] = [
     ("GET /api/me", None, _me),
@@ -665,6 +682,9 @@ ROUTES: list[tuple[str, Permission | None, Prepare]] = [
     ("PUT /api/admin/venue/instruments/{symbol}/price-band", Permission.ADMIN_VENUE, _venue_band),
     ("GET /api/admin/venue/members", Permission.ADMIN_VENUE, _venue_members),
     ("PUT /api/admin/venue/members/{id}/kill-switch", Permission.ADMIN_VENUE, _venue_kill_switch),
+    ("GET /api/admin/actions", Permission.VIEW_AUDIT, _actions),
+    ("GET /api/admin/order-events", Permission.VIEW_AUDIT, _order_events),
+    ("GET /api/admin/orders/{id}/history", Permission.VIEW_AUDIT, _order_history),
 ]
 
 

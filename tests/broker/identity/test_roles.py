@@ -31,6 +31,7 @@ EXPECTED: dict[Permission, tuple[bool, bool, bool, bool]] = {
     P.MANAGE_CUSTOMERS: (False, False, True, True),
     P.MANAGE_USERS: (False, False, True, True),
     P.ADMIN_VENUE: (False, False, False, True),
+    P.VIEW_AUDIT: (False, False, False, True),
 }
 
 # can_assign(actor, target). Rows: actor; columns: target investor, trader, broker, admin.
@@ -53,6 +54,7 @@ def test_role_and_permission_values_are_stable() -> None:
         "manage_customers",
         "manage_users",
         "admin_venue",
+        "view_audit",
     ]
 
 

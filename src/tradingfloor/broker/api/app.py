@@ -9,7 +9,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from tradingfloor.broker.api.admin_records import admin_records_router
 from tradingfloor.broker.api.auth import principal_dependency, require
+from tradingfloor.broker.api.context import RequestContext
 from tradingfloor.broker.api.errors import install_error_handlers
 from tradingfloor.broker.api.market_data import market_data_router
 from tradingfloor.broker.api.market_stream import add_market_stream
@@ -40,7 +42,8 @@ def create_broker_app(
     marketdata: Any = None,
 ) -> FastAPI:
     """The FastAPI app (``app.state.asgi`` is what to serve: the app behind the order-entry
-    front of api/order_entry.py). ``operator`` adds ``/api/admin/venue/...``; ``marketdata``
+    front of api/order_entry.py, behind the request context of api/context.py: request ids,
+    the access log). ``operator`` adds ``/api/admin/venue/...``; ``marketdata``
     (the exchange's market-data ASGI app) is mounted at ``/md``, so that the web terminal
     reads depth, trades and bars from its own origin."""
     app = FastAPI(
@@ -56,6 +59,7 @@ def create_broker_app(
     principal = principal_dependency(identity, clock=broker.clock)
     app.include_router(trading_router(broker, principal))
     app.include_router(native_router(broker, identity, principal))
+    app.include_router(admin_records_router(broker.store, principal))
     app.include_router(trade_stream_router(broker, identity, clock=broker.clock))
     if history is not None:
         viewer = require(principal, Permission.VIEW_ACCOUNT)
@@ -71,11 +75,11 @@ def create_broker_app(
         app.state.market_stream = add_market_stream(app, history, check_key)
 
     if operator is not None:
-        app.include_router(venue_admin_router(operator, principal))
+        app.include_router(venue_admin_router(operator, principal, broker.records, broker.clock))
     if marketdata is not None:
         app.mount(MARKETDATA_PREFIX, marketdata, name="marketdata")
     add_web_terminal(app)
-    app.state.asgi = OrderEntryFront(app, broker, identity, broker.clock)
+    app.state.asgi = RequestContext(OrderEntryFront(app, broker, identity, broker.clock))
 
     @app.get("/health", summary="Liveness", tags=["operations"])
     async def health() -> dict[str, str]:

@@ -1,8 +1,10 @@
 """Who is calling: the request's principal from a bearer JWT or Alpaca's API-key headers, and RBAC.
 
 Every broker endpoint depends on ``principal`` (authenticated, rate limited per API key or
-user) and states its permission with ``require(Permission.X)``. The account a request acts on
-is the caller's own; brokers and admins may name another with the ``TF-Account-Id`` header.
+user) and states its permission with ``require(Permission.X)``. Authenticating a request also
+builds its ``core.actor.Actor`` (``api/context.py``), once, for the routes that change state.
+The account a request acts on is the caller's own; brokers and admins may name another with the
+``TF-Account-Id`` header.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Protocol
 
 from fastapi import Request
 
+from tradingfloor.broker.api.context import principal_of, remember
 from tradingfloor.broker.errors import BrokerError, ErrorCode
 from tradingfloor.broker.identity.roles import Permission, Role, has_permission
 
@@ -43,6 +46,7 @@ class Principal:
     account_id: str | None  # the account this request acts on
     key_id: str | None = None  # set when authenticated by API key
     mfa: bool = False
+    token_id: str | None = None  # the access token's jti, when authenticated by bearer token
 
     def can(self, permission: Permission) -> bool:
         return has_permission(self.role, permission)
@@ -98,7 +102,12 @@ def principal_dependency(
     auth: Authenticator, *, clock: Callable[[], int] = time.time_ns
 ) -> Callable[[Request], Awaitable[Principal]]:
     async def principal(request: Request) -> Principal:
-        return await authenticate(auth, request.headers, clock())
+        known = principal_of(request.scope)
+        if known is not None:  # another dependency of this request authenticated it already
+            return known
+        who = await authenticate(auth, request.headers, clock())
+        remember(request.scope, who)  # the request's Actor, built once here
+        return who
 
     return principal
 

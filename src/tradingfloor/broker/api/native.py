@@ -28,6 +28,7 @@ from sqlalchemy import select
 from tradingfloor.broker.accounts.state import AccountState
 from tradingfloor.broker.api.alpaca_json import iso, money
 from tradingfloor.broker.api.auth import Principal, require
+from tradingfloor.broker.api.context import actor_dependency
 from tradingfloor.broker.errors import BrokerError, ErrorCode
 from tradingfloor.broker.identity.passwords import MAX_PASSWORD_LENGTH
 from tradingfloor.broker.identity.roles import PERMISSIONS, Permission, Role
@@ -37,6 +38,7 @@ from tradingfloor.broker.identity.service import (
     TokenPair,
 )
 from tradingfloor.broker.service import Broker
+from tradingfloor.core.actor import Actor
 from tradingfloor.storage import tables as t
 
 __all__ = ["MAX_CUSTOMERS_PAGE", "MAX_TRANSFER", "native_router"]
@@ -271,6 +273,7 @@ def native_router(broker: Broker, identity: IdentityService, principal: Principa
     customer_manager = Depends(require(principal, Permission.MANAGE_CUSTOMERS))
     account_viewer = Depends(require(principal, Permission.VIEW_ALL_ACCOUNTS))
     venue_admin = Depends(require(principal, Permission.ADMIN_VENUE))
+    acting = Depends(actor_dependency(principal))  # who, for the records of state changes
     auth_tag: list[str | Enum] = ["native: authentication"]
     keys_tag: list[str | Enum] = ["native: API keys"]
     users_tag: list[str | Enum] = ["native: users"]
@@ -381,16 +384,20 @@ def native_router(broker: Broker, identity: IdentityService, principal: Principa
         status_code=201,
         summary="Create an API key (the secret is shown only in this answer)",
     )
-    async def create_key(body: ApiKeyIn, who: Principal = key_manager) -> NewApiKeyOut:
+    async def create_key(
+        body: ApiKeyIn, who: Principal = key_manager, actor: Actor = acting
+    ) -> NewApiKeyOut:
         user_id = password_login(who)
-        key_id, secret = await identity.create_api_key(user_id, body.label)
+        key_id, secret = await identity.create_api_key(user_id, body.label, by=actor)
         return new_key_out(user_id, key_id, secret)
 
     @router.delete(
         "/me/api-keys/{key_id}", tags=keys_tag, status_code=204, summary="Revoke an API key"
     )
-    async def revoke_key(key_id: KeyIdPath, who: Principal = key_manager) -> Response:
-        await identity.revoke_api_key(password_login(who), key_id)
+    async def revoke_key(
+        key_id: KeyIdPath, who: Principal = key_manager, actor: Actor = acting
+    ) -> Response:
+        await identity.revoke_api_key(password_login(who), key_id, by=actor)
         return Response(status_code=204)
 
     @router.post(
@@ -399,9 +406,11 @@ def native_router(broker: Broker, identity: IdentityService, principal: Principa
         status_code=201,
         summary="Replace an API key by a new one (the old one stops working)",
     )
-    async def rotate_key(key_id: KeyIdPath, who: Principal = key_manager) -> NewApiKeyOut:
+    async def rotate_key(
+        key_id: KeyIdPath, who: Principal = key_manager, actor: Actor = acting
+    ) -> NewApiKeyOut:
         user_id = password_login(who)
-        new_id, secret = await identity.rotate_api_key(user_id, key_id)
+        new_id, secret = await identity.rotate_api_key(user_id, key_id, by=actor)
         return new_key_out(user_id, new_id, secret)
 
     # --- users --------------------------------------------------------------------------------
@@ -412,16 +421,18 @@ def native_router(broker: Broker, identity: IdentityService, principal: Principa
         return [_user_out(u, now) for u in identity.list_users()]
 
     @router.post("/users", tags=users_tag, status_code=201, summary="Create a user")
-    async def create_user(body: UserIn, who: Principal = user_manager) -> UserOut:
+    async def create_user(
+        body: UserIn, who: Principal = user_manager, actor: Actor = acting
+    ) -> UserOut:
         user = await identity.create_user(
-            body.username, body.password, body.role, body.customer_id, actor=who.role
+            body.username, body.password, body.role, body.customer_id, actor=who.role, by=actor
         )
         return _user_out(user, broker.clock())
 
-    async def set_disabled(user_id: str, disabled: bool, who: Principal) -> UserOut:
+    async def set_disabled(user_id: str, disabled: bool, who: Principal, actor: Actor) -> UserOut:
         if user_id == who.user_id:
             raise BrokerError(ErrorCode.INVALID, "you cannot disable or enable yourself")
-        user = await identity.set_disabled(user_id, disabled, actor=who.role)
+        user = await identity.set_disabled(user_id, disabled, actor=who.role, by=actor)
         return _user_out(user, broker.clock())
 
     @router.post(
@@ -429,22 +440,28 @@ def native_router(broker: Broker, identity: IdentityService, principal: Principa
         tags=users_tag,
         summary="Disable a user (ends its sessions and API keys at once)",
     )
-    async def disable_user(user_id: IdPath, who: Principal = user_manager) -> UserOut:
-        return await set_disabled(user_id, True, who)
+    async def disable_user(
+        user_id: IdPath, who: Principal = user_manager, actor: Actor = acting
+    ) -> UserOut:
+        return await set_disabled(user_id, True, who, actor)
 
     @router.post(
         "/users/{user_id}/enable", tags=users_tag, summary="Enable a user (and clear a lockout)"
     )
-    async def enable_user(user_id: IdPath, who: Principal = user_manager) -> UserOut:
-        return await set_disabled(user_id, False, who)
+    async def enable_user(
+        user_id: IdPath, who: Principal = user_manager, actor: Actor = acting
+    ) -> UserOut:
+        return await set_disabled(user_id, False, who, actor)
 
     @router.post(
         "/users/{user_id}/totp/reset",
         tags=users_tag,
         summary="Remove a user's TOTP factor (lost device) so that it can enrol again",
     )
-    async def reset_totp(user_id: IdPath, who: Principal = user_manager) -> UserOut:
-        user = await identity.reset_totp(user_id, actor=who.role)
+    async def reset_totp(
+        user_id: IdPath, who: Principal = user_manager, actor: Actor = acting
+    ) -> UserOut:
+        user = await identity.reset_totp(user_id, actor=who.role, by=actor)
         return _user_out(user, broker.clock())
 
     # --- customers and accounts ---------------------------------------------------------------
@@ -490,8 +507,10 @@ def native_router(broker: Broker, identity: IdentityService, principal: Principa
         )
 
     @router.post("/customers", tags=customers_tag, status_code=201, summary="Create a customer")
-    async def create_customer(body: CustomerIn, _who: Principal = customer_manager) -> CustomerOut:
-        customer_id = await broker.create_customer(body.name, body.email)
+    async def create_customer(
+        body: CustomerIn, _who: Principal = customer_manager, actor: Actor = acting
+    ) -> CustomerOut:
+        customer_id = await broker.create_customer(body.name, body.email, actor=actor)
         return await read_customer(customer_id)
 
     @router.get("/customers", tags=customers_tag, summary="Customers, oldest first")
@@ -513,8 +532,9 @@ def native_router(broker: Broker, identity: IdentityService, principal: Principa
         body: KycIn,
         customer_id: IdPath,
         _who: Principal = customer_manager,
+        actor: Actor = acting,
     ) -> CustomerOut:
-        await broker.set_kyc(customer_id, body.status, body.note)
+        await broker.set_kyc(customer_id, body.status, body.note, actor=actor)
         return await read_customer(customer_id)
 
     @router.post(
@@ -527,8 +547,9 @@ def native_router(broker: Broker, identity: IdentityService, principal: Principa
         body: AccountIn,
         customer_id: IdPath,
         _who: Principal = customer_manager,
+        actor: Actor = acting,
     ) -> AccountOut:
-        acct = await broker.open_account(customer_id, body.account_type)
+        acct = await broker.open_account(customer_id, body.account_type, actor=actor)
         return account_out(acct)
 
     @router.get("/accounts", tags=customers_tag, summary="Accounts, oldest first")
@@ -548,10 +569,12 @@ def native_router(broker: Broker, identity: IdentityService, principal: Principa
         )
         return [account_out(a) for a in accounts[offset : offset + limit]]
 
-    async def transfer(account_id: str, body: TransferIn, sign: int) -> TransferOut:
+    async def transfer(account_id: str, body: TransferIn, sign: int, actor: Actor) -> TransferOut:
         cents = _cents(body.amount)
         acct = broker.account(account_id)
-        entry = await broker.transfer(acct.id, sign * cents, description=body.description)
+        entry = await broker.transfer(
+            acct.id, sign * cents, description=body.description, actor=actor
+        )
         return TransferOut(
             id=entry,
             account_id=acct.id,
@@ -570,8 +593,9 @@ def native_router(broker: Broker, identity: IdentityService, principal: Principa
         body: TransferIn,
         account_id: IdPath,
         _who: Principal = customer_manager,
+        actor: Actor = acting,
     ) -> TransferOut:
-        return await transfer(account_id, body, 1)
+        return await transfer(account_id, body, 1, actor)
 
     @router.post(
         "/accounts/{account_id}/withdrawals",
@@ -583,8 +607,9 @@ def native_router(broker: Broker, identity: IdentityService, principal: Principa
         body: TransferIn,
         account_id: IdPath,
         _who: Principal = customer_manager,
+        actor: Actor = acting,
     ) -> TransferOut:
-        return await transfer(account_id, body, -1)
+        return await transfer(account_id, body, -1, actor)
 
     @router.post(
         "/accounts/{account_id}/trading-block",
@@ -595,9 +620,10 @@ def native_router(broker: Broker, identity: IdentityService, principal: Principa
         body: TradingBlockIn,
         account_id: IdPath,
         _who: Principal = customer_manager,
+        actor: Actor = acting,
     ) -> TradingBlockOut:
         acct = broker.account(account_id)
-        await broker.set_trading_blocked(acct.id, body.blocked)
+        await broker.set_trading_blocked(acct.id, body.blocked, actor=actor)
         return TradingBlockOut(account_id=acct.id, trading_blocked=acct.trading_blocked)
 
     # --- administration -----------------------------------------------------------------------
@@ -615,9 +641,10 @@ def native_router(broker: Broker, identity: IdentityService, principal: Principa
         body: RestrictIn,
         symbol: SymbolPath,
         _who: Principal = venue_admin,
+        actor: Actor = acting,
     ) -> RestrictedOut:
         inst = broker.instrument(symbol)
-        await broker.set_restricted(inst.symbol, True, body.reason)
+        await broker.set_restricted(inst.symbol, True, body.reason, actor=actor)
         return RestrictedOut(symbol=inst.symbol, reason=body.reason)
 
     @router.delete(
@@ -626,10 +653,12 @@ def native_router(broker: Broker, identity: IdentityService, principal: Principa
         status_code=204,
         summary="Take a symbol off the restricted list",
     )
-    async def unrestrict(symbol: SymbolPath, _who: Principal = venue_admin) -> Response:
+    async def unrestrict(
+        symbol: SymbolPath, _who: Principal = venue_admin, actor: Actor = acting
+    ) -> Response:
         if symbol not in broker.restricted:
             raise BrokerError(ErrorCode.NOT_FOUND, f"{symbol} is not restricted")
-        await broker.set_restricted(symbol, False)
+        await broker.set_restricted(symbol, False, actor=actor)
         return Response(status_code=204)
 
     return router

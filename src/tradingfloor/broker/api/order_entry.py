@@ -27,12 +27,14 @@ from tradingfloor.broker.api.auth import (
     authenticate,
     check_permission,
 )
+from tradingfloor.broker.api.context import remember
 from tradingfloor.broker.api.errors import describe_problems, retry_after
 from tradingfloor.broker.api.schemas import OrderIn, to_order_request
 from tradingfloor.broker.errors import BrokerError, ErrorCode
 from tradingfloor.broker.identity.roles import Permission
 from tradingfloor.broker.oms.orders import BrokerOrder
 from tradingfloor.broker.service import Broker
+from tradingfloor.core.actor import Actor
 from tradingfloor.storage import queries
 
 __all__ = ["MAX_ORDER_BODY", "OrderEntryFront", "current_order", "order_out", "place_order"]
@@ -61,11 +63,13 @@ async def order_out(broker: Broker, order: BrokerOrder, nested: bool = True) -> 
     return body
 
 
-async def place_order(broker: Broker, who: Principal, body: OrderIn) -> dict[str, Any]:
+async def place_order(
+    broker: Broker, who: Principal, body: OrderIn, actor: Actor
+) -> dict[str, Any]:
     inst = broker.instruments.get(body.symbol.strip().upper())  # as the data API reads it
     if inst is None:
         raise BrokerError(ErrorCode.ASSET_NOT_FOUND, f"asset not found: {body.symbol}")
-    order = await broker.submit_order(account_of(who), to_order_request(body, inst))
+    order = await broker.submit_order(account_of(who), to_order_request(body, inst), actor=actor)
     return await order_out(broker, order)
 
 
@@ -105,15 +109,15 @@ class OrderEntryFront:
                 chunks.append(chunk)
                 if not message.get("more_body", False):
                     break
-            who = check_permission(
-                await authenticate(self.auth, headers, self.clock()), Permission.TRADE
-            )
+            who = await authenticate(self.auth, headers, self.clock())
+            actor = remember(scope, who)  # the request's Actor, as the app's dependency makes it
+            check_permission(who, Permission.TRADE)
             try:
                 body = OrderIn.model_validate_json(b"".join(chunks))
             except ValidationError as exc:
                 problems = describe_problems(exc.errors()) or "invalid request"
                 raise BrokerError(ErrorCode.INVALID, problems) from None
-            return 200, list(_JSON), _encode(await place_order(self.broker, who, body))
+            return 200, list(_JSON), _encode(await place_order(self.broker, who, body, actor))
         except BrokerError as exc:
             out = list(_JSON)
             wait = retry_after(exc)

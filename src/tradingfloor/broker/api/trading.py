@@ -23,6 +23,7 @@ from tradingfloor.broker.api.alpaca_json import (
     position_json,
 )
 from tradingfloor.broker.api.auth import Principal, account_of, require
+from tradingfloor.broker.api.context import actor_dependency
 from tradingfloor.broker.api.schemas import (
     AccountConfigurationIn,
     OrderIn,
@@ -36,7 +37,9 @@ from tradingfloor.broker.errors import BrokerError, ErrorCode
 from tradingfloor.broker.identity.roles import Permission
 from tradingfloor.broker.instruments import Instrument
 from tradingfloor.broker.oms.orders import CLOSED_STATUSES, BrokerOrder
+from tradingfloor.broker.records import AdminAction
 from tradingfloor.broker.service import Broker
+from tradingfloor.core.actor import Actor
 from tradingfloor.core.units import from_ticks
 from tradingfloor.storage import queries
 from tradingfloor.storage import tables as t
@@ -129,6 +132,7 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
     viewer = Depends(require(principal, Permission.VIEW_ACCOUNT))
     trader = Depends(require(principal, Permission.TRADE))
     lists = Depends(require(principal, Permission.MANAGE_WATCHLISTS))
+    acting = Depends(actor_dependency(principal))  # who, for the records of state changes
 
     def now() -> int:
         return broker.clock()
@@ -151,17 +155,19 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
 
     @router.patch("/account/configurations", summary="Change the account's configuration")
     async def patch_configurations(
-        body: AccountConfigurationIn, who: Principal = trader
+        body: AccountConfigurationIn, who: Principal = trader, actor: Actor = acting
     ) -> dict[str, Any]:
-        config = await broker.configure(account_of(who), body.changes())
+        config = await broker.configure(account_of(who), body.changes(), actor=actor)
         return config.as_json()
 
     # --- orders ---------------------------------------------------------------------------
 
     @router.post("/orders", summary="Place an order")
-    async def post_order(body: OrderIn, who: Principal = trader) -> dict[str, Any]:
+    async def post_order(
+        body: OrderIn, who: Principal = trader, actor: Actor = acting
+    ) -> dict[str, Any]:
         # served by api/order_entry.py's front in the broker app; the same function either way
-        return await entry.place_order(broker, who, body)
+        return await entry.place_order(broker, who, body, actor)
 
     @router.get("/orders", summary="List orders")
     async def list_orders(
@@ -219,7 +225,9 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
         return await order_out(_current(order), nested)
 
     @router.patch("/orders/{order_id}", summary="Replace an order")
-    async def patch_order(order_id: str, body: ReplaceIn, who: Principal = trader) -> Any:
+    async def patch_order(
+        order_id: str, body: ReplaceIn, who: Principal = trader, actor: Actor = acting
+    ) -> Any:
         account_id = account_of(who)
         old = await broker.find_order(account_id, order_id)
         if old is None:
@@ -231,16 +239,20 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
             broker.instrument(old.symbol),
             trail_percent=old.trail_percent_bps is not None,
         )
-        return await order_out(await broker.replace_order(account_id, order_id, change))
+        return await order_out(
+            await broker.replace_order(account_id, order_id, change, actor=actor)
+        )
 
     @router.delete("/orders/{order_id}", status_code=204, summary="Cancel an order")
-    async def delete_order(order_id: str, who: Principal = trader) -> Response:
-        await broker.cancel_order(account_of(who), order_id)
+    async def delete_order(
+        order_id: str, who: Principal = trader, actor: Actor = acting
+    ) -> Response:
+        await broker.cancel_order(account_of(who), order_id, actor=actor)
         return Response(status_code=204)
 
     @router.delete("/orders", status_code=207, summary="Cancel all open orders")
-    async def delete_orders(who: Principal = trader) -> list[dict[str, Any]]:
-        results = await broker.cancel_all(account_of(who))
+    async def delete_orders(who: Principal = trader, actor: Actor = acting) -> list[dict[str, Any]]:
+        results = await broker.cancel_all(account_of(who), actor=actor)
         return [
             {"id": oid, "status": code, "body": order_json(broker, order, nested=False)}
             for oid, code, order in results
@@ -272,6 +284,7 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
         who: Principal = trader,
         qty: Decimal | None = None,
         percentage: Decimal | None = None,
+        actor: Actor = acting,
     ) -> Any:
         account_id = account_of(who)
         acct = broker.account(account_id)
@@ -292,21 +305,23 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
             size = int(abs(pos.qty) * percentage / 100)
             if size == 0:
                 raise BrokerError(ErrorCode.INVALID, "percentage is less than one share")
-        order = await broker.close_position(account_id, inst.symbol, size)
+        order = await broker.close_position(account_id, inst.symbol, size, actor=actor)
         return await order_out(order)
 
     @router.delete("/positions", status_code=207, summary="Close every position")
-    async def close_all(who: Principal = trader, cancel_orders: bool = False) -> Any:
+    async def close_all(
+        who: Principal = trader, cancel_orders: bool = False, actor: Actor = acting
+    ) -> Any:
         account_id = account_of(who)
         acct = broker.account(account_id)
         if cancel_orders:
-            await broker.cancel_all(account_id)
+            await broker.cancel_all(account_id, actor=actor)
         out = []
         for symbol, pos in sorted(acct.positions.items()):
             if pos.qty == 0:
                 continue
             try:
-                order = await broker.close_position(account_id, symbol)
+                order = await broker.close_position(account_id, symbol, actor=actor)
                 out.append(
                     {
                         "symbol": symbol,
@@ -527,6 +542,9 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
         row, symbols = found[0]
         return _watchlist_json(broker, row, symbols)
 
+    def _record(kind: AdminAction, watchlist_id: str, actor: Actor, **detail: Any) -> None:
+        broker.records.admin_action(kind, watchlist_id, actor, now(), detail)
+
     def _check_symbols(symbols: list[str]) -> list[str]:
         if len(symbols) > MAX_WATCHLIST_SYMBOLS:
             raise BrokerError(ErrorCode.INVALID, f"at most {MAX_WATCHLIST_SYMBOLS} symbols")
@@ -544,7 +562,9 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
         return [_watchlist_json(broker, row, []) for row, _ in found]
 
     @router.post("/watchlists", summary="Create a watchlist")
-    async def create_watchlist(body: WatchlistIn, who: Principal = lists) -> dict[str, Any]:
+    async def create_watchlist(
+        body: WatchlistIn, who: Principal = lists, actor: Actor = acting
+    ) -> dict[str, Any]:
         account_id = account_of(who)
         symbols = _check_symbols(body.symbols or [])
         await broker.store.flush()
@@ -566,6 +586,7 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
             broker.store.insert(
                 t.watchlist_assets, {"watchlist_id": wid, "symbol": symbol, "position": n}
             )
+        _record(AdminAction.WATCHLIST_CREATE, wid, actor, name=body.name, symbols=symbols)
         return await watchlist_out(account_id, wid)
 
     @router.get("/watchlists/{watchlist_id}", summary="One watchlist")
@@ -574,7 +595,7 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
 
     @router.put("/watchlists/{watchlist_id}", summary="Rename a watchlist / set its symbols")
     async def put_watchlist(
-        watchlist_id: str, body: WatchlistIn, who: Principal = lists
+        watchlist_id: str, body: WatchlistIn, who: Principal = lists, actor: Actor = acting
     ) -> dict[str, Any]:
         account_id = account_of(who)
         current = await watchlist_out(account_id, watchlist_id)
@@ -594,11 +615,12 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
             broker.store.upsert(
                 t.watchlist_assets, {"watchlist_id": watchlist_id, "symbol": symbol, "position": n}
             )
+        _record(AdminAction.WATCHLIST_UPDATE, watchlist_id, actor, name=body.name, symbols=symbols)
         return await watchlist_out(account_id, watchlist_id)
 
     @router.post("/watchlists/{watchlist_id}", summary="Add a symbol to a watchlist")
     async def add_to_watchlist(
-        watchlist_id: str, body: WatchlistSymbolIn, who: Principal = lists
+        watchlist_id: str, body: WatchlistSymbolIn, who: Principal = lists, actor: Actor = acting
     ) -> dict[str, Any]:
         account_id = account_of(who)
         current = await watchlist_out(account_id, watchlist_id)
@@ -611,11 +633,12 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
                 {"watchlist_id": watchlist_id, "symbol": symbol, "position": len(have)},
             )
             broker.store.update(t.watchlists, {"id": watchlist_id, "updated_at": now()})
+            _record(AdminAction.WATCHLIST_UPDATE, watchlist_id, actor, added=symbol)
         return await watchlist_out(account_id, watchlist_id)
 
     @router.delete("/watchlists/{watchlist_id}/{symbol}", summary="Remove a symbol")
     async def remove_from_watchlist(
-        watchlist_id: str, symbol: str, who: Principal = lists
+        watchlist_id: str, symbol: str, who: Principal = lists, actor: Actor = acting
     ) -> dict[str, Any]:
         account_id = account_of(who)
         current = await watchlist_out(account_id, watchlist_id)
@@ -623,10 +646,13 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
             raise BrokerError(ErrorCode.NOT_FOUND, f"{symbol} is not in the watchlist")
         broker.store.delete(t.watchlist_assets, {"watchlist_id": watchlist_id, "symbol": symbol})
         broker.store.update(t.watchlists, {"id": watchlist_id, "updated_at": now()})
+        _record(AdminAction.WATCHLIST_UPDATE, watchlist_id, actor, removed=symbol)
         return await watchlist_out(account_id, watchlist_id)
 
     @router.delete("/watchlists/{watchlist_id}", status_code=204, summary="Delete a watchlist")
-    async def delete_watchlist(watchlist_id: str, who: Principal = lists) -> Response:
+    async def delete_watchlist(
+        watchlist_id: str, who: Principal = lists, actor: Actor = acting
+    ) -> Response:
         account_id = account_of(who)
         current = await watchlist_out(account_id, watchlist_id)
         for asset in current["assets"]:
@@ -634,6 +660,7 @@ def trading_router(broker: Broker, principal: PrincipalDep) -> APIRouter:
                 t.watchlist_assets, {"watchlist_id": watchlist_id, "symbol": asset["symbol"]}
             )
         broker.store.delete(t.watchlists, {"id": watchlist_id})
+        _record(AdminAction.WATCHLIST_DELETE, watchlist_id, actor)
         await broker.store.flush()
         return Response(status_code=204)
 

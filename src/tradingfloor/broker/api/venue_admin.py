@@ -1,13 +1,17 @@
 """The exchange operator's routes (``/api/admin/venue/...``, ADMIN_VENUE only): instruments and
 their session state, halt and resume, price bands, and each member's kill switch.
 
-They act on the venue through ``exchange.operator.VenueOperator``. Errors are the broker's
+They act on the venue through ``exchange.operator.VenueOperator``. Each change the venue accepts
+is recorded, with the request's actor, as an administrative record (``venue.halt``,
+``venue.resume``, ``venue.price_band``, ``venue.kill_switch``; ``broker/records.py``) before the
+answer; a refused one changes nothing and records nothing. Errors are the broker's
 ``{code, message}``: an unknown symbol or member is 404, a refused value 422 (42210000), a
 command the venue rejects 422 with the engine's reason, a venue that is not running 503.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from enum import Enum
 from typing import Annotated, Literal, TypeVar
@@ -16,8 +20,11 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from tradingfloor.broker.api.auth import Principal, require
+from tradingfloor.broker.api.context import actor_dependency
 from tradingfloor.broker.errors import BrokerError, ErrorCode
 from tradingfloor.broker.identity.roles import Permission
+from tradingfloor.broker.records import ActionRecorder, AdminAction
+from tradingfloor.core.actor import Actor
 from tradingfloor.exchange.engine.types import BandAction
 from tradingfloor.exchange.operator import (
     MAX_BAND_BPS,
@@ -98,9 +105,15 @@ async def _run(action: Awaitable[_T]) -> _T:
         raise BrokerError(ErrorCode.INVALID, detail) from None
 
 
-def venue_admin_router(operator: VenueOperator, principal: PrincipalDep) -> APIRouter:
+def venue_admin_router(
+    operator: VenueOperator,
+    principal: PrincipalDep,
+    records: ActionRecorder,
+    clock: Callable[[], int] = time.time_ns,
+) -> APIRouter:
     router = APIRouter(prefix="/api/admin/venue")
     admin = Depends(require(principal, Permission.ADMIN_VENUE))
+    acting = Depends(actor_dependency(principal))
     tag: list[str | Enum] = ["venue operations"]
     status = operator.status
 
@@ -117,25 +130,44 @@ def venue_admin_router(operator: VenueOperator, principal: PrincipalDep) -> APIR
 
     @router.post("/instruments/{symbol}/halt", tags=tag, summary="Halt trading in a symbol")
     async def halt(
-        symbol: SymbolPath, body: HaltIn | None = None, _who: Principal = admin
+        symbol: SymbolPath,
+        body: HaltIn | None = None,
+        _who: Principal = admin,
+        actor: Actor = acting,
     ) -> InstrumentOut:
         reason = body.reason if body is not None else "operator"
-        return _out(await _run(operator.halt(symbol, reason)))
+        done = await _run(operator.halt(symbol, reason))
+        await records.record_admin_action(
+            AdminAction.VENUE_HALT, symbol, actor, clock(), {"reason": reason}
+        )
+        return _out(done)
 
     @router.post(
         "/instruments/{symbol}/resume",
         tags=tag,
         summary="End a halt (continuous trading re-opens by auction)",
     )
-    async def resume(symbol: SymbolPath, _who: Principal = admin) -> InstrumentOut:
-        return _out(await _run(operator.resume(symbol)))
+    async def resume(
+        symbol: SymbolPath, _who: Principal = admin, actor: Actor = acting
+    ) -> InstrumentOut:
+        done = await _run(operator.resume(symbol))
+        await records.record_admin_action(AdminAction.VENUE_RESUME, symbol, actor, clock())
+        return _out(done)
 
     @router.put("/instruments/{symbol}/price-band", tags=tag, summary="Set the price band")
     async def price_band(
-        symbol: SymbolPath, body: PriceBandIn, _who: Principal = admin
+        symbol: SymbolPath, body: PriceBandIn, _who: Principal = admin, actor: Actor = acting
     ) -> InstrumentOut:
         action = BandAction(body.band_action)
-        return _out(await _run(operator.set_price_band(symbol, body.band_bps, action)))
+        done = await _run(operator.set_price_band(symbol, body.band_bps, action))
+        await records.record_admin_action(
+            AdminAction.VENUE_PRICE_BAND,
+            symbol,
+            actor,
+            clock(),
+            {"band_bps": body.band_bps, "band_action": body.band_action},
+        )
+        return _out(done)
 
     @router.get("/members", tags=tag, summary="Members and their kill switches")
     async def members(_who: Principal = admin) -> list[MemberOut]:
@@ -147,9 +179,12 @@ def venue_admin_router(operator: VenueOperator, principal: PrincipalDep) -> APIR
         summary="Switch a member's kill switch (on: its orders are cancelled, new ones refused)",
     )
     async def kill_switch(
-        member: MemberPath, body: KillSwitchIn, _who: Principal = admin
+        member: MemberPath, body: KillSwitchIn, _who: Principal = admin, actor: Actor = acting
     ) -> MemberOut:
         active = await _run(operator.set_kill_switch(member, body.active))
+        await records.record_admin_action(
+            AdminAction.VENUE_KILL_SWITCH, member, actor, clock(), {"active": body.active}
+        )
         return MemberOut(member=member, kill_switch=active)
 
     return router

@@ -50,6 +50,8 @@ class Permission(StrEnum):
     MANAGE_USERS = "manage_users"
     #: Operate the venue: halt/resume, kill switch, restricted list, risk settings.
     ADMIN_VENUE = "admin_venue"
+    #: Read the records of who did what (administrative records, every order's history).
+    VIEW_AUDIT = "view_audit"
 
 
 _LEVEL: Mapping[Role, int] = MappingProxyType(

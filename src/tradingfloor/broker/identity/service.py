@@ -115,6 +115,8 @@ from tradingfloor.broker.identity.totp import (
     provisioning_uri,
     verify_totp,
 )
+from tradingfloor.broker.records import ActionRecorder, AdminAction
+from tradingfloor.core.actor import IN_PROCESS, Actor
 from tradingfloor.storage import tables as t
 from tradingfloor.storage.writer import WriteBehind
 
@@ -250,12 +252,15 @@ class IdentityService:
         hasher: PasswordHasher | None = None,
         mfa_threshold_minor: int = MFA_EQUITY_THRESHOLD_MINOR,
         key_rate_limit_per_minute: int = DEFAULT_KEY_RATE_LIMIT_PER_MINUTE,
+        records: ActionRecorder | None = None,
     ) -> None:
         if len(secret) < MIN_SECRET_BYTES:
             raise ValueError(f"the token secret must have at least {MIN_SECRET_BYTES} bytes")
         if key_rate_limit_per_minute < 1:
             raise ValueError("key_rate_limit_per_minute must be at least 1")
         self._store = store
+        # who changed users and keys (shared with the broker's services in one process)
+        self._records = records if records is not None else ActionRecorder(store)
         self._secret = secret
         self._account_for_customer = account_for_customer
         self._equity_for_customer = equity_for_customer
@@ -294,6 +299,7 @@ class IdentityService:
                     disabled=bool(r.disabled),
                     created_at=r.created_at,
                 )
+            await self._records.load(conn)
             rows = await conn.execute(select(t.api_keys).where(t.api_keys.c.revoked_at.is_(None)))
             for r in rows:
                 keys[r.key_id] = _ApiKey(
@@ -328,8 +334,10 @@ class IdentityService:
         customer_id: str | None,
         *,
         actor: Role | None,
+        by: Actor = IN_PROCESS,
     ) -> dict[str, Any]:
-        """Create a user; `actor` is the creating user's role (None: bootstrap or CLI).
+        """Create a user; `actor` is the creating user's role (None: bootstrap or CLI), `by`
+        who did it (recorded as an administrative action).
 
         Usernames are unique ignoring case (DUPLICATE otherwise) and match `USERNAME_PATTERN`;
         the password must pass the policy; traders and investors need an existing customer;
@@ -391,6 +399,13 @@ class IdentityService:
                 "created_at": user.created_at,
             },
         )
+        self._records.admin_action(
+            AdminAction.USER_CREATE,
+            user.id,
+            by,
+            user.created_at,
+            {"username": user.username, "role": user.role.value, "customer_id": customer_id},
+        )
         await self._store.flush()
         return user.as_dict()
 
@@ -411,7 +426,7 @@ class IdentityService:
             )
 
     async def set_disabled(
-        self, user_id: str, disabled: bool, *, actor: Role | None = None
+        self, user_id: str, disabled: bool, *, actor: Role | None = None, by: Actor = IN_PROCESS
     ) -> dict[str, Any]:
         """Disable (ending every session at once) or enable (also clearing a lock) a user.
 
@@ -425,6 +440,8 @@ class IdentityService:
             user.failed_logins, user.locked_until = 0, 0
             values.update(failed_logins=0, locked_until=0)
         self._store.update(t.users, values)
+        kind = AdminAction.USER_DISABLE if disabled else AdminAction.USER_ENABLE
+        self._records.admin_action(kind, user.id, by, self._clock(), {"username": user.username})
         if disabled:
             async with self._session_lock:
                 await self._revoke_sessions(user.id)
@@ -433,13 +450,18 @@ class IdentityService:
             await self._store.flush()
         return user.as_dict()
 
-    async def reset_totp(self, user_id: str, *, actor: Role | None = None) -> dict[str, Any]:
+    async def reset_totp(
+        self, user_id: str, *, actor: Role | None = None, by: Actor = IN_PROCESS
+    ) -> dict[str, Any]:
         """Remove a user's TOTP factor (a lost device), so the user can enrol again."""
         user = self._user(user_id)
         self._check_actor(actor, user)
         user.totp_secret, user.totp_enabled = None, False
         self._last_totp_step.pop(user.id, None)
         self._store.update(t.users, {"id": user.id, "totp_secret": None, "totp_enabled": False})
+        self._records.admin_action(
+            AdminAction.USER_TOTP_RESET, user.id, by, self._clock(), {"username": user.username}
+        )
         await self._store.flush()
         return user.as_dict()
 
@@ -693,7 +715,9 @@ class IdentityService:
 
     # --- the Authenticator protocol -----------------------------------------------------------
 
-    def _principal(self, user: _User, *, key_id: str | None, mfa: bool) -> Principal:
+    def _principal(
+        self, user: _User, *, key_id: str | None, mfa: bool, token_id: str | None = None
+    ) -> Principal:
         account = self._account_for_customer(user.customer_id) if user.customer_id else None
         return Principal(
             user_id=user.id,
@@ -703,6 +727,7 @@ class IdentityService:
             account_id=account,
             key_id=key_id,
             mfa=mfa,
+            token_id=token_id,
         )
 
     async def principal_from_token(self, token: str, now_ns: int) -> Principal:
@@ -719,7 +744,7 @@ class IdentityService:
         user = self._users.get(claims.user_id)
         if user is None or user.disabled:
             raise _unauthorized("invalid access token")
-        return self._principal(user, key_id=None, mfa=claims.mfa)
+        return self._principal(user, key_id=None, mfa=claims.mfa, token_id=claims.jti)
 
     async def principal_from_key(self, key_id: str, secret: str, now_ns: int) -> Principal:
         """The caller of an API key pair (from the cache, no database access)."""
@@ -781,7 +806,9 @@ class IdentityService:
             raise BrokerError(ErrorCode.NOT_FOUND, "API key not found")
         return key
 
-    async def create_api_key(self, user_id: str, label: str = "") -> tuple[str, str]:
+    async def create_api_key(
+        self, user_id: str, label: str = "", *, by: Actor = IN_PROCESS
+    ) -> tuple[str, str]:
         """A new ``(key_id, secret)`` for the user; show the secret once.
 
         INVALID for a label over `MAX_API_KEY_LABEL_LENGTH` characters; CONFLICT when the user
@@ -798,21 +825,34 @@ class IdentityService:
                 ErrorCode.CONFLICT,
                 f"at most {MAX_API_KEYS_PER_USER} active API keys: revoke one first",
             )
-        pair = self._new_key(user_id, label, self._key_rate, self._clock())
+        now = self._clock()
+        pair = self._new_key(user_id, label, self._key_rate, now)
+        self._records.admin_action(
+            AdminAction.API_KEY_CREATE, pair[0], by, now, {"user_id": user_id, "label": label}
+        )
         await self._store.flush()
         return pair
 
-    async def revoke_api_key(self, user_id: str, key_id: str) -> None:
+    async def revoke_api_key(self, user_id: str, key_id: str, *, by: Actor = IN_PROCESS) -> None:
         """Revoke one of the user's active keys (NOT_FOUND otherwise); effective at once."""
         key = self._own_key(user_id, key_id)
-        self._revoke_key(key, self._clock())
+        now = self._clock()
+        self._revoke_key(key, now)
+        self._records.admin_action(
+            AdminAction.API_KEY_REVOKE, key_id, by, now, {"user_id": user_id}
+        )
         await self._store.flush()
 
-    async def rotate_api_key(self, user_id: str, key_id: str) -> tuple[str, str]:
+    async def rotate_api_key(
+        self, user_id: str, key_id: str, *, by: Actor = IN_PROCESS
+    ) -> tuple[str, str]:
         """Replace one of the user's keys with a new one (same label and limit); old revoked."""
         key = self._own_key(user_id, key_id)
         now = self._clock()
         pair = self._new_key(user_id, key.label, key.rate_limit_per_minute, now)
         self._revoke_key(key, now)
+        self._records.admin_action(
+            AdminAction.API_KEY_ROTATE, key_id, by, now, {"user_id": user_id, "new_key_id": pair[0]}
+        )
         await self._store.flush()
         return pair
