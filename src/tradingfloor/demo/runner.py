@@ -39,6 +39,7 @@ class DemoOptions:
     participants: bool = True
     seed: int = 1
     speed: float = 1.0  # simulated seconds per wall second for the participants
+    new_epoch_by: str | None = None  # the operator starting a new venue epoch (`--new-epoch`)
     announce: Callable[[str], None] = field(default=print)
 
 
@@ -58,6 +59,7 @@ class _Demo:
             admin_password=DEMO_PASSWORD,
             api_rate_limit=DEMO_API_RATE_LIMIT,
             udp_feed=None,
+            new_epoch_by=opts.new_epoch_by,
             announce=opts.announce,
         )
 

@@ -16,6 +16,10 @@ Only the batcher touches the engine while the venue runs; everything else reads 
 built by listeners from events (market-data books, execution-report state). At start the
 projections are rebuilt by replaying the whole journal through a fresh engine, and that
 engine's state hash must equal the recovered one.
+
+The venue also holds the journal's identity (venue id and epoch, ``exchange.identity``),
+created with a new journal; durable consumers record it with their marks, and ``serve``
+checks them against it before the replay (a lost or foreign journal is refused).
 """
 
 from __future__ import annotations
@@ -32,6 +36,12 @@ from typing import Final
 from tradingfloor.exchange.engine import Engine
 from tradingfloor.exchange.engine.commands import AddInstrument, Command, Tick
 from tradingfloor.exchange.engine.events import Event
+from tradingfloor.exchange.identity import (
+    ConsumerMark,
+    VenueIdentity,
+    load_or_create_identity,
+    start_new_epoch,
+)
 from tradingfloor.exchange.intake import command_problem
 from tradingfloor.exchange.journal import JournalReader
 from tradingfloor.exchange.recovery import RecoveryReport
@@ -93,9 +103,17 @@ class Venue:
     """See module docstring."""
 
     def __init__(
-        self, pipeline: JournaledEngine[Engine], journal_dir: Path, *, threaded: bool = False
+        self,
+        pipeline: JournaledEngine[Engine],
+        journal_dir: Path,
+        identity: VenueIdentity,
+        *,
+        threaded: bool = False,
+        clock: Clock = time.time_ns,
     ) -> None:
         self._pipeline = pipeline
+        self._identity = identity
+        self._clock = clock
         self._threaded = threaded
         self._journal_dir = journal_dir
         self._listeners: list[Listener] = []
@@ -130,9 +148,40 @@ class Venue:
         pipeline, report = JournaledEngine.open(
             journal_dir, snapshot_dir, clock=clock, snapshot_every=snapshot_every
         )
-        venue = cls(pipeline, journal_dir, threaded=threaded)
+        try:
+            identity = load_or_create_identity(
+                journal_dir, last_seq=report.last_seq, now_ns=clock()
+            )
+        except BaseException:
+            pipeline.close()
+            raise
+        venue = cls(pipeline, journal_dir, identity, threaded=threaded, clock=clock)
         venue.recovery = report
         return venue
+
+    # --- identity ------------------------------------------------------------------------------
+
+    @property
+    def identity(self) -> VenueIdentity:
+        """The journal's venue id and epoch (see ``exchange.identity``)."""
+        return self._identity
+
+    def start_new_epoch(
+        self, *, actor: str, overridden: Sequence[ConsumerMark] = ()
+    ) -> VenueIdentity:
+        """Record a new epoch starting at the journal's last seq (before ``start``); the
+        consumers must then reconcile and adopt it."""
+        if self._running:
+            raise VenueError("start a new epoch before start()")
+        self._identity = start_new_epoch(
+            self._journal_dir,
+            self._identity,
+            last_seq=self.last_seq,
+            now_ns=self._clock(),
+            actor=actor,
+            overridden=overridden,
+        )
+        return self._identity
 
     def add_listener(self, listener: Listener) -> None:
         """Register before ``replay_history``/``start`` so the listener sees every event."""
