@@ -288,7 +288,7 @@ class Broker:
                 self._close(order, OrderStatus.CANCELED, now)
                 cancelled += 1
         self._by_venue_id.clear()  # the old epoch's venue order ids mean nothing now
-        self._mark = identity.current.start_seq
+        self._mark = identity.current.start_event_seq
         await self.adopt_identity(identity)
         _log.warning("venue epoch %d: cancelled %d open broker orders", identity.epoch, cancelled)
         return cancelled

@@ -4,14 +4,15 @@ A journal is created with an identity: a random venue id (63 bits, so that it fi
 store's signed 64-bit integer) and epoch 1, kept in ``IDENTITY_FILE`` inside the journal
 directory, so that the identity travels with the journal it names. Every durable consumer of
 the venue's events (the FIX gateway's mark, the broker's database) records the venue id, the
-epoch and the seq of the last event it applied. At start-up ``check_marks`` compares them with
-the journal: a mark of another venue id or epoch, or one ahead of the journal's last seq, means
+epoch and the seq of the last engine event it applied. At start-up ``check_marks`` compares
+them with the journal: a mark of another venue id or epoch, or one ahead of the last event the
+journal reproduces (the engine's event seq after recovery), means
 the journal was lost, truncated or replaced, and the venue must not start as if nothing
 happened (consumers would suppress the new history's events as seen already).
 
 An operator recovers by starting a new epoch (``start_new_epoch``): the epoch number grows, the
-action is recorded in the file (who, when, from which epoch to which, at which journal seq, and
-which marks it overrode), and every consumer reconciles and adopts the new epoch.
+action is recorded in the file (who, when, from which epoch to which, at which journal and event
+seq, and which marks it overrode), and every consumer reconciles and adopts the new epoch.
 
 The file is JSON, written atomically (temporary file, fsync, rename, directory fsync) with a
 CRC-32 over its body; a file that does not decode or check is ``IdentityCorruptError``, never
@@ -77,18 +78,21 @@ class EpochMismatchError(IdentityError):
     ``problems`` holds one line per consumer; the message also says how to recover.
     """
 
-    def __init__(self, identity: VenueIdentity, last_seq: int, problems: Sequence[str]) -> None:
+    def __init__(
+        self, identity: VenueIdentity, last_event_seq: int, problems: Sequence[str]
+    ) -> None:
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(
             f"the journal does not fit what its consumers recorded (journal: venue "
-            f"{format_venue_id(identity.venue_id)} epoch {identity.epoch}, last seq {last_seq}):"
+            f"{format_venue_id(identity.venue_id)} epoch {identity.epoch}, last event seq "
+            f"{last_event_seq}):"
             f"\n{lines}\n"
             "The journal was lost, truncated or replaced. Restore it from a backup, or start a "
             "new epoch with `tradingfloor serve --new-epoch` (the broker cancels the orders it "
             "believes open, FIX sessions reset their sequence numbers; see docs/journal.md)."
         )
         self.identity = identity
-        self.last_seq = last_seq
+        self.last_event_seq = last_event_seq
         self.problems = tuple(problems)
 
 
@@ -96,8 +100,10 @@ class EpochRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One epoch's start: when, by whom, at which journal seq, replacing what."""
 
     epoch: int
-    start_seq: int
-    """Journal seq when the epoch started; its consumers' marks start here."""
+    start_event_seq: int
+    """The venue's last event seq when the epoch started; its consumers' marks start here."""
+    start_command_seq: int
+    """The journal's last command seq when the epoch started."""
     started_ns: int
     actor: str
     """Who started it: the operator's name, or what created the identity."""
@@ -212,7 +218,7 @@ def _decode(path: Path, data: bytes) -> VenueIdentity:
     numbers = [e.epoch for e in epochs]
     if not epochs or numbers[-1] != body.epoch or numbers != sorted(set(numbers)):
         raise bad("the epoch history does not end at the current epoch")
-    if numbers[0] < 1 or any(e.start_seq < 0 for e in epochs):
+    if numbers[0] < 1 or any(min(e.start_event_seq, e.start_command_seq) < 0 for e in epochs):
         raise bad("epochs and seqs must not be negative")
     return VenueIdentity(venue_id=venue_id, epoch=body.epoch, epochs=epochs)
 
@@ -237,14 +243,20 @@ def _write(journal_dir: Path, identity: VenueIdentity, *, replace: bool) -> None
     atomic_write(journal_dir / IDENTITY_FILE, _encode(identity), replace=replace)
 
 
-def create_identity(
-    journal_dir: Path, *, now_ns: int, actor: str, reason: str, start_seq: int = 0
-) -> VenueIdentity:
-    """A new random venue id in epoch 1, written durably; an existing file is an error."""
+def create_identity(journal_dir: Path, *, now_ns: int, actor: str, reason: str) -> VenueIdentity:
+    """A new random venue id in epoch 1 (which covers the journal from its beginning), written
+    durably; an existing file is an error."""
     venue_id = 0
     while venue_id == 0:
         venue_id = secrets.randbits(63)
-    first = EpochRecord(epoch=1, start_seq=start_seq, started_ns=now_ns, actor=actor, reason=reason)
+    first = EpochRecord(
+        epoch=1,
+        start_event_seq=0,
+        start_command_seq=0,
+        started_ns=now_ns,
+        actor=actor,
+        reason=reason,
+    )
     identity = VenueIdentity(venue_id=venue_id, epoch=1, epochs=(first,))
     try:
         _write(journal_dir, identity, replace=False)
@@ -270,7 +282,8 @@ def start_new_epoch(
     journal_dir: Path,
     identity: VenueIdentity,
     *,
-    last_seq: int,
+    last_event_seq: int,
+    last_command_seq: int,
     now_ns: int,
     actor: str,
     overridden: Iterable[ConsumerMark] = (),
@@ -287,7 +300,8 @@ def start_new_epoch(
     highest = max([identity.epoch, *(m.epoch for m in marks if m.epoch is not None)])
     record = EpochRecord(
         epoch=highest + 1,
-        start_seq=last_seq,
+        start_event_seq=last_event_seq,
+        start_command_seq=last_command_seq,
         started_ns=now_ns,
         actor=actor,
         reason=reason,
@@ -305,38 +319,39 @@ def start_new_epoch(
 
 
 def check_marks(
-    identity: VenueIdentity, last_seq: int, marks: Iterable[ConsumerMark]
+    identity: VenueIdentity, last_event_seq: int, marks: Iterable[ConsumerMark]
 ) -> list[ConsumerMark]:
     """The marks that do not fit the journal (empty: every consumer may go on).
 
     A mark fits when it names this venue and epoch (or names none: a consumer from before
-    identities, or a new one) and its seq is not beyond the journal's last seq.
+    identities, or a new one) and its seq is not beyond ``last_event_seq``, the seq of the last
+    event the journal reproduces.
     """
     bad = []
     for mark in marks:
         foreign = mark.venue_id is not None and (
             mark.venue_id != identity.venue_id or mark.epoch != identity.epoch
         )
-        if foreign or mark.seq > last_seq:
+        if foreign or mark.seq > last_event_seq:
             bad.append(mark)
     return bad
 
 
-def describe_problem(identity: VenueIdentity, last_seq: int, mark: ConsumerMark) -> str:
+def describe_problem(identity: VenueIdentity, last_event_seq: int, mark: ConsumerMark) -> str:
     """One line saying why ``mark`` does not fit (for ``EpochMismatchError``)."""
     if mark.venue_id is not None and mark.venue_id != identity.venue_id:
         why = "another venue's journal"
     elif mark.venue_id is not None and mark.epoch != identity.epoch:
         why = "another epoch"
     else:
-        why = f"ahead of the journal (last seq {last_seq})"
+        why = f"ahead of the journal (its last event is seq {last_event_seq})"
     return f"{mark.describe()}: {why}"
 
 
 def mismatch(
-    identity: VenueIdentity, last_seq: int, bad: Sequence[ConsumerMark]
+    identity: VenueIdentity, last_event_seq: int, bad: Sequence[ConsumerMark]
 ) -> EpochMismatchError:
     """The error to raise for the marks ``check_marks`` returned."""
     return EpochMismatchError(
-        identity, last_seq, [describe_problem(identity, last_seq, m) for m in bad]
+        identity, last_event_seq, [describe_problem(identity, last_event_seq, m) for m in bad]
     )

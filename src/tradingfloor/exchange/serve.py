@@ -223,11 +223,11 @@ class VenueServer:
         marks = [gateway.venue_mark(), *acceptor.store_marks()]
         if self.broker is not None:
             marks.append(self.broker.broker.venue_mark())
-        bad = check_marks(venue.identity, venue.last_seq, marks)
+        bad = check_marks(venue.identity, venue.last_event_seq, marks)
         actor = self.options.new_epoch_by
         if actor is None:
             if bad:
-                raise mismatch(venue.identity, venue.last_seq, bad)
+                raise mismatch(venue.identity, venue.last_event_seq, bad)
             identity = venue.identity
             gateway.adopt_identity(identity)
             acceptor.adopt_identity(identity)
@@ -238,7 +238,7 @@ class VenueServer:
             raise NoNewEpochNeededError(
                 "--new-epoch refused: every consumer's mark fits the journal (venue "
                 f"{format_venue_id(venue.identity.venue_id)} epoch {venue.identity.epoch}, "
-                f"last seq {venue.last_seq}); a new epoch would cancel live orders"
+                f"last event seq {venue.last_event_seq}); a new epoch would cancel live orders"
             )
         old = venue.identity.epoch
         identity = venue.start_new_epoch(actor=actor, overridden=bad)
@@ -248,7 +248,7 @@ class VenueServer:
         if self.broker is not None:
             cancelled = await self.broker.broker.begin_epoch(identity)
         self.options.announce(
-            f"New epoch {identity.epoch} (was {old}) started by {actor} at journal seq "
+            f"New epoch {identity.epoch} (was {old}) started by {actor} after journal seq "
             f"{venue.last_seq}: {cancelled} open broker orders cancelled, FIX sessions reset "
             "at their next logon"
         )

@@ -169,14 +169,15 @@ class Venue:
     def start_new_epoch(
         self, *, actor: str, overridden: Sequence[ConsumerMark] = ()
     ) -> VenueIdentity:
-        """Record a new epoch starting at the journal's last seq (before ``start``); the
-        consumers must then reconcile and adopt it."""
+        """Record a new epoch starting after the journal's last command and event (before
+        ``start``); the consumers must then reconcile and adopt it."""
         if self._running:
             raise VenueError("start a new epoch before start()")
         self._identity = start_new_epoch(
             self._journal_dir,
             self._identity,
-            last_seq=self.last_seq,
+            last_event_seq=self.last_event_seq,
+            last_command_seq=self.last_seq,
             now_ns=self._clock(),
             actor=actor,
             overridden=overridden,
@@ -278,6 +279,11 @@ class Venue:
     def last_seq(self) -> int:
         """seq of the last acknowledged (durable) command."""
         return self._pipeline.last_seq
+
+    @property
+    def last_event_seq(self) -> int:
+        """seq of the last event of the last acknowledged command (what consumers mark)."""
+        return self._pipeline.engine.event_seq
 
     def submit_nowait(self, command: Command) -> asyncio.Future[list[Event]]:
         """Queue a command; the future gets its events once they are durable.

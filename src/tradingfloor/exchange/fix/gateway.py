@@ -158,7 +158,7 @@ class FixGateway:
     def begin_epoch(self, identity: VenueIdentity) -> None:
         """A new epoch starts at the journal's last seq: the reports of every later event are
         sent, none of the journal before it (its reports belong to the lost history)."""
-        self._sent_upto = identity.current.start_seq
+        self._sent_upto = identity.current.start_event_seq
         self.adopt_identity(identity)
 
     def on_stores_synced(self) -> None:
