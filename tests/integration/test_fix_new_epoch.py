@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 from fixpeer.harness import ProcessGroup, Venue
+
 from .test_fix_quickfix import BUY, SELL, order, rest
 
 
