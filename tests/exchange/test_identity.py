@@ -116,7 +116,9 @@ async def test_a_venue_with_a_damaged_identity_does_not_open(tmp_path: Path) -> 
     await venue.stop()
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_any_changed_byte_is_detected_or_harmless(tmp_path_factory: object, data: object) -> None:
     """Property: one changed byte anywhere makes the file an error, or (whitespace after the

@@ -1457,8 +1457,9 @@ class Broker:
             old = self._orders.pop(old_id, None)
             if old is not None:
                 self._by_client_id.pop((old.account_id, old.client_order_id), None)
-                if old.venue_order_id is not None:
-                    self._by_venue_id.pop(old.venue_order_id, None)
+                # only its own entry: after a new venue epoch the id may name a newer order
+                if self._by_venue_id.get(old.venue_order_id or 0) == old.id:
+                    del self._by_venue_id[old.venue_order_id or 0]
 
     def _reject(self, order: BrokerOrder, code: int, text: str, ts: int | None = None) -> None:
         ts = self.clock() if ts is None else ts
