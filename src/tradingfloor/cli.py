@@ -4,11 +4,15 @@ directory, the final book, benchmarks, the version.
 
 Exit codes: 0 success, 1 internal error (including a failed journal write), 2 invalid usage or
 invalid input (the message names the file and line; also a journal directory that is in use or
-already holds a journal without ``--append``), 3 a corrupt journal or one that does not fit its
-snapshots (the message names the file and offset). Summaries and diagnostics go to stderr;
-``--output -``, ``engine book`` and the ``engine recover`` report write their results to stdout
-(the report goes to stderr when ``--events-out -`` takes stdout). ``engine run`` and
-``engine recover`` end their summaries with a ``state hash: <hex>`` line.
+already holds a journal without ``--append``; also ``serve --new-epoch`` when nothing needs
+one), 3 a corrupt journal or one that does not fit its snapshots (the message names the file
+and offset; also a damaged venue identity file or FIX mark), 4 ``serve``/``demo`` refused to
+start because a consumer's mark does not fit the journal (lost, truncated or foreign journal:
+restore it, or start a new epoch with ``--new-epoch``; docs/journal.md). Summaries and
+diagnostics go to stderr; ``--output -``, ``engine book`` and the ``engine recover`` report
+write their results to stdout (the report goes to stderr when ``--events-out -`` takes
+stdout). ``engine run`` and ``engine recover`` end their summaries with a ``state hash: <hex>``
+line.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from tradingfloor.exchange.snapshot import SnapshotStore
 
 __all__ = [
     "EXIT_CORRUPT_JOURNAL",
+    "EXIT_EPOCH_MISMATCH",
     "EXIT_INPUT_ERROR",
     "EXIT_INTERNAL_ERROR",
     "MAX_BOOK_DEPTH",
@@ -66,6 +71,9 @@ EXIT_INPUT_ERROR = 2
 """Exit code for invalid input or usage; the message on stderr names the file and line."""
 EXIT_CORRUPT_JOURNAL = 3
 """Exit code for a corrupt journal (or one that does not reach its snapshot): stop, repair."""
+EXIT_EPOCH_MISMATCH = 4
+"""Exit code of `serve`/`demo` when a consumer's mark does not fit the journal (lost, truncated
+or foreign journal); restore the journal, or start a new epoch (`--new-epoch`)."""
 
 MAX_BOOK_DEPTH = 1000
 """Most price levels per side ``engine book`` shows."""
@@ -552,7 +560,8 @@ def _address(value: str) -> tuple[str, int]:
 def _server_failures(data_dir: Path) -> Iterator[None]:
     """How `serve` and `demo` end when the server cannot start or the venue fails."""
     from tradingfloor.broker.errors import BrokerError
-    from tradingfloor.exchange.serve import VenueFailedError
+    from tradingfloor.exchange.identity import EpochMismatchError, IdentityCorruptError
+    from tradingfloor.exchange.serve import NoNewEpochNeededError, VenueFailedError
 
     try:
         yield
@@ -560,12 +569,46 @@ def _server_failures(data_dir: Path) -> Iterator[None]:
         _fail_corrupt(exc, serving=True)
     except VenueFailedError as exc:
         _fail(str(exc), code=EXIT_INTERNAL_ERROR)
+    except EpochMismatchError as exc:
+        _fail(f"cannot start: {exc}", code=EXIT_EPOCH_MISMATCH)
+    except IdentityCorruptError as exc:
+        _fail(f"cannot start: {exc}", code=EXIT_CORRUPT_JOURNAL)
+    except NoNewEpochNeededError as exc:
+        _fail(str(exc))
     except DirectoryLockedError as exc:
         _fail(f"{exc} (is another tradingfloor process using {data_dir}?)")
     except BrokerError as exc:  # e.g. a TF_ADMIN_PASSWORD the password policy refuses
         _fail(f"the broker cannot start: {exc.message}")
     except OSError as exc:
         _fail(f"cannot start: {exc}")
+
+
+_NewEpoch = Annotated[
+    bool,
+    typer.Option(
+        "--new-epoch",
+        help="Start a new venue epoch when the journal does not fit its consumers (lost, "
+        "truncated or foreign): the broker cancels its open orders, FIX sessions reset their "
+        "sequence numbers at the next logon. Recorded in the journal's identity file.",
+    ),
+]
+_Operator = Annotated[
+    str | None,
+    typer.Option(help="Who starts the new epoch (recorded); default: user@host."),
+]
+
+
+def _operator_name(operator: str | None) -> str:
+    if operator is not None and operator.strip():
+        return operator.strip()
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
 
 
 @app.command("serve")
@@ -614,12 +657,17 @@ def serve(
             "it, keeping a copy); see docs/journal.md.",
         ),
     ] = None,
+    new_epoch: _NewEpoch = False,
+    operator: _Operator = None,
 ) -> None:
     """Run the exchange and the broker: FIX acceptor, market data over WebSocket/HTTP and UDP,
     the broker's Alpaca-compatible API; one journal, one database.
 
     The first start creates the broker's `admin` user with the password in the
     TF_ADMIN_PASSWORD environment variable, or a random one that is printed once.
+    A start whose journal does not fit what the FIX stores or the broker's database recorded
+    (lost, truncated or foreign journal) is refused with exit code 4; `--new-epoch` then
+    starts a new epoch and reconciles (docs/journal.md).
     """
     from tradingfloor.exchange.config import ConfigError, load_config
     from tradingfloor.exchange.serve import ServeOptions
@@ -643,6 +691,7 @@ def serve(
         retransmission_port=retransmission_port,
         tick_interval=tick_interval,
         truncate_journal_at=truncate_corrupt_journal,
+        new_epoch_by=_operator_name(operator) if new_epoch else None,
         announce=lambda line: print(line, flush=True),
     )
     with _server_failures(data_dir):
@@ -678,6 +727,8 @@ def demo(
             "it, keeping a copy); see docs/journal.md.",
         ),
     ] = None,
+    new_epoch: _NewEpoch = False,
+    operator: _Operator = None,
 ) -> None:
     """Run a whole market on this machine: exchange, broker, market data, the web terminal,
     documented demo users and simulated traders, until Ctrl-C.
@@ -707,6 +758,7 @@ def demo(
         seed=seed,
         speed=speed,
         truncate_journal_at=truncate_corrupt_journal,
+        new_epoch_by=_operator_name(operator) if new_epoch else None,
         announce=announce,
     )
     status.start()

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from journal_files import flip, frames, segments, truncate
+from journal_files import flip, frames, segments
 from typer.testing import CliRunner
 
 from tradingfloor.cli import EXIT_CORRUPT_JOURNAL, app
@@ -47,11 +47,16 @@ async def test_a_torn_tail_is_reported_in_the_output_and_the_log(
     await start_and_stop(data)  # lists the configured instruments: five records
     path = segments(data / "journal")[-1]
     last = frames(path)[-1]
-    truncate(path, last.end - 3)
+    # A write torn by a crash: the start of one more record, never acknowledged (so no
+    # consumer saw it), at the end of the file.
+    committed = path.read_bytes()
+    with path.open("ab") as f:
+        f.write(committed[last.start : last.end - 3])
     with caplog.at_level(logging.WARNING):
         lines = await start_and_stop(data)
     [line] = [line for line in lines if line.startswith("Journal: dropped")]
-    expected = f"bytes {last.start}..{last.end - 3} of {path}"
+    torn_end = len(committed) + (last.end - 3 - last.start)
+    expected = f"bytes {len(committed)}..{torn_end} of {path}"
     assert expected in line and "torn write" in line
     assert any(expected in r.getMessage() for r in caplog.records)
 
@@ -67,7 +72,11 @@ async def test_a_damaged_last_record_refuses_to_start_until_the_operator_cuts_it
     with pytest.raises(JournalCorruptError) as info:
         await start_and_stop(data)
     assert (info.value.offset, info.value.seq) == (last.start, last.seq)
-    lines = await start_and_stop(data, truncate_journal_at=info.value.location)
+    # The cut record was acknowledged and its consumers (the FIX gateway's mark) had seen it:
+    # cutting it makes the journal end before their marks, so a new epoch is needed as well.
+    lines = await start_and_stop(
+        data, truncate_journal_at=info.value.location, new_epoch_by="test operator"
+    )
     [line] = [line for line in lines if line.startswith("Journal: dropped")]
     assert "CORRUPT" in line and f"bytes {last.start}..{last.end}" in line
     assert (data / "journal" / "dropped").is_dir()

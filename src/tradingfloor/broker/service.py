@@ -4,7 +4,9 @@ State lives in memory and is written behind to SQL (``storage.writer``). The onl
 orders change state is ``on_venue_events``: the venue's events, in sequence order, live or
 replayed at start-up. Each batch of events also records the venue's sequence number as a
 durable mark in the same transaction, so a restart replays exactly the events the database has
-not seen yet.
+not seen yet. Next to it the ``marks`` table holds the venue id and epoch the mark belongs to
+(``venue_mark``); when the venue starts a new epoch, ``begin_epoch`` cancels every order the
+broker believes open, with a reason the customer sees, and releases their holds.
 
 Requests run on the event loop; every check and every hold happens before the first ``await``,
 so two requests can never spend the same buying power. A new order is committed (as
@@ -76,6 +78,7 @@ from tradingfloor.exchange.engine import commands as cmd
 from tradingfloor.exchange.engine import events as ev
 from tradingfloor.exchange.engine.types import OrdType, Side
 from tradingfloor.exchange.engine.types import TimeInForce as VenueTif
+from tradingfloor.exchange.identity import ConsumerMark, VenueIdentity
 from tradingfloor.storage import tables as t
 from tradingfloor.storage.writer import WriteBehind
 
@@ -206,6 +209,8 @@ class Broker:
         # listeners, each with an optional filter of the accounts it wants updates of
         self._listeners: list[tuple[TradeUpdateListener, Callable[[str], bool] | None]] = []
         self._mark = 0
+        self._mark_venue_id: int | None = None
+        self._mark_epoch: int | None = None
         self._command: cmd.Command | None = None  # the command whose events are being applied
         self._day = 0
         self._equity_at = 0
@@ -273,6 +278,10 @@ class Broker:
             for r in await conn.execute(select(t.marks)):
                 if r.name == self._mark_name:
                     self._mark = r.value
+                elif r.name == self._mark_name + ":id":
+                    self._mark_venue_id = r.value
+                elif r.name == self._mark_name + ":epoch":
+                    self._mark_epoch = r.value
             for acct in self.accounts.values():
                 acct.held = sum(o.hold for o in self._open_by_account.get(acct.id, {}).values())
             await self._load_day_trades(conn)
@@ -329,6 +338,48 @@ class Broker:
     @property
     def _mark_name(self) -> str:
         return f"venue:{self.venue.name}"
+
+    # --- the venue's identity ------------------------------------------------------------------
+
+    def venue_mark(self) -> ConsumerMark:
+        """The venue identity and last event seq the database has (checked at start-up)."""
+        return ConsumerMark("broker database", self._mark_venue_id, self._mark_epoch, self._mark)
+
+    async def adopt_identity(self, identity: VenueIdentity) -> None:
+        """Record the venue's identity with the mark (committed before this returns)."""
+        self._mark_venue_id, self._mark_epoch = identity.venue_id, identity.epoch
+        self.store.upsert(t.marks, {"name": self._mark_name + ":id", "value": identity.venue_id})
+        self.store.upsert(t.marks, {"name": self._mark_name + ":epoch", "value": identity.epoch})
+        self.store.upsert(t.marks, {"name": self._mark_name, "value": self._mark})
+        await self.store.flush()
+
+    async def begin_epoch(self, identity: VenueIdentity) -> int:
+        """The venue started a new epoch (its journal was lost or replaced): every order the
+        broker believes open is cancelled with a reason and its hold released, and the mark
+        moves to the new epoch's start; all in one commit. Returns how many were cancelled.
+
+        Call before the replay; the venue's own copies of these orders (if its journal still
+        has them) are cancelled by the mass cancel ``serve`` sends once the venue runs.
+        """
+        now = self.clock()
+        reason = (
+            f"canceled: the venue started a new epoch ({identity.epoch}) and no longer knows "
+            "this order; nothing more will fill"
+        )
+        cancelled = 0
+        for opened in list(self._open_by_account.values()):
+            for order in list(opened.values()):
+                order.reject_reason = reason
+                self._prior_status.pop(order.id, None)
+                self._expiring.discard(order.id)
+                self._sending.discard(order.id)
+                self._close(order, OrderStatus.CANCELED, now)
+                cancelled += 1
+        self._by_venue_id.clear()  # the old epoch's venue order ids mean nothing now
+        self._mark = identity.current.start_event_seq
+        await self.adopt_identity(identity)
+        _log.warning("venue epoch %d: cancelled %d open broker orders", identity.epoch, cancelled)
+        return cancelled
 
     def finish_replay(self) -> None:
         """After the venue's history is applied: settle what the crash left half done."""
@@ -1789,8 +1840,9 @@ class Broker:
             old = self._orders.pop(old_id, None)
             if old is not None:
                 self._by_client_id.pop((old.account_id, old.client_order_id), None)
-                if old.venue_order_id is not None:
-                    self._by_venue_id.pop(old.venue_order_id, None)
+                # only its own entry: after a new venue epoch the id may name a newer order
+                if self._by_venue_id.get(old.venue_order_id or 0) == old.id:
+                    del self._by_venue_id[old.venue_order_id or 0]
 
     def _reject(self, order: BrokerOrder, code: int, text: str, ts: int | None = None) -> None:
         ts = self.clock() if ts is None else ts

@@ -40,6 +40,7 @@ class DemoOptions:
     seed: int = 1
     speed: float = 1.0  # simulated seconds per wall second for the participants
     truncate_journal_at: str | None = None  # see ServeOptions
+    new_epoch_by: str | None = None  # the operator starting a new venue epoch (`--new-epoch`)
     announce: Callable[[str], None] = field(default=print)
 
 
@@ -60,6 +61,7 @@ class _Demo:
             api_rate_limit=DEMO_API_RATE_LIMIT,
             udp_feed=None,
             truncate_journal_at=opts.truncate_journal_at,
+            new_epoch_by=opts.new_epoch_by,
             announce=opts.announce,
         )
 

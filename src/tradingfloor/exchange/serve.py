@@ -1,11 +1,14 @@
 """`tradingfloor serve`: the exchange in one asyncio process (venue, FIX, HTTP/WebSocket, UDP feed).
 
 Start-up order: recover the venue from the data directory, attach the projections (WebSocket
-market-data feed, FIX execution reports and market data, binary feed) and replay the journal
-into them, list configured instruments that are new, then open the FIX acceptor, the HTTP
-server and the UDP feed and print one "... listening on HOST:PORT" line for each. SIGINT or
-SIGTERM stops it in reverse order: members are logged out, queued commands are finished and
-journaled, the feed sends its end of session.
+market-data feed, FIX execution reports and market data, binary feed), check every durable
+consumer's mark against the journal's identity and epoch (``exchange.identity``; a lost,
+truncated or foreign journal raises ``EpochMismatchError`` unless the operator starts a new
+epoch with ``ServeOptions.new_epoch_by``), replay the journal into them, list configured
+instruments that are new, then open the FIX acceptor, the HTTP server and the UDP feed and
+print one "... listening on HOST:PORT" line for each. SIGINT or SIGTERM stops it in reverse
+order: members are logged out, queued commands are finished and journaled, the feed sends its
+end of session.
 """
 
 from __future__ import annotations
@@ -33,11 +36,17 @@ from tradingfloor.broker.runtime import (
     load_or_create_secret,
 )
 from tradingfloor.exchange.config import VenueConfig, load_config
-from tradingfloor.exchange.engine.commands import Command
+from tradingfloor.exchange.engine.commands import Command, MassCancel
 from tradingfloor.exchange.engine.events import Event
 from tradingfloor.exchange.fix.acceptor import FixAcceptor
 from tradingfloor.exchange.fix.gateway import FixGateway
 from tradingfloor.exchange.http import create_app
+from tradingfloor.exchange.identity import (
+    IdentityError,
+    check_marks,
+    format_venue_id,
+    mismatch,
+)
 from tradingfloor.exchange.marketdata.binaryfeed import DEFAULT_FEED_ADDRESS, BinaryFeed
 from tradingfloor.exchange.marketdata.feed import MarketDataFeed
 from tradingfloor.exchange.operator import VenueOperator, VenueStatus
@@ -46,6 +55,7 @@ from tradingfloor.exchange.venue import Venue
 from tradingfloor.storage.db import default_url
 
 __all__ = [
+    "NoNewEpochNeededError",
     "ServeOptions",
     "VenueFailedError",
     "VenueServer",
@@ -77,7 +87,13 @@ class ServeOptions:
     truncate_journal_at: str | None = None  # SEGMENT:OFFSET of a reported corruption: cut there
     retention: RetentionPolicy | None = DEFAULT_RETENTION  # journal archiving; None: never
     access_log: Path | None = None  # the HTTP access log; default <data_dir>/access.log
+    new_epoch_by: str | None = None  # the operator starting a new epoch (`serve --new-epoch`)
     announce: Callable[[str], None] = field(default=print)
+
+
+class NoNewEpochNeededError(IdentityError):
+    """``--new-epoch`` was asked for, but every consumer fits the journal: nothing to do (a
+    new epoch would cancel the broker's orders that are live at the venue)."""
 
 
 class _Server(uvicorn.Server):
@@ -178,6 +194,7 @@ class VenueServer:
             # The broker's database is a durable store the venue's members rely on: a failed
             # commit stops matching before the next batch, as a failed journal write does.
             self.broker.store.on_failure = venue.fail
+        new_epoch = await self._check_identity()
         if self._on_open is not None:
             self._on_open(self)
         replayed = venue.replay_history()
@@ -187,6 +204,13 @@ class VenueServer:
         await venue.start(tick_interval=opts.tick_interval)
         for instrument in missing:
             await venue.submit(instrument)
+        if new_epoch:
+            # the venue's copies of orders its consumers were told about are void too
+            members = [m.member for m in self.config.members]
+            if self.broker is not None:
+                members.append(BROKER_MEMBER)
+            for member in members:
+                await venue.submit(MassCancel(member=member))
         opts.announce(
             f"Venue {self.config.name}: {replayed} journaled commands replayed, "
             f"{len(self.config.instruments)} instruments, data in {data}"
@@ -222,6 +246,45 @@ class VenueServer:
                 f"UDP feed to {opts.udp_feed[0]}:{opts.udp_feed[1]}, "
                 f"retransmission on {host}:{port}"
             )
+
+    async def _check_identity(self) -> bool:
+        """Check every consumer's mark against the journal's identity; adopt it, or start the
+        new epoch the operator asked for. Returns whether a new epoch started."""
+        venue, gateway, acceptor = self.venue, self.gateway, self.acceptor
+        assert venue is not None and gateway is not None and acceptor is not None
+        marks = [gateway.venue_mark(), *acceptor.store_marks()]
+        if self.broker is not None:
+            marks.append(self.broker.broker.venue_mark())
+        bad = check_marks(venue.identity, venue.last_event_seq, marks)
+        actor = self.options.new_epoch_by
+        if actor is None:
+            if bad:
+                raise mismatch(venue.identity, venue.last_event_seq, bad)
+            identity = venue.identity
+            gateway.adopt_identity(identity)
+            acceptor.adopt_identity(identity)
+            if self.broker is not None:
+                await self.broker.broker.adopt_identity(identity)
+            return False
+        if not bad:
+            raise NoNewEpochNeededError(
+                "--new-epoch refused: every consumer's mark fits the journal (venue "
+                f"{format_venue_id(venue.identity.venue_id)} epoch {venue.identity.epoch}, "
+                f"last event seq {venue.last_event_seq}); a new epoch would cancel live orders"
+            )
+        old = venue.identity.epoch
+        identity = venue.start_new_epoch(actor=actor, overridden=bad)
+        gateway.begin_epoch(identity)
+        acceptor.begin_epoch(identity)
+        cancelled = 0
+        if self.broker is not None:
+            cancelled = await self.broker.broker.begin_epoch(identity)
+        self.options.announce(
+            f"New epoch {identity.epoch} (was {old}) started by {actor} after journal seq "
+            f"{venue.last_seq}: {cancelled} open broker orders cancelled, FIX sessions reset "
+            "at their next logon"
+        )
+        return True
 
     async def stop(self) -> None:
         """Finish and journal queued commands (their reports reach the session stores), then

@@ -22,6 +22,10 @@ Only the batcher touches the engine while the venue runs; everything else reads 
 built by listeners from events (market-data books, execution-report state). At start the
 projections are rebuilt by replaying the whole journal through a fresh engine, and that
 engine's state hash must equal the recovered one.
+
+The venue also holds the journal's identity (venue id and epoch, ``exchange.identity``),
+created with a new journal; durable consumers record it with their marks, and ``serve``
+checks them against it before the replay (a lost or foreign journal is refused).
 """
 
 from __future__ import annotations
@@ -38,6 +42,12 @@ from typing import Final
 from tradingfloor.exchange.engine import Engine
 from tradingfloor.exchange.engine.commands import AddInstrument, Command, Tick
 from tradingfloor.exchange.engine.events import Event
+from tradingfloor.exchange.identity import (
+    ConsumerMark,
+    VenueIdentity,
+    load_or_create_identity,
+    start_new_epoch,
+)
 from tradingfloor.exchange.intake import command_problem
 from tradingfloor.exchange.journal import JournalReader
 from tradingfloor.exchange.recovery import RecoveryReport
@@ -100,9 +110,17 @@ class Venue:
     """See module docstring."""
 
     def __init__(
-        self, pipeline: JournaledEngine[Engine], journal_dir: Path, *, threaded: bool = False
+        self,
+        pipeline: JournaledEngine[Engine],
+        journal_dir: Path,
+        identity: VenueIdentity,
+        *,
+        threaded: bool = False,
+        clock: Clock = time.time_ns,
     ) -> None:
         self._pipeline = pipeline
+        self._identity = identity
+        self._clock = clock
         self._threaded = threaded
         self._journal_dir = journal_dir
         self._listeners: list[Listener] = []
@@ -149,9 +167,41 @@ class Venue:
             truncate_at=truncate_journal_at,
             retention=retention,
         )
-        venue = cls(pipeline, journal_dir, threaded=threaded)
+        try:
+            identity = load_or_create_identity(
+                journal_dir, last_seq=report.last_seq, now_ns=clock()
+            )
+        except BaseException:
+            pipeline.close()
+            raise
+        venue = cls(pipeline, journal_dir, identity, threaded=threaded, clock=clock)
         venue.recovery = report
         return venue
+
+    # --- identity ------------------------------------------------------------------------------
+
+    @property
+    def identity(self) -> VenueIdentity:
+        """The journal's venue id and epoch (see ``exchange.identity``)."""
+        return self._identity
+
+    def start_new_epoch(
+        self, *, actor: str, overridden: Sequence[ConsumerMark] = ()
+    ) -> VenueIdentity:
+        """Record a new epoch starting after the journal's last command and event (before
+        ``start``); the consumers must then reconcile and adopt it."""
+        if self._running:
+            raise VenueError("start a new epoch before start()")
+        self._identity = start_new_epoch(
+            self._journal_dir,
+            self._identity,
+            last_event_seq=self.last_event_seq,
+            last_command_seq=self.last_seq,
+            now_ns=self._clock(),
+            actor=actor,
+            overridden=overridden,
+        )
+        return self._identity
 
     def add_listener(self, listener: Listener) -> None:
         """Register before ``replay_history``/``start`` so the listener sees every event."""
@@ -266,6 +316,11 @@ class Venue:
     def last_seq(self) -> int:
         """seq of the last acknowledged (durable) command."""
         return self._pipeline.last_seq
+
+    @property
+    def last_event_seq(self) -> int:
+        """seq of the last event of the last acknowledged command (what consumers mark)."""
+        return self._pipeline.engine.event_seq
 
     def submit_nowait(self, command: Command) -> asyncio.Future[list[Event]]:
         """Queue a command; the future gets its events once they are durable.

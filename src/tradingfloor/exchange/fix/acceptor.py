@@ -22,7 +22,8 @@ from tradingfloor.exchange.fix.session import (
     FixSession,
     refusal_logout,
 )
-from tradingfloor.exchange.fix.store import SessionStore
+from tradingfloor.exchange.fix.store import SessionStore, read_store_epoch
+from tradingfloor.exchange.identity import ConsumerMark, VenueIdentity
 
 __all__ = [
     "LOGON_TIMEOUT_S",
@@ -380,6 +381,7 @@ class FixAcceptor:
         self._dirty: dict[str, _Member] = {}
         self._flush_scheduled = False
         self._server: asyncio.Server | None = None
+        self._identity: VenueIdentity | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -451,6 +453,8 @@ class FixAcceptor:
         store = SessionStore.open(
             self.store_dir / _dir_name(comp_id), now_ns=self.clock(), on_failure=self._store_failed
         )
+        if self._identity is not None and store.venue_epoch is None:
+            store.adopt_epoch(self._identity.venue_id, self._identity.epoch)
         handle = _Handle(self)
         entry = _Member(FixSession(self.config, member, store, self._listener), handle)
         handle._member = entry
@@ -460,6 +464,44 @@ class FixAcceptor:
     def _store_failed(self, exc: BaseException) -> None:
         if self.on_store_failed is not None:
             self.on_store_failed(exc)
+
+    # --- venue identity ---------------------------------------------------------------------------
+
+    def _store_dirs(self) -> list[tuple[str, Path]]:
+        """(comp id, store directory) of every configured FIX member whose store exists."""
+        found = []
+        for member in self.config.members:
+            if member.comp_id:
+                directory = self.store_dir / _dir_name(member.comp_id)
+                if directory.is_dir():
+                    found.append((member.comp_id, directory))
+        return found
+
+    def store_marks(self) -> list[ConsumerMark]:
+        """The venue identity each existing session store recorded (stores keep no venue seq:
+        their marks carry seq 0). Stores from before identities existed are left out."""
+        marks = []
+        for comp_id, directory in self._store_dirs():
+            epoch = read_store_epoch(directory)
+            if epoch is not None:
+                name = f"FIX session store of {comp_id}"
+                marks.append(ConsumerMark(name, epoch.venue_id, epoch.epoch, 0))
+        return marks
+
+    def adopt_identity(self, identity: VenueIdentity) -> None:
+        """Stores opened from now on record ``identity`` if they recorded none; so do the
+        existing ones now (call once the marks were checked, before the replay)."""
+        self._identity = identity
+        for comp_id, _directory in self._store_dirs():
+            self._entry(comp_id)
+
+    def begin_epoch(self, identity: VenueIdentity) -> None:
+        """The venue started a new epoch: every existing store resets its seq nums and keeps
+        the notice for the member's next logon (``SessionStore.begin_epoch``)."""
+        self._identity = identity
+        for comp_id, _directory in self._store_dirs():
+            store = self._entry(comp_id).session.store
+            store.begin_epoch(identity.venue_id, identity.epoch, now_ns=self.clock())
 
     # --- flushing -------------------------------------------------------------------------------
 

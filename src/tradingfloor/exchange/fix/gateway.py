@@ -13,6 +13,11 @@ its next logon). The gateway records the seq of the last engine event whose repo
 the stores (``fix/last_event_seq``); at start-up the venue replays its journal through the
 gateway, which rebuilds its state from every event and sends only the reports of events past
 that mark, the ones a crash may have cut off.
+
+The mark also names the venue identity (venue id and epoch) it belongs to, one line
+``<venue id> <epoch> <seq>`` (a mark from before identities is the seq alone). ``serve``
+checks it against the journal before the replay (``venue_mark``), so a lost or foreign journal
+is refused instead of having its events suppressed as "stored already".
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
+from tradingfloor.exchange._durable import atomic_write
 from tradingfloor.exchange.config import VenueConfig
 from tradingfloor.exchange.engine.commands import (
     AddInstrument,
@@ -46,6 +52,13 @@ from tradingfloor.exchange.fix.orders import (
     parse_replace,
     parse_status,
     status_echo,
+)
+from tradingfloor.exchange.identity import (
+    ConsumerMark,
+    IdentityCorruptError,
+    VenueIdentity,
+    format_venue_id,
+    parse_venue_id,
 )
 from tradingfloor.exchange.marketdata.views import MarketDataBook
 from tradingfloor.exchange.venue import CommandOutOfRangeError, Venue, VenueError
@@ -91,7 +104,10 @@ class FixGateway:
         self._handles: FixAcceptor | None = None
         self._mark_path = mark_dir / _MARK_FILE
         mark_dir.mkdir(parents=True, exist_ok=True)
-        self._sent_upto = self._read_mark()
+        self._venue_id: int | None = None
+        self._epoch: int | None = None
+        self._sent_upto = 0
+        self._read_mark()
         self._mark_dirty = False
         self.closing = False  # set while the venue shuts down: logouts then cancel nothing
 
@@ -111,11 +127,40 @@ class FixGateway:
     def market_data(self) -> FixMarketData:
         return self._md
 
-    def _read_mark(self) -> int:
+    def _read_mark(self) -> None:
         try:
-            return int(self._mark_path.read_text(encoding="ascii").strip() or 0)
+            parts = self._mark_path.read_bytes()[:256].decode("ascii", "replace").split()
         except FileNotFoundError:
-            return 0
+            return
+        try:
+            if len(parts) == 3:  # <venue id> <epoch> <seq>
+                self._venue_id = parse_venue_id(parts[0])
+                if not parts[1].isdigit():
+                    raise ValueError(f"bad epoch {parts[1]!r}")
+                self._epoch = int(parts[1])
+                parts = parts[2:]
+            if len(parts) > 1 or not all(p.isdigit() for p in parts):
+                raise ValueError("expected '<venue id> <epoch> <seq>'")
+        except ValueError as exc:
+            raise IdentityCorruptError(f"{self._mark_path}: damaged FIX mark: {exc}") from None
+        # an empty file (a crash while it was first written) is no mark: every report of the
+        # journal is regenerated (97=Y) and the members drop what they have by ExecID
+        self._sent_upto = int(parts[0]) if parts else 0
+
+    def venue_mark(self) -> ConsumerMark:
+        """The venue identity and last event seq the FIX session stores have (for the check)."""
+        return ConsumerMark("FIX gateway mark", self._venue_id, self._epoch, self._sent_upto)
+
+    def adopt_identity(self, identity: VenueIdentity) -> None:
+        """Record ``identity`` with the mark (durably), keeping the seq: after the check."""
+        self._venue_id, self._epoch = identity.venue_id, identity.epoch
+        self._write_mark(durable=True)
+
+    def begin_epoch(self, identity: VenueIdentity) -> None:
+        """A new epoch starts at the journal's last seq: the reports of every later event are
+        sent, none of the journal before it (its reports belong to the lost history)."""
+        self._sent_upto = identity.current.start_event_seq
+        self.adopt_identity(identity)
 
     def on_stores_synced(self) -> None:
         """The acceptor fsynced every session store: every report sent so far is on disk."""
@@ -123,15 +168,25 @@ class FixGateway:
 
     def flush_mark(self) -> None:
         """Persist the seq of the last event whose reports are stored (atomic replace)."""
-        if not self._mark_dirty:
-            return
-        tmp = self._mark_path.with_suffix(".tmp")
-        try:
-            tmp.write_text(f"{self._sent_upto}\n", encoding="ascii")
+        if self._mark_dirty:
+            try:
+                self._write_mark(durable=False)
+            except OSError as exc:
+                self._venue.fail(exc)  # a durable store failing stops matching (docs/journal.md)
+                raise
+
+    def _write_mark(self, *, durable: bool) -> None:
+        """Replace the mark file; ``durable`` also fsyncs it (identity changes). The per-batch
+        write is not fsynced: an older mark after a crash only regenerates reports (97=Y)."""
+        line = f"{self._sent_upto}\n"
+        if self._venue_id is not None:
+            line = f"{format_venue_id(self._venue_id)} {self._epoch} {line}"
+        if durable:
+            atomic_write(self._mark_path, line.encode("ascii"))
+        else:
+            tmp = self._mark_path.with_suffix(".tmp")
+            tmp.write_text(line, encoding="ascii")
             os.replace(tmp, self._mark_path)
-        except OSError as exc:
-            self._venue.fail(exc)
-            raise
         self._mark_dirty = False
 
     # --- venue listener -------------------------------------------------------------------------

@@ -166,6 +166,7 @@ class FixSession:
         self._throttle: deque[int] = deque()
         self._resend_next = 0  # peer's ResendRequest being answered: next seq, last seq
         self._resend_end = -1
+        self._awaiting_reset_logon = False  # we reset for a new epoch; the peer's Logon is due
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -248,6 +249,7 @@ class FixSession:
         self._logout_deadline = None
         self._throttle.clear()
         self._resend_next, self._resend_end = 0, -1
+        self._awaiting_reset_logon = False
 
     def _close(self, reason: str) -> None:
         if self._close_reason is None:
@@ -334,6 +336,9 @@ class FixSession:
         seq = msg.seq_num
         hbi = int(msg.get(t.HeartBtInt) or "0")
         reset = msg.get(t.ResetSeqNumFlag) == "Y"
+        if self._store.epoch_notice_pending:
+            self._logon_in_new_epoch(reset, hbi, now_ns)
+            return
         if reset:
             self._store.reset(now_ns=now_ns)
         expected = self._store.next_target_seq
@@ -355,6 +360,43 @@ class FixSession:
             self._handled_early.add(seq)
             self._request_resend(expected, seq, now_ns)
         _log.info("FIX session %s logged on (HeartBtInt %d)", self.comp_id, hbi)
+        self._listener.on_logon(self)
+
+    def _logon_in_new_epoch(self, peer_reset: bool, hbi: int, now_ns: int) -> None:
+        """The first logon since the venue started a new epoch (docs/fix.md, "New epoch").
+
+        Answered with a Logon carrying MsgSeqNum 1 (reserved when the store was reset) and
+        ResetSeqNumFlag=Y, whatever the member's MsgSeqNum: both sides start over. A member
+        that did not ask for the reset answers with its own Logon 34=1 141=Y. Then a News (B)
+        says why; reports stored since the epoch began follow it by ResendRequest.
+        """
+        self._state = SessionState.LOGGED_ON
+        self._hb_ns = hbi * _NS
+        body = [(t.EncryptMethod, "0"), (t.HeartBtInt, str(hbi)), (t.ResetSeqNumFlag, "Y")]
+        self._emit(encode(t.BEGIN_STRING, t.MT_LOGON, self._header(1, now_ns), body), now_ns)
+        if peer_reset:  # the member's Logon was its seq num 1
+            self._store.set_next_target_seq(2)
+        else:
+            self._store.set_next_target_seq(1)
+            self._awaiting_reset_logon = True
+        epoch = self._store.venue_epoch
+        self._store.epoch_notice_given()
+        number = epoch.epoch if epoch is not None else 0
+        text = (
+            f"The venue started epoch {number}: sequence numbers were reset, and orders and "
+            "execution reports of earlier epochs are void. Check your open orders "
+            "(OrderStatusRequest) before trading."
+        )
+        self.send_app(
+            t.MT_NEWS,
+            [
+                (t.Headline, f"{self._config.name} started epoch {number}"),
+                (t.LinesOfText, "1"),
+                (t.Text, text),
+            ],
+            now_ns=now_ns,
+        )
+        _log.warning("FIX session %s logged on in new epoch %d", self.comp_id, number)
         self._listener.on_logon(self)
 
     def _check_logon(self, msg: Message, now_ns: int) -> str | None:
@@ -546,6 +588,8 @@ class FixSession:
             else:
                 self._send_session(t.MT_LOGOUT, [], now_ns)
                 self._close(f"logout by peer: {text}" if text else "logout by peer")
+        elif self._awaiting_reset_logon and msg.get(t.ResetSeqNumFlag) == "Y" and seq == 1:
+            self._awaiting_reset_logon = False  # the member's answer to our new-epoch reset
         else:  # Logon while logged on
             text = "already logged on"
             self.reject(msg, t.SRR_VALUE_INCORRECT, t.MsgType, text, now_ns=now_ns)

@@ -42,6 +42,10 @@ BusinessRejectReason: Final = 380
 Username: Final = 553
 Password: Final = 554
 
+# --- News (the venue's notice of a new epoch) ---------------------------------------------------
+LinesOfText: Final = 33
+Headline: Final = 148
+
 # --- orders and executions ----------------------------------------------------------------------
 Account: Final = 1
 AvgPx: Final = 6
@@ -151,6 +155,7 @@ MT_MARKET_DATA_INCREMENTAL: Final = "X"
 MT_MARKET_DATA_REQUEST_REJECT: Final = "Y"
 MT_SECURITY_LIST_REQUEST: Final = "x"
 MT_SECURITY_LIST: Final = "y"
+MT_NEWS: Final = "B"
 
 SESSION_MSG_TYPES: Final = frozenset(
     {
