@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from api_customer import api_customer
 from tradingfloor.core.limits import MAX_ORDER_QTY, MAX_PRICE_TICKS, MAX_TRAIL_BPS
 from tradingfloor.exchange.fix import tags as t
 from tradingfloor.exchange.fix.codec import Message, StreamDecoder, encode, utc_timestamp
@@ -343,34 +344,18 @@ def beyond_percent(text: str) -> bool:
 @pytest.fixture(scope="module")
 def broker(server: Server) -> Iterator[tuple[httpx.Client, dict[str, str], dict[str, str], str]]:
     """A client of the broker's port, an admin's and a funded trader's credentials, the account."""
-    http = httpx.Client(base_url=f"http://127.0.0.1:{server.server.broker_port}", timeout=30)
-    token = http.post("/api/auth/token", data={"username": "admin", "password": ADMIN_PASSWORD})
-    admin = {"Authorization": f"Bearer {token.json()['access_token']}"}
-    customer = http.post(
-        "/api/customers", json={"name": "Fuzz", "email": "f@x.test"}, headers=admin
-    ).json()
-    http.post(f"/api/customers/{customer['id']}/kyc", json={"status": "approved"}, headers=admin)
-    account = http.post(
-        f"/api/customers/{customer['id']}/accounts", json={"account_type": "cash"}, headers=admin
-    ).json()
-    deposit = http.post(
-        f"/api/accounts/{account['id']}/deposits", json={"amount": "5000"}, headers=admin
-    )
-    assert deposit.status_code == 201, deposit.text
-    user = {"username": "fuzzer", "password": "Fuzz-passw0rd-1", "role": "trader"}
-    user["customer_id"] = customer["id"]
-    assert http.post("/api/users", json=user, headers=admin).status_code == 201
-    login = http.post(
-        "/api/auth/token", data={"username": "fuzzer", "password": "Fuzz-passw0rd-1"}
-    ).json()
-    assert "access_token" in login, login
-    key = http.post(
-        "/api/me/api-keys",
-        json={"label": "fuzz"},
-        headers={"Authorization": f"Bearer {login['access_token']}"},
-    ).json()
-    trader = {"APCA-API-KEY-ID": key["key_id"], "APCA-API-SECRET-KEY": key["secret"]}
-    yield http, admin, trader, account["id"]
+    base = f"http://127.0.0.1:{server.server.broker_port}"
+
+    async def make() -> tuple[dict[str, str], str]:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            return await api_customer(http, ADMIN_PASSWORD, username="fuzzer")
+
+    trader, account = server.run(make())
+    http = httpx.Client(base_url=base, timeout=30)
+    form = {"username": "admin", "password": ADMIN_PASSWORD}
+    token = http.post("/api/auth/token", data=form).json()["access_token"]
+    admin = {"Authorization": f"Bearer {token}"}
+    yield http, admin, trader, account
     http.close()
 
 

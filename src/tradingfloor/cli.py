@@ -592,6 +592,14 @@ _NewEpoch = Annotated[
         "sequence numbers at the next logon. Recorded in the journal's identity file.",
     ),
 ]
+_TruncateAt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="SEGMENT:OFFSET",
+        help="Cut the journal at this reported corruption (drops that record and all after "
+        "it, keeping a copy); see docs/journal.md.",
+    ),
+]
 _Operator = Annotated[
     str | None,
     typer.Option(help="Who starts the new epoch (recorded); default: user@host."),
@@ -649,14 +657,7 @@ def serve(
     tick_interval: Annotated[
         float, typer.Option(min=0.01, help="Seconds between timer ticks when idle.")
     ] = 1.0,
-    truncate_corrupt_journal: Annotated[
-        str | None,
-        typer.Option(
-            metavar="SEGMENT:OFFSET",
-            help="Cut the journal at this reported corruption (drops that record and all after "
-            "it, keeping a copy); see docs/journal.md.",
-        ),
-    ] = None,
+    truncate_corrupt_journal: _TruncateAt = None,
     new_epoch: _NewEpoch = False,
     operator: _Operator = None,
 ) -> None:
@@ -719,14 +720,7 @@ def demo(
     no_participants: Annotated[
         bool, typer.Option("--no-participants", help="No simulated traders: a quiet market.")
     ] = False,
-    truncate_corrupt_journal: Annotated[
-        str | None,
-        typer.Option(
-            metavar="SEGMENT:OFFSET",
-            help="Cut the journal at this reported corruption (drops that record and all after "
-            "it, keeping a copy); see docs/journal.md.",
-        ),
-    ] = None,
+    truncate_corrupt_journal: _TruncateAt = None,
     new_epoch: _NewEpoch = False,
     operator: _Operator = None,
 ) -> None:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 import websockets
 
+from api_customer import api_customer
 from tradingfloor.exchange.engine.commands import NewOrder
 from tradingfloor.exchange.engine.types import Side
 from tradingfloor.exchange.fix import tags as t
@@ -295,46 +296,8 @@ async def test_serve_stops_when_the_journal_fails(
 
 async def _broker_customer(http: httpx.AsyncClient, password: str) -> dict[str, str]:
     """Through the broker's native API: an approved, funded cash account and a trader's key."""
-    token = (
-        await http.post("/api/auth/token", data={"username": "admin", "password": password})
-    ).json()["access_token"]
-    admin = {"Authorization": f"Bearer {token}"}
-    customer = (
-        await http.post("/api/customers", json={"name": "Ada", "email": "a@x.test"}, headers=admin)
-    ).json()
-    await http.post(
-        f"/api/customers/{customer['id']}/kyc", json={"status": "approved"}, headers=admin
-    )
-    account = (
-        await http.post(
-            f"/api/customers/{customer['id']}/accounts",
-            json={"account_type": "cash"},
-            headers=admin,
-        )
-    ).json()
-    await http.post(
-        f"/api/accounts/{account['id']}/deposits", json={"amount": "5000"}, headers=admin
-    )
-    user = {
-        "username": "trader1",
-        "password": "Lovelace-1815",
-        "role": "trader",
-        "customer_id": customer["id"],
-    }
-    assert (await http.post("/api/users", json=user, headers=admin)).status_code == 201
-    login = (
-        await http.post(
-            "/api/auth/token", data={"username": "trader1", "password": "Lovelace-1815"}
-        )
-    ).json()
-    key = (
-        await http.post(
-            "/api/me/api-keys",
-            json={"label": "t"},
-            headers={"Authorization": f"Bearer {login['access_token']}"},
-        )
-    ).json()
-    return {"APCA-API-KEY-ID": key["key_id"], "APCA-API-SECRET-KEY": key["secret"]}
+    key, _account = await api_customer(http, password)
+    return key
 
 
 async def test_a_fix_member_trades_with_a_broker_customer_across_a_restart(

@@ -35,6 +35,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api_customer import api_customer
 from pg import new_database, postgres_session
 from tradingfloor.exchange.engine import Engine
 from tradingfloor.exchange.engine.events import Accepted, Trade
@@ -274,51 +275,6 @@ def _order(cl: str, side: str, price: str) -> list[tuple[int, str]]:
     ]
 
 
-async def _customer(http: httpx.AsyncClient) -> dict[str, str]:
-    """A cash account with an API key, made through the broker's API; funded after the key
-    (large equity needs TOTP at login)."""
-    form = {"username": "admin", "password": ADMIN_PASSWORD}
-    token = (await http.post("/api/auth/token", data=form)).json()["access_token"]
-    admin = {"Authorization": f"Bearer {token}"}
-    customer = (
-        await http.post("/api/customers", json={"name": "K", "email": "k@x.test"}, headers=admin)
-    ).json()
-    await http.post(
-        f"/api/customers/{customer['id']}/kyc", json={"status": "approved"}, headers=admin
-    )
-    account = (
-        await http.post(
-            f"/api/customers/{customer['id']}/accounts",
-            json={"account_type": "cash"},
-            headers=admin,
-        )
-    ).json()
-    user = {
-        "username": "killer",
-        "password": "Kill-passw0rd-9",
-        "role": "trader",
-        "customer_id": customer["id"],
-    }
-    assert (await http.post("/api/users", json=user, headers=admin)).status_code == 201
-    login = (
-        await http.post(
-            "/api/auth/token", data={"username": "killer", "password": "Kill-passw0rd-9"}
-        )
-    ).json()
-    key = (
-        await http.post(
-            "/api/me/api-keys",
-            json={"label": "k"},
-            headers={"Authorization": f"Bearer {login['access_token']}"},
-        )
-    ).json()
-    deposit = await http.post(
-        f"/api/accounts/{account['id']}/deposits", json={"amount": "1000000"}, headers=admin
-    )
-    assert deposit.status_code == 201, deposit.text
-    return {"APCA-API-KEY-ID": key["key_id"], "APCA-API-SECRET-KEY": key["secret"]}
-
-
 async def _load(
     members: dict[str, FixMember],
     http: httpx.AsyncClient,
@@ -400,7 +356,9 @@ async def test_no_acknowledged_order_or_fill_is_lost_or_doubled_across_kill_9(
         child = await start_serve(data_dir, db_url)
         async with _clients(child, members, first=round_no == 0) as http:
             if round_no == 0:
-                key = await _customer(http)
+                key, _account = await api_customer(
+                    http, ADMIN_PASSWORD, username="killer", extra_deposit="1000000"
+                )
             load = asyncio.create_task(_load(members, http, key, ledger, counter))
             await asyncio.sleep(rng.uniform(0.3, 1.5))
             child.kill()
