@@ -340,14 +340,18 @@ async def test_user_management(world: World) -> None:
     assert_error(admin, 403, ErrorCode.FORBIDDEN)  # a broker may not create admins
 
     # Disabling takes effect at once, for tokens too.
-    victim_id, _, victim = await world.new_user(Role.INVESTOR)
+    victim_id, victim_name, victim = await world.new_user(Role.INVESTOR)
     assert (await client.get("/api/me", headers=victim)).status_code == 200
     off = await client.post(f"/api/users/{victim_id}/disable", headers=broker_headers)
     assert off.status_code == 200 and off.json()["disabled"] is True
     assert_error(await client.get("/api/me", headers=victim), 401, ErrorCode.UNAUTHORIZED)
     on = await client.post(f"/api/users/{victim_id}/enable", headers=broker_headers)
     assert on.status_code == 200 and on.json()["disabled"] is False
-    assert (await client.get("/api/me", headers=victim)).status_code == 200
+    # Disabling ended the session: its access token stays refused; a new login works.
+    assert_error(await client.get("/api/me", headers=victim), 401, ErrorCode.UNAUTHORIZED)
+    async with world.client_from() as fresh:
+        again = await token_request(fresh, victim_name)
+        assert again.status_code == 200, again.text
 
     me = world.user_ids[Role.BROKER]
     assert_error(

@@ -82,6 +82,7 @@ PUBLIC: dict[str, set[str]] = {
         "verify_api_secret",
     },
     "ratelimit": {"MAX_KEYS", "RateLimiter"},
+    "sessions": {"REMEMBER_NS", "RevokedSessions"},
     "lockout": {
         "IPV6_PREFIX_LENGTH",
         "LOCKOUT_SECONDS",

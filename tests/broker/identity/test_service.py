@@ -591,6 +591,56 @@ async def test_logout_revokes_the_family(env: Env) -> None:
     await svc.logout("unknown")  # ignored (RFC 7009)
 
 
+async def test_ended_sessions_refuse_their_access_tokens_at_once_and_after_a_restart(
+    env: Env,
+) -> None:
+    svc = await env.loaded()
+    await make_user(svc, customer=await env.customer())
+    out, reused, kept = await login(svc), await login(svc), await login(svc)
+    rotated = await svc.refresh(reused.refresh_token)
+    who = await svc.principal_from_token(kept.access_token, env.clock.now)
+    assert (
+        who.session_id
+        == decode_access_token(SECRET, kept.access_token, now=int(env.clock.seconds)).session_id
+    )
+
+    await svc.logout(out.refresh_token)
+    await refused(svc.refresh(reused.refresh_token), ErrorCode.UNAUTHORIZED)  # reuse
+    for token in (out.access_token, reused.access_token, rotated.access_token):
+        error = await refused(svc.principal_from_token(token, env.clock.now), 40110000)
+        assert "session has ended" in error.message
+    await svc.principal_from_token(kept.access_token, env.clock.now)  # other sessions live on
+
+    env.clock.advance(60)
+    restarted = await env.loaded()  # the ended sessions are read back from the database
+    for token in (out.access_token, rotated.access_token):
+        await refused(restarted.principal_from_token(token, env.clock.now), 40110000)
+    await restarted.principal_from_token(kept.access_token, env.clock.now)
+
+    env.clock.advance(ACCESS_TOKEN_TTL_S)
+    later = await env.loaded()
+    await refused(
+        later.principal_from_token(out.access_token, env.clock.now), ErrorCode.TOKEN_EXPIRED
+    )
+
+
+async def test_confirming_totp_and_disabling_end_access_tokens_at_once(env: Env) -> None:
+    svc = await env.loaded()
+    user = await make_user(svc, customer=await env.customer())
+    before = await login(svc)
+    enrolment = await svc.enrol_totp("alice", PASSWORD, client_address="x")
+    await svc.confirm_totp(
+        "alice", PASSWORD, totp_now(enrolment.secret, env.clock.seconds), client_address="x"
+    )
+    await refused(svc.principal_from_token(before.access_token, env.clock.now), 40110000)
+    env.clock.advance(TOTP_STEP_S)
+    after = await login(svc, code=totp_now(enrolment.secret, env.clock.seconds))
+    await svc.set_disabled(user["id"], True)
+    await svc.set_disabled(user["id"], False)
+    error = await refused(svc.principal_from_token(after.access_token, env.clock.now), 40110000)
+    assert "session has ended" in error.message  # enabling again does not revive it
+
+
 async def test_access_token_checks(env: Env) -> None:
     svc = await env.loaded()
     await make_user(svc, customer=await env.customer())

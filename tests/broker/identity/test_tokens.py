@@ -44,6 +44,7 @@ def _payload(**overrides: Any) -> dict[str, Any]:
         "iat": NOW,
         "exp": NOW + 60,
         "mfa": False,
+        "sid": "s1",
     }
     payload.update(overrides)
     return {k: v for k, v in payload.items() if v is not None}
@@ -62,7 +63,9 @@ def test_ttls() -> None:
 
 
 def test_round_trip_and_claims() -> None:
-    token = issue_access_token(SECRET, "user-1", Role.BROKER, now=NOW, mfa=True, jti="abc")
+    token = issue_access_token(
+        SECRET, "user-1", Role.BROKER, now=NOW, mfa=True, session_id="s1", jti="abc"
+    )
     claims = decode_access_token(SECRET, token, now=NOW)
     assert claims == AccessClaims(
         user_id="user-1",
@@ -71,6 +74,7 @@ def test_round_trip_and_claims() -> None:
         issued_at=NOW,
         expires_at=NOW + ACCESS_TOKEN_TTL_S,
         mfa=True,
+        session_id="s1",
     )
     raw = jwt.decode(token, SECRET, algorithms=["HS256"], options={"verify_exp": False})
     assert raw["iss"] == "tradingfloor"
@@ -81,10 +85,14 @@ def test_round_trip_and_claims() -> None:
 
 def test_default_jti_is_random() -> None:
     a = decode_access_token(
-        SECRET, issue_access_token(SECRET, "u", "trader", now=NOW, mfa=False), now=NOW
+        SECRET,
+        issue_access_token(SECRET, "u", "trader", now=NOW, mfa=False, session_id="s1"),
+        now=NOW,
     )
     b = decode_access_token(
-        SECRET, issue_access_token(SECRET, "u", "trader", now=NOW, mfa=False), now=NOW
+        SECRET,
+        issue_access_token(SECRET, "u", "trader", now=NOW, mfa=False, session_id="s1"),
+        now=NOW,
     )
     assert a.jti != b.jti
     assert re.fullmatch(r"[0-9a-f]{32}", a.jti)
@@ -93,7 +101,7 @@ def test_default_jti_is_random() -> None:
 def test_valid_until_expiry_then_expired() -> None:
     # PyJWT's own clock is not consulted: these times are decades away from the wall clock.
     for now in (NOW, 100, 4_000_000_000):
-        token = issue_access_token(SECRET, "u", Role.TRADER, now=now, mfa=False)
+        token = issue_access_token(SECRET, "u", Role.TRADER, now=now, mfa=False, session_id="s1")
         assert decode_access_token(SECRET, token, now=now).user_id == "u"
         assert decode_access_token(SECRET, token, now=now + ACCESS_TOKEN_TTL_S - 1).user_id == "u"
         assert _code(token, now + ACCESS_TOKEN_TTL_S) is TokenErrorCode.EXPIRED
@@ -101,22 +109,24 @@ def test_valid_until_expiry_then_expired() -> None:
 
 
 def test_leeway() -> None:
-    token = issue_access_token(SECRET, "u", Role.TRADER, now=NOW, mfa=False, ttl=10)
+    token = issue_access_token(
+        SECRET, "u", Role.TRADER, now=NOW, mfa=False, session_id="s1", ttl=10
+    )
     assert decode_access_token(SECRET, token, now=NOW + 12, leeway=5).user_id == "u"
     with pytest.raises(TokenError):
         decode_access_token(SECRET, token, now=NOW + 15, leeway=5)
 
 
 def test_issued_in_the_future() -> None:
-    token = issue_access_token(SECRET, "u", Role.TRADER, now=NOW, mfa=False)
+    token = issue_access_token(SECRET, "u", Role.TRADER, now=NOW, mfa=False, session_id="s1")
     assert decode_access_token(SECRET, token, now=NOW - MAX_IAT_SKEW_S).user_id == "u"
     assert _code(token, NOW - MAX_IAT_SKEW_S - 1) is TokenErrorCode.NOT_YET_VALID
 
 
 def test_bad_signature() -> None:
-    token = issue_access_token(OTHER_SECRET, "u", Role.ADMIN, now=NOW, mfa=True)
+    token = issue_access_token(OTHER_SECRET, "u", Role.ADMIN, now=NOW, mfa=True, session_id="s1")
     assert _code(token) is TokenErrorCode.BAD_SIGNATURE
-    good = issue_access_token(SECRET, "u", Role.TRADER, now=NOW, mfa=False)
+    good = issue_access_token(SECRET, "u", Role.TRADER, now=NOW, mfa=False, session_id="s1")
     head, body, sig = good.split(".")
     forged_body = jwt.utils.base64url_encode(
         jwt.utils.base64url_decode(body).replace(b'"trader"', b'"admin"')
@@ -157,6 +167,9 @@ def test_malformed(token: str) -> None:
         {"iat": True},
         {"mfa": "yes"},
         {"jti": 7},
+        {"sid": None},
+        {"sid": ""},
+        {"sid": 3},
     ],
 )
 def test_missing_or_ill_typed_claims_are_malformed(overrides: dict[str, Any]) -> None:
@@ -171,15 +184,17 @@ def test_wrong_type_and_issuer() -> None:
 
 def test_issue_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError, match="secret"):
-        issue_access_token(b"short", "u", Role.TRADER, now=NOW, mfa=False)
+        issue_access_token(b"short", "u", Role.TRADER, now=NOW, mfa=False, session_id="s1")
     with pytest.raises(ValueError, match="secret"):
         decode_access_token(b"short", "x", now=NOW)
     with pytest.raises(ValueError, match="user_id"):
-        issue_access_token(SECRET, "", Role.TRADER, now=NOW, mfa=False)
+        issue_access_token(SECRET, "", Role.TRADER, now=NOW, mfa=False, session_id="s1")
+    with pytest.raises(ValueError, match="session_id"):
+        issue_access_token(SECRET, "u", Role.TRADER, now=NOW, mfa=False, session_id="")
     with pytest.raises(ValueError, match="role"):
-        issue_access_token(SECRET, "u", "root", now=NOW, mfa=False)
+        issue_access_token(SECRET, "u", "root", now=NOW, mfa=False, session_id="s1")
     with pytest.raises(ValueError, match="ttl"):
-        issue_access_token(SECRET, "u", Role.TRADER, now=NOW, mfa=False, ttl=0)
+        issue_access_token(SECRET, "u", Role.TRADER, now=NOW, mfa=False, session_id="s1", ttl=0)
 
 
 def test_error_carries_code_and_message() -> None:
@@ -199,9 +214,11 @@ def test_error_carries_code_and_message() -> None:
 def test_round_trip_property(
     user_id: str, role: Role, now: int, ttl: int, mfa: bool, jti: str
 ) -> None:
-    token = issue_access_token(SECRET, user_id, role, now=now, mfa=mfa, ttl=ttl, jti=jti)
+    token = issue_access_token(
+        SECRET, user_id, role, now=now, mfa=mfa, session_id="s1", ttl=ttl, jti=jti
+    )
     claims = decode_access_token(SECRET, token, now=now + ttl - 1)
-    assert claims == AccessClaims(user_id, role.value, jti, now, now + ttl, mfa)
+    assert claims == AccessClaims(user_id, role.value, jti, now, now + ttl, mfa, "s1")
     with pytest.raises(TokenError) as info:
         decode_access_token(SECRET, token, now=now + ttl)
     assert info.value.code is TokenErrorCode.EXPIRED

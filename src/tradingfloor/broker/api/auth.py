@@ -45,6 +45,7 @@ class Principal:
     customer_id: str | None
     account_id: str | None  # the account this request acts on
     key_id: str | None = None  # set when authenticated by API key
+    session_id: str | None = None  # set when authenticated by a bearer token: its session
     mfa: bool = False
     token_id: str | None = None  # the access token's jti, when authenticated by bearer token
 

@@ -51,6 +51,11 @@ user's current TOTP status (exact, because enabling TOTP ends older sessions). `
 the family; an unknown token is ignored (RFC 7009). Disabling a user revokes all its sessions
 and makes its access tokens and API keys fail at once.
 
+The family id is the session id: access tokens carry it (``sid``), and a revoked family's access
+tokens are refused at once, not only when they expire (logout, reuse detection, TOTP
+confirmation, disabling). The ended sessions are kept in memory (`RevokedSessions`), added
+before the revocation is written and loaded from ``refresh_tokens`` at start.
+
 API keys: at most `MAX_API_KEYS_PER_USER` active keys per user, each limited to
 ``key_rate_limit_per_minute`` requests per minute (bearer tokens share one bucket per user at
 the same rate). The secret is shown once; only its sha256 is stored.
@@ -66,7 +71,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from argon2 import PasswordHasher
-from sqlalchemy import func, select
+from sqlalchemy import Select, case, func, select
 
 from tradingfloor.broker.api.auth import Principal, RateLimitedError
 from tradingfloor.broker.errors import BrokerError, ErrorCode
@@ -94,6 +99,7 @@ from tradingfloor.broker.identity.passwords import (
 )
 from tradingfloor.broker.identity.ratelimit import RateLimiter
 from tradingfloor.broker.identity.roles import Role, can_assign
+from tradingfloor.broker.identity.sessions import REMEMBER_NS, RevokedSessions
 from tradingfloor.broker.identity.tokens import (
     ACCESS_TOKEN_TTL_S,
     MIN_SECRET_BYTES,
@@ -229,6 +235,21 @@ def _unauthorized(message: str = "invalid or expired credentials") -> BrokerErro
     return BrokerError(ErrorCode.UNAUTHORIZED, message)
 
 
+def _ended_sessions_query(now_ns: int) -> Select[Any]:
+    """Sessions with no live refresh token whose newest access token may still be valid.
+
+    Rows: ``family_id`` and ``last_issued`` (the newest ``created_at`` in the family, ns).
+    """
+    rt = t.refresh_tokens
+    last_issued = func.max(rt.c.created_at).label("last_issued")
+    live = func.sum(case((rt.c.revoked.is_(False), 1), else_=0))
+    return (
+        select(rt.c.family_id, last_issued)
+        .group_by(rt.c.family_id)
+        .having(func.max(rt.c.created_at) > now_ns - REMEMBER_NS, live == 0)
+    )
+
+
 def _valid_username(username: str) -> bool:
     return (
         3 <= len(username) <= 64
@@ -276,15 +297,22 @@ class IdentityService:
         self._key_limiter = RateLimiter(self._rate_of_key)
         self._user_limiter = RateLimiter(key_rate_limit_per_minute)
         self._session_lock = asyncio.Lock()  # serialises refresh-token reads and writes
+        self._ended_sessions = RevokedSessions()
         self._dummy_hash: str | None = None
 
     # --- start-up -----------------------------------------------------------------------------
 
     async def load(self) -> None:
-        """Read users and active API keys into memory (call once, before serving)."""
+        """Read users, active API keys and recently ended sessions into memory (call once,
+        before serving)."""
         users: dict[str, _User] = {}
         keys: dict[str, _ApiKey] = {}
+        now = self._clock()
         async with self._store.engine.connect() as conn:
+            ended = [
+                (r.family_id, int(r.last_issued))
+                for r in await conn.execute(_ended_sessions_query(now))
+            ]
             for r in await conn.execute(select(t.users)):
                 users[r.id] = _User(
                     id=r.id,
@@ -313,6 +341,7 @@ class IdentityService:
         self._users = users
         self._by_name = {u.username.casefold(): u.id for u in users.values()}
         self._keys = keys
+        self._ended_sessions.replace_all(ended, now)
 
     # --- users --------------------------------------------------------------------------------
 
@@ -609,17 +638,20 @@ class IdentityService:
 
     # --- sessions -----------------------------------------------------------------------------
 
-    def _access_token(self, user: _User, now: int, *, mfa: bool) -> str:
-        return issue_access_token(self._secret, user.id, user.role, now=now // _NS, mfa=mfa)
+    def _access_token(self, user: _User, now: int, *, mfa: bool, session_id: str) -> str:
+        return issue_access_token(
+            self._secret, user.id, user.role, now=now // _NS, mfa=mfa, session_id=session_id
+        )
 
     async def _start_session(self, user: _User, now: int, *, mfa: bool) -> TokenPair:
         token, digest = new_refresh_token()
+        family_id = str(uuid.uuid4())
         self._store.insert(
             t.refresh_tokens,
             {
                 "id": str(uuid.uuid4()),
                 "user_id": user.id,
-                "family_id": str(uuid.uuid4()),
+                "family_id": family_id,
                 "token_hash": digest,
                 "expires_at": refresh_expires_at_ns(now),
                 "revoked": False,
@@ -628,22 +660,28 @@ class IdentityService:
             },
         )
         await self._store.flush()
-        return TokenPair(access_token=self._access_token(user, now, mfa=mfa), refresh_token=token)
+        access = self._access_token(user, now, mfa=mfa, session_id=family_id)
+        return TokenPair(access_token=access, refresh_token=token)
 
     async def _revoke_where(self, condition: Any) -> None:
-        """Queue revocation of every live refresh token matching `condition` (no flush)."""
+        """End every session with a live refresh token matching `condition`: its access tokens
+        are refused from now on, and the revocation of its tokens is queued (no flush)."""
         rt = t.refresh_tokens
+        now = self._clock()
         async with self._store.engine.connect() as conn:
-            ids = (
-                await conn.execute(select(rt.c.id).where(condition, rt.c.revoked.is_(False)))
-            ).scalars()
-            for token_id in ids:
-                self._store.update(rt, {"id": token_id, "revoked": True})
+            rows = await conn.execute(
+                select(rt.c.id, rt.c.family_id).where(condition, rt.c.revoked.is_(False))
+            )
+            for row in rows:
+                self._ended_sessions.add(row.family_id, now, now)
+                self._store.update(rt, {"id": row.id, "revoked": True})
 
     async def _revoke_sessions(self, user_id: str) -> None:
         await self._revoke_where(t.refresh_tokens.c.user_id == user_id)
 
     async def _revoke_family(self, family_id: str) -> None:
+        # Also when no token of it is live any more: its access tokens may still be unexpired.
+        self._ended_sessions.add(family_id, self._clock(), self._clock())
         await self._revoke_where(t.refresh_tokens.c.family_id == family_id)
 
     async def _find_refresh(self, token: str) -> Any:
@@ -701,7 +739,7 @@ class IdentityService:
             )
             self._store.update(rt, {"id": row.id, "revoked": True, "replaced_by": new_id})
             await self._store.flush()
-        access = self._access_token(user, now, mfa=user.totp_enabled)
+        access = self._access_token(user, now, mfa=user.totp_enabled, session_id=row.family_id)
         return TokenPair(access_token=access, refresh_token=token)
 
     async def logout(self, refresh_token: str) -> None:
@@ -716,7 +754,13 @@ class IdentityService:
     # --- the Authenticator protocol -----------------------------------------------------------
 
     def _principal(
-        self, user: _User, *, key_id: str | None, mfa: bool, token_id: str | None = None
+        self,
+        user: _User,
+        *,
+        key_id: str | None,
+        session_id: str | None,
+        mfa: bool,
+        token_id: str | None = None,
     ) -> Principal:
         account = self._account_for_customer(user.customer_id) if user.customer_id else None
         return Principal(
@@ -726,6 +770,7 @@ class IdentityService:
             customer_id=user.customer_id,
             account_id=account,
             key_id=key_id,
+            session_id=session_id,
             mfa=mfa,
             token_id=token_id,
         )
@@ -733,7 +778,8 @@ class IdentityService:
     async def principal_from_token(self, token: str, now_ns: int) -> Principal:
         """The caller of a bearer access token; TOKEN_EXPIRED or UNAUTHORIZED if not valid.
 
-        The role is the user's current one; a disabled or unknown user is refused.
+        The role is the user's current one; a disabled or unknown user, and a token of an ended
+        session (logout, refresh-token reuse), are refused.
         """
         try:
             claims = decode_access_token(self._secret, token, now=now_ns // _NS)
@@ -741,10 +787,14 @@ class IdentityService:
             if exc.code is TokenErrorCode.EXPIRED:
                 raise BrokerError(ErrorCode.TOKEN_EXPIRED, "the access token has expired") from None
             raise _unauthorized("invalid access token") from None
+        if claims.session_id in self._ended_sessions:
+            raise _unauthorized("the session has ended: log in again")
         user = self._users.get(claims.user_id)
         if user is None or user.disabled:
             raise _unauthorized("invalid access token")
-        return self._principal(user, key_id=None, mfa=claims.mfa, token_id=claims.jti)
+        return self._principal(
+            user, key_id=None, session_id=claims.session_id, mfa=claims.mfa, token_id=claims.jti
+        )
 
     async def principal_from_key(self, key_id: str, secret: str, now_ns: int) -> Principal:
         """The caller of an API key pair (from the cache, no database access)."""
@@ -756,7 +806,7 @@ class IdentityService:
         user = self._users.get(key.user_id)
         if user is None or user.disabled:
             raise _unauthorized("invalid API key")
-        return self._principal(user, key_id=key_id, mfa=False)
+        return self._principal(user, key_id=key_id, session_id=None, mfa=False)
 
     def _rate_of_key(self, key_id: str) -> int:
         key = self._keys.get(key_id)

@@ -1,7 +1,9 @@
 """Access tokens (HS256 JWTs, PyJWT) and opaque rotating refresh tokens.
 
 Access token claims: ``iss`` "tradingfloor", ``typ`` "access", ``sub`` user id, ``role``,
-``jti``, ``iat``, ``exp`` (epoch seconds) and ``mfa`` (whether the login passed a second factor).
+``jti``, ``iat``, ``exp`` (epoch seconds), ``mfa`` (whether the login passed a second factor) and
+``sid``, the session (refresh-token family) the token was issued in, so that ending the session
+(logout, refresh-token reuse) refuses its access tokens at once (see `sessions`).
 Time is the caller's ``now``: PyJWT's own clock checks are switched off and done here.
 
 Refresh rotation protocol (the store keeps, per refresh token, the sha256 of the token,
@@ -17,6 +19,9 @@ family_id, user_id, expires_at_ns, revoked and replaced_by):
      revoke every token of the family (the thief and the user both have to log in again) -> 401.
    * EXPIRED: -> 401; nothing else changes.
 3. Logout: revoke the family.
+
+The family id is the session id (``sid``) of the access tokens issued with the family's refresh
+tokens.
 """
 
 from __future__ import annotations
@@ -65,7 +70,7 @@ MAX_IAT_SKEW_S = 60
 REFRESH_TOKEN_BYTES = 32
 
 _NS_PER_S = 1_000_000_000
-_REQUIRED_CLAIMS = ["iss", "typ", "sub", "role", "jti", "iat", "exp", "mfa"]
+_REQUIRED_CLAIMS = ["iss", "typ", "sub", "role", "jti", "iat", "exp", "mfa", "sid"]
 
 
 class TokenErrorCode(StrEnum):
@@ -104,6 +109,7 @@ class AccessClaims:
     issued_at: int
     expires_at: int
     mfa: bool
+    session_id: str
 
 
 def _check_secret(secret: bytes) -> None:
@@ -118,17 +124,22 @@ def issue_access_token(
     *,
     now: int,
     mfa: bool,
+    session_id: str,
     ttl: int = ACCESS_TOKEN_TTL_S,
     jti: str | None = None,
 ) -> str:
-    """A signed access token for `user_id` with `role`, valid from `now` for `ttl` seconds.
+    """A signed access token for `user_id` with `role` in session `session_id`, valid from `now`
+    for `ttl` seconds.
 
-    Raises ValueError for a short secret, an empty user id, an unknown role or a non-positive ttl.
+    Raises ValueError for a short secret, an empty user or session id, an unknown role or a
+    non-positive ttl.
     `jti` defaults to 128 random bits in hex.
     """
     _check_secret(secret)
     if not user_id:
         raise ValueError("user_id must not be empty")
+    if not session_id:
+        raise ValueError("session_id must not be empty")
     if parse_role(str(role)) is None:
         raise ValueError(f"unknown role {role!r}")
     if ttl <= 0:
@@ -142,6 +153,7 @@ def issue_access_token(
         "iat": now,
         "exp": now + ttl,
         "mfa": mfa,
+        "sid": session_id,
     }
     return jwt.encode(payload, secret, algorithm=ALGORITHM)
 
@@ -179,7 +191,7 @@ def decode_access_token(secret: bytes, token: str, *, now: int, leeway: int = 0)
         raise TokenError(TokenErrorCode.MALFORMED, str(exc)) from None
 
     sub, role, jti = payload["sub"], payload["role"], payload["jti"]
-    iat, exp, mfa = payload["iat"], payload["exp"], payload["mfa"]
+    iat, exp, mfa, sid = payload["iat"], payload["exp"], payload["mfa"], payload["sid"]
     if not (isinstance(sub, str) and sub):
         raise TokenError(TokenErrorCode.MALFORMED, "sub must be a non-empty string")
     if not (isinstance(role, str) and parse_role(role) is not None):
@@ -190,6 +202,8 @@ def decode_access_token(secret: bytes, token: str, *, now: int, leeway: int = 0)
         raise TokenError(TokenErrorCode.MALFORMED, "iat and exp must be integers")
     if not isinstance(mfa, bool):
         raise TokenError(TokenErrorCode.MALFORMED, "mfa must be a boolean")
+    if not (isinstance(sid, str) and sid):
+        raise TokenError(TokenErrorCode.MALFORMED, "sid must be a non-empty string")
     if payload["typ"] != ACCESS_TOKEN_TYPE:
         raise TokenError(TokenErrorCode.WRONG_TYPE, "not an access token")
     if payload["iss"] != ISSUER:
@@ -198,7 +212,9 @@ def decode_access_token(secret: bytes, token: str, *, now: int, leeway: int = 0)
         raise TokenError(TokenErrorCode.NOT_YET_VALID, "token issued in the future")
     if now >= exp + leeway:
         raise TokenError(TokenErrorCode.EXPIRED, "token has expired")
-    return AccessClaims(user_id=sub, role=role, jti=jti, issued_at=iat, expires_at=exp, mfa=mfa)
+    return AccessClaims(
+        user_id=sub, role=role, jti=jti, issued_at=iat, expires_at=exp, mfa=mfa, session_id=sid
+    )
 
 
 # --- refresh tokens -------------------------------------------------------------------------
