@@ -33,6 +33,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tradingfloor import __version__
+from tradingfloor.broker.identity.apikeys import DEFAULT_KEY_RATE_LIMIT_PER_MINUTE
 from tradingfloor.core.units import from_ticks
 from tradingfloor.exchange.engine.engine import Engine
 from tradingfloor.exchange.journal import DirectoryLockedError, JournalCorruptError, JournalError
@@ -110,6 +111,14 @@ SkipInvalidOption = Annotated[
 
 def _stderr() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _line_console() -> Console:
+    """A console for lines of progress on stdout. Not a terminal (a pipe, a file, a log):
+    lines are never wrapped, so paths and URLs stay whole; a terminal wraps them itself."""
+    console = Console(highlight=False)
+    console.soft_wrap = not console.is_terminal
+    return console
 
 
 def _fail(message: str, code: int = EXIT_INPUT_ERROR) -> NoReturn:
@@ -639,7 +648,7 @@ def serve(
     no_broker: Annotated[bool, typer.Option("--no-broker", help="Run the exchange alone.")] = False,
     api_rate_limit: Annotated[
         int, typer.Option(min=1, help="Broker API requests per minute per key (or user).")
-    ] = 200,
+    ] = DEFAULT_KEY_RATE_LIMIT_PER_MINUTE,
     db_url: Annotated[
         str | None,
         typer.Option(
@@ -732,7 +741,7 @@ def demo(
     """
     from tradingfloor.demo.runner import DemoOptions, run_demo
 
-    console = Console(highlight=False)
+    console = _line_console()
     status = console.status(f"Recovering the market from {data_dir} ...")
 
     def announce(line: str) -> None:

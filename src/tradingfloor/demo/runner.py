@@ -23,9 +23,11 @@ from tradingfloor.exchange.serve import (
 from tradingfloor.sim.live import LiveSimulation
 from tradingfloor.sim.population import build_participants
 
-__all__ = ["DEMO_API_RATE_LIMIT", "DemoOptions", "run_demo"]
+__all__ = ["DEMO_API_RATE_LIMIT", "DemoOptions", "demo_serve_options", "run_demo"]
 
-#: Requests a minute per user: the terminal of one person makes a few a second at most.
+#: Requests a minute per API key and per logged-in user in the demo: six times `serve`'s default
+#: (Alpaca's 200), so that one person can run the terminal in several tabs and an alpaca-py
+#: script at once on the demo's users without meeting 429 (docs/demo.md says so).
 DEMO_API_RATE_LIMIT: Final = 1_200
 
 
@@ -44,26 +46,31 @@ class DemoOptions:
     announce: Callable[[str], None] = field(default=print)
 
 
+def demo_serve_options(opts: DemoOptions) -> ServeOptions:
+    """What the demo asks of `serve`: its ports, the demo's admin password and rate limit, no
+    UDP feed."""
+    return ServeOptions(
+        data_dir=opts.data_dir,
+        host=opts.host,
+        fix_port=opts.fix_port,
+        http_port=opts.http_port,
+        broker_port=opts.port,
+        admin_password=DEMO_PASSWORD,
+        api_rate_limit=DEMO_API_RATE_LIMIT,
+        udp_feed=None,
+        truncate_journal_at=opts.truncate_journal_at,
+        new_epoch_by=opts.new_epoch_by,
+        announce=opts.announce,
+    )
+
+
 class _Demo:
     def __init__(self, options: DemoOptions) -> None:
         self.options = options
         self.simulation: LiveSimulation | None = None
 
     def serve_options(self) -> ServeOptions:
-        opts = self.options
-        return ServeOptions(
-            data_dir=opts.data_dir,
-            host=opts.host,
-            fix_port=opts.fix_port,
-            http_port=opts.http_port,
-            broker_port=opts.port,
-            admin_password=DEMO_PASSWORD,
-            api_rate_limit=DEMO_API_RATE_LIMIT,
-            udp_feed=None,
-            truncate_journal_at=opts.truncate_journal_at,
-            new_epoch_by=opts.new_epoch_by,
-            announce=opts.announce,
-        )
+        return demo_serve_options(self.options)
 
     def on_open(self, server: VenueServer) -> None:
         if not self.options.participants:

@@ -29,6 +29,7 @@ from typing import Any
 import uvicorn
 
 from tradingfloor.broker.api.context import RequestContext, open_access_log
+from tradingfloor.broker.identity.apikeys import DEFAULT_KEY_RATE_LIMIT_PER_MINUTE
 from tradingfloor.broker.runtime import (
     BROKER_MEMBER,
     BrokerRuntime,
@@ -79,7 +80,8 @@ class ServeOptions:
     broker_port: int | None = 8080  # None runs the exchange alone
     db_url: str | None = None  # the broker's database; default SQLite in the data directory
     admin_password: str | None = None  # for the first admin user; generated when None
-    api_rate_limit: int = 200  # requests per minute per API key (and per logged-in user)
+    # requests per minute per API key (and per logged-in user)
+    api_rate_limit: int = DEFAULT_KEY_RATE_LIMIT_PER_MINUTE
     udp_feed: tuple[str, int] | None = DEFAULT_FEED_ADDRESS
     retransmission_port: int = 0
     tick_interval: float | None = 1.0
