@@ -167,3 +167,52 @@ def test_ticket_validation_messages(page: Page, server: BrokerRest) -> None:
     expect(message).to_contain_text("Rejected by the venue: price outside the instrument's price")
     page.get_by_test_id("orders-tab-recent").click()
     expect(page.locator("[data-testid=order-row][data-status=rejected]")).to_contain_text("band")
+
+
+def test_replace_offers_only_what_the_api_accepts(page: Page, server: BrokerRest) -> None:
+    """PATCH /v2/orders/{id} refuses a time-in-force change and any replace of a trailing stop
+    (422): the dialog shows the TIF without offering a change, and a trailing stop has no
+    Replace button; what the dialog sends is accepted."""
+    trader = server.trader("ruth", account_type="margin")
+    headers = server.token(trader.username, trader.password)
+    maker = server.trader("sam")
+    bid = {"symbol": "MSFT", "side": "buy", "qty": "1", "type": "limit", "limit_price": "420.00"}
+    server.order(server.token(maker.username, maker.password), **bid, time_in_force="day")
+    server.order(
+        headers,
+        symbol="MSFT",
+        side="sell",
+        qty="5",
+        type="limit",
+        limit_price="440.00",
+        time_in_force="gtc",
+    )
+    server.order(
+        headers,
+        symbol="MSFT",
+        side="sell",
+        qty="3",
+        type="trailing_stop",
+        trail_price="5.00",
+        time_in_force="day",
+    )
+    log_in(page, trader.username, trader.password)
+    rows = page.locator("[data-testid=order-row][data-symbol=MSFT]")
+    limit = rows.filter(has_text="440.00")
+    trailing = rows.filter(has_text="trailing_stop")
+    expect(limit).to_have_count(1)
+    expect(trailing).to_have_count(1)
+    expect(trailing.get_by_test_id("order-replace")).to_have_count(0)
+    expect(trailing.get_by_test_id("order-cancel")).to_have_count(1)
+
+    limit.get_by_test_id("order-replace").click()
+    dialog = page.get_by_test_id("replace-dialog")
+    expect(dialog).to_be_visible()
+    tif = page.get_by_test_id("replace-tif")
+    expect(tif).to_have_text("GTC")
+    assert dialog.locator("select, [name=time_in_force]:not(output)").count() == 0
+    page.get_by_test_id("replace-qty").fill("4")
+    page.get_by_test_id("replace-submit").click()
+    expect(dialog).to_be_hidden()
+    expect(limit).to_contain_text("GTC")
+    expect(limit.locator("td.num").first).to_have_text("4")

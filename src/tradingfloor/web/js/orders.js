@@ -2,11 +2,20 @@
 // from GET /v2/orders; refreshed by the app on trade_updates and by a slow poll.
 
 import * as api from "/web/js/api.js";
-import { $, $$, confirmDialog, count, el, emptyRow, num, stamp, td, toast } from "/web/js/dom.js";
+import { $, $$, clock, confirmDialog, count, el, emptyRow, num, stamp, td, toast } from "/web/js/dom.js";
 import { checkReplace } from "/web/js/validate.js";
 
-const COLUMNS = 12;
+const COLUMNS = 11;
+// What PATCH /v2/orders/{id} accepts: a working order at the venue, not a trailing stop (the
+// venue cannot change a trailing stop), and only qty, limit_price and stop_price.
+const REPLACEABLE = new Set(["new", "partially_filled"]);
 const OPEN = new Set(["new", "accepted", "pending_new", "partially_filled", "held", "pending_replace", "pending_cancel", "accepted_for_bidding", "calculated"]);
+
+/** The time of today's orders, date and time of older ones (a narrower column). */
+function when(value) {
+  const d = new Date(value);
+  return !Number.isNaN(d.getTime()) && d.toDateString() === new Date().toDateString() ? clock(value) : stamp(value);
+}
 
 export class OrdersPanel {
   constructor({ tbody, assets, onChanged }) {
@@ -64,29 +73,30 @@ export class OrdersPanel {
 
   row(o) {
     const live = OPEN.has(o.status);
-    const actions = el("td", { class: "row" });
+    const actions = el("td", { class: "actions" });
+    const buttons = el("div", { class: "row" });
+    actions.append(buttons);
     if (live && this.canTrade) {
-      actions.append(
-        el("button", { class: "small", testid: "order-replace", onclick: () => this.openReplace(o) }, "Replace"),
-        el("button", { class: "small danger", testid: "order-cancel", onclick: () => this.cancel(o) }, "Cancel"),
-      );
+      if (REPLACEABLE.has(o.status) && o.type !== "trailing_stop") {
+        buttons.append(el("button", { class: "small", testid: "order-replace", onclick: () => this.openReplace(o) }, "Replace"));
+      }
+      buttons.append(el("button", { class: "small danger", testid: "order-cancel", onclick: () => this.cancel(o) }, "Cancel"));
     }
     let status = o.status;
     if (o.status === "rejected" && o.reject_reason) status = `rejected: ${o.reject_reason}`;
     return el(
       "tr",
-      { testid: "order-row", dataset: { orderId: o.id, symbol: o.symbol, status: o.status, side: o.side } },
-      td(stamp(o.submitted_at || o.created_at), "muted"),
+      { testid: "order-row", dataset: { orderId: o.id, symbol: o.symbol, status: o.status, side: o.side, type: o.type } },
+      td(when(o.submitted_at || o.created_at), "muted"),
       td(o.symbol),
       td(o.side, o.side),
-      td(o.type),
-      td(o.order_class === "simple" ? "" : o.order_class),
+      td(o.order_class && o.order_class !== "simple" ? `${o.type} ${o.order_class}` : o.type),
       num(count(o.qty)),
       num(o.filled_qty === "0" ? "" : count(o.filled_qty)),
       num(o.limit_price ?? ""),
       num(o.stop_price ?? (o.trail_price ? `trail ${o.trail_price}` : o.trail_percent ? `trail ${o.trail_percent}%` : "")),
       td(o.time_in_force.toUpperCase()),
-      td(status, `status-${o.status}`),
+      el("td", { class: `status status-${o.status}`, title: status }, status),
       actions,
     );
   }
@@ -120,11 +130,9 @@ export class OrdersPanel {
     form.qty.value = order.qty;
     form.limit_price.value = order.limit_price ?? "";
     form.stop_price.value = order.stop_price ?? "";
-    form.trail.value = order.trail_price ?? order.trail_percent ?? "";
-    form.time_in_force.value = order.time_in_force;
+    form.time_in_force.value = order.time_in_force.toUpperCase();
     form.querySelector('[data-field="limit_price"]').hidden = !order.limit_price;
     form.querySelector('[data-field="stop_price"]').hidden = !order.stop_price;
-    form.querySelector('[data-field="trail"]').hidden = order.type !== "trailing_stop";
     $("#replace-errors").replaceChildren();
     this.dialog.showModal();
     form.qty.focus();
@@ -138,8 +146,6 @@ export class OrdersPanel {
       qty: form.qty.value,
       limit_price: form.limit_price.value,
       stop_price: form.stop_price.value,
-      trail: form.trail.value,
-      time_in_force: form.time_in_force.value,
     };
     const { errors, body } = checkReplace(order, values, this.assets().get(order.symbol));
     const list = $("#replace-errors");

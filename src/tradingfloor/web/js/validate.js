@@ -183,7 +183,11 @@ export function checkOrder(form, asset) {
   return { errors, body };
 }
 
-/** Check a replace: only the changed fields go out; at least one must change. */
+/**
+ * Check a replace: only the changed fields go out; at least one must change. Only qty,
+ * limit_price and stop_price are sent: PATCH /v2/orders refuses a new time_in_force and a
+ * trailing stop's trail (the venue keeps both), so the dialog does not offer them.
+ */
 export function checkReplace(order, form, asset) {
   const errors = [];
   const body = {};
@@ -199,12 +203,6 @@ export function checkReplace(order, form, asset) {
     const value = form[field].trim();
     if (positivePrice(errors, field, value, tick) && cmp(value, order[field]) !== 0) body[field] = value;
   }
-  if (order.type === "trailing_stop" && changed("trail", order.trail_price ?? order.trail_percent)) {
-    const value = form.trail.trim();
-    if (parse(value) === null || parse(value).n <= 0n) errors.push({ field: "trail", message: "Trail must be a number above zero." });
-    else body.trail = value;
-  }
-  if (form.time_in_force && form.time_in_force !== order.time_in_force) body.time_in_force = form.time_in_force;
   if (!errors.length && !Object.keys(body).length) errors.push({ field: "qty", message: "Nothing to change." });
   return { errors, body };
 }
