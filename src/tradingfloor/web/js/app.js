@@ -65,7 +65,7 @@ function refreshTrading() {
       const results = await Promise.allSettled([
         orders.load().then((open) => ladder.setOwnOrders(open)),
         portfolio.loadPositions(),
-        portfolio.loadAccount(),
+        portfolio.loadAccount().then((a) => ticket.setAccount(a)),
       ]);
       reportFailure(results);
     } while (refreshAgain);
@@ -112,7 +112,10 @@ function startPolling() {
     if (!document.hidden && api.rateLimitWait() === 0 && state.hasAccount) fn();
   }, ms));
   every(POLL_PORTFOLIO_MS, () => {
-    Promise.allSettled([portfolio.loadPositions(), portfolio.loadAccount()]).then(reportFailure);
+    Promise.allSettled([
+      portfolio.loadPositions(),
+      portfolio.loadAccount().then((a) => ticket.setAccount(a)),
+    ]).then(reportFailure);
   });
   every(5_000, () => {
     const wait = stream?.live ? POLL_ORDERS_LIVE_MS : POLL_ORDERS_MS;
@@ -283,13 +286,20 @@ function boot() {
   ladder = new Ladder($("#ladder-body"), { onPick: (price) => ticket.pickPrice(price) });
   tape = new Tape($("#tape-body"));
   chart = new CandleChart($("#chart-canvas"), $("#chart-legend"));
-  ticket = new Ticket($("#ticket"), { assets: () => state.assets, onPlaced: () => refreshSoon(50) });
+  ticket = new Ticket($("#ticket"), {
+    assets: () => state.assets,
+    position: (symbol) => portfolio?.positions.find((p) => p.symbol === symbol)?.qty ?? "0",
+    onPlaced: () => refreshSoon(50),
+  });
   orders = new OrdersPanel({ tbody: $("#orders-body"), assets: () => state.assets, onChanged: () => refreshSoon(50) });
   portfolio = new Portfolio({ onSelect: select, onChanged: () => refreshSoon(50) });
   admin = new AdminView();
   login = new LoginScreen({ onLoggedIn: start });
 
-  md.on("l1", (m) => watchlist.onL1(m));
+  md.on("l1", (m) => {
+    watchlist.onL1(m);
+    ticket.onQuote(m);
+  });
   md.on("l2", (m) => ladder.onL2(m));
   md.on("trade", (m) => tape.onTrade(m));
   md.on("bar", (m) => chart.onBar(m));

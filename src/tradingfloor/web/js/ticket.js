@@ -1,25 +1,42 @@
 // The order ticket: every order type, time in force and class the broker takes, fields shown
-// by type and class, client-side checks with a message per field, then POST /v2/orders with the
-// user's own strings. Server errors are shown verbatim with their code.
+// by type and class, combinations that are always rejected not offered, an estimate of the cost
+// and of the buying power left, client-side checks with a message per field, then
+// POST /v2/orders with the user's own strings. Server errors are shown verbatim with their code.
 
 import * as api from "/web/js/api.js";
 import { $, $$, el, say } from "/web/js/dom.js";
-import { checkOrder, fieldsFor } from "/web/js/validate.js";
+import { estimate, formatCents } from "/web/js/estimate.js";
+import { checkOrder, extendedHoursAllowed, fieldsFor, tifsFor, typesFor } from "/web/js/validate.js";
+
+/** Enable only the `allowed` options of a select; move off an option that is no longer allowed. */
+function allow(select, allowed, fallback) {
+  for (const option of select.options) {
+    option.disabled = !allowed.includes(option.value);
+    option.title = option.disabled ? "not possible with this order type and class" : "";
+  }
+  if (!allowed.includes(select.value)) select.value = allowed.includes(fallback) ? fallback : allowed[0];
+}
 
 export class Ticket {
-  constructor(form, { assets, onPlaced }) {
+  constructor(form, { assets, position, onPlaced }) {
     this.form = form;
     this.assets = assets; // () => Map(symbol -> asset)
+    this.position = position ?? (() => "0"); // (symbol) => signed quantity held, a string
     this.onPlaced = onPlaced;
     this.side = "buy";
+    this.quotes = new Map(); // symbol -> {bid, ask, last} from the l1 feed
+    this.buyingPower = null;
     this.errors = $("#ticket-errors");
     this.message = $("#ticket-message");
+    this.estimateBox = $("#ticket-estimate");
     this.submit = form.querySelector("[data-testid=ticket-submit]");
     for (const button of $$(".side", form)) button.addEventListener("click", () => this.setSide(button.dataset.side));
     form.type.addEventListener("change", () => this.layout());
     form.order_class.addEventListener("change", () => this.layout());
+    form.time_in_force.addEventListener("change", () => this.layout());
     form.addEventListener("input", (e) => {
       e.target.removeAttribute("aria-invalid");
+      this.showEstimate();
     });
     form.addEventListener("submit", (e) => {
       e.preventDefault();
@@ -38,6 +55,50 @@ export class Ticket {
 
   setSymbol(symbol) {
     this.form.symbol.value = symbol;
+    this.showEstimate();
+  }
+
+  /** An l1 message: the quote the estimate values market orders at. */
+  onQuote(message) {
+    this.quotes.set(message.symbol, { bid: message.bid, ask: message.ask, last: message.last });
+    if (message.symbol === this.form.symbol.value.trim().toUpperCase()) this.showEstimate();
+  }
+
+  /** The account (GET /v2/account): its buying power for the estimate. */
+  setAccount(account) {
+    this.buyingPower = account?.buying_power ?? null;
+    this.showEstimate();
+  }
+
+  /** Estimated cost (or proceeds) and buying power after the order, as the form changes. */
+  showEstimate() {
+    const v = this.values();
+    const symbol = v.symbol.trim().toUpperCase();
+    const e = estimate(
+      { ...v, side: this.side },
+      this.quotes.get(symbol) ?? {},
+      this.position(symbol),
+      this.buyingPower,
+    );
+    const box = this.estimateBox;
+    if (e === null) {
+      box.replaceChildren();
+      delete box.dataset.notional;
+      delete box.dataset.after;
+      return;
+    }
+    const what = this.side === "buy" ? "Est. cost" : "Est. proceeds";
+    const at = `${v.qty.trim()} @ ${e.price}${e.source === "limit" ? "" : ` (${e.source})`}`;
+    const lines = [el("div", { testid: "estimate-notional" }, `${what} ${formatCents(e.notional)}  ${at}`)];
+    if (e.after !== null) {
+      const effect = e.hold === 0n
+        ? `Buying power ${formatCents(e.after)}, unchanged (closes a position)`
+        : `Buying power ${formatCents(e.after + e.hold)} → ${formatCents(e.after)}${e.buffered ? " (incl. 5% buffer)" : ""}`;
+      lines.push(el("div", { testid: "estimate-buying-power", class: e.after < 0n ? "neg" : "" }, effect));
+    }
+    box.replaceChildren(...lines);
+    box.dataset.notional = formatCents(e.notional);
+    box.dataset.after = e.after === null ? "" : formatCents(e.after);
   }
 
   /** A price picked on the ladder: a limit order at that price. */
@@ -48,6 +109,7 @@ export class Ticket {
       this.layout();
     }
     this.form.limit_price.value = price;
+    this.showEstimate();
     this.form.qty.focus();
   }
 
@@ -60,8 +122,20 @@ export class Ticket {
     say(this.message, canTrade ? "" : "Read-only access: your role cannot place orders.", canTrade ? "" : "error");
   }
 
+  /** Offer only combinations the broker and the venue can take (validate.js says which). */
+  restrict() {
+    const form = this.form;
+    const cls = form.order_class.value;
+    allow(form.type, typesFor(cls), "limit");
+    allow(form.time_in_force, tifsFor(form.type.value, cls), "day");
+    const extended = extendedHoursAllowed(form.type.value, form.time_in_force.value, cls);
+    form.extended_hours.disabled = !extended;
+    if (!extended) form.extended_hours.checked = false;
+  }
+
   layout() {
     const form = this.form;
+    this.restrict();
     const shown = fieldsFor(form.type.value, form.order_class.value);
     for (const [field, visible] of Object.entries(shown)) {
       const box = form.querySelector(`[data-field="${field}"]`);
@@ -70,6 +144,7 @@ export class Ticket {
     const type = form.type.selectedOptions[0]?.textContent ?? "";
     const cls = form.order_class.value === "simple" ? "" : ` ${form.order_class.value.toUpperCase()}`;
     this.submit.textContent = `${this.side === "buy" ? "Buy" : "Sell"} ${type}${cls}`;
+    this.showEstimate();
   }
 
   values() {

@@ -9,6 +9,33 @@ export const TIFS = ["day", "gtc", "opg", "cls", "ioc", "fok"];
 export const CLASSES = ["simple", "bracket", "oco", "oto"];
 const CLASS_NAME = { bracket: "Bracket", oco: "OCO", oto: "OTO" };
 
+/**
+ * The order types a class allows (the broker's oms/requests.py): a bracket's or OTO's entry is
+ * a market or limit order, an OCO exit pair has type limit, a simple order may be any type.
+ */
+export function typesFor(orderClass) {
+  if (orderClass === "bracket" || orderClass === "oto") return ["market", "limit"];
+  if (orderClass === "oco") return ["limit"];
+  return [...TYPES];
+}
+
+/**
+ * The times in force a type and class allow: contingent classes are DAY or GTC (the broker's
+ * oms/requests.py); the opening and closing auctions (OPG, CLS) take only market and limit
+ * orders (the engine's INVALID_TIF, 3006). Anything else is always rejected, so the ticket
+ * does not offer it.
+ */
+export function tifsFor(type, orderClass) {
+  if (orderClass && orderClass !== "simple") return ["day", "gtc"];
+  if (type !== "market" && type !== "limit") return TIFS.filter((t) => t !== "opg" && t !== "cls");
+  return [...TIFS];
+}
+
+/** Extended hours are for simple DAY limit orders only (oms/requests.py). */
+export function extendedHoursAllowed(type, tif, orderClass) {
+  return (orderClass || "simple") === "simple" && type === "limit" && tif === "day";
+}
+
 /** Which ticket fields apply to a type and class (the rest are hidden and never sent). */
 export function fieldsFor(type, orderClass) {
   const oco = orderClass === "oco";
