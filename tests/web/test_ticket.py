@@ -63,9 +63,7 @@ def order_body(cls: str, type_: str, tif: str) -> dict[str, Any]:
     return body
 
 
-def test_offered_combinations_are_the_ones_the_server_takes(
-    page: Page, server: BrokerRest
-) -> None:
+def test_offered_combinations_are_the_ones_the_server_takes(page: Page, server: BrokerRest) -> None:
     trader = server.trader("tess", account_type="margin")
     maker = server.trader("mark", account_type="margin")
     maker_headers = server.token(maker.username, maker.password)

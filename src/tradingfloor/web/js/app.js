@@ -7,6 +7,7 @@
 import * as api from "/web/js/api.js";
 import { AdminView } from "/web/js/admin.js";
 import { CandleChart, INTERVAL } from "/web/js/chart.js";
+import { ApiKeysView } from "/web/js/keys.js";
 import { $, $$, el, toast } from "/web/js/dom.js";
 import { Ladder } from "/web/js/ladder.js";
 import { LoginScreen } from "/web/js/login.js";
@@ -45,6 +46,7 @@ let ticket;
 let orders;
 let portfolio;
 let admin;
+let keys;
 
 // --- refreshing orders, positions and the account ------------------------------------------
 
@@ -163,8 +165,11 @@ function showView(name) {
   for (const b of $$("#view-tabs button")) b.classList.toggle("active", b.dataset.view === name);
   $("#trade-view").hidden = name !== "trade";
   $("#admin-view").hidden = name !== "admin";
+  $("#keys-view").hidden = name !== "keys";
   if (name === "admin") admin.show();
   else admin.hide();
+  if (name === "keys") keys.show();
+  else keys.hide();
 }
 
 function setConn(id, status) {
@@ -246,6 +251,7 @@ async function start() {
   portfolio.canTrade = canTrade;
   admin.setPermissions(me.permissions);
   $('[data-view="admin"]').hidden = !(can("admin_venue") || can("manage_customers") || can("manage_users"));
+  $('[data-view="keys"]').hidden = !can("manage_api_keys");
 
   try {
     const assets = await api.get("/v2/assets", { status: "active" });
@@ -294,6 +300,7 @@ function boot() {
   orders = new OrdersPanel({ tbody: $("#orders-body"), assets: () => state.assets, onChanged: () => refreshSoon(50) });
   portfolio = new Portfolio({ onSelect: select, onChanged: () => refreshSoon(50) });
   admin = new AdminView();
+  keys = new ApiKeysView();
   login = new LoginScreen({ onLoggedIn: start });
 
   md.on("l1", (m) => {
