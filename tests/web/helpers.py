@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from playwright.sync_api import Page, expect
+import zxingcpp
+from playwright.sync_api import Locator, Page, expect
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "Trader-pass-123"
@@ -123,3 +124,26 @@ def fill_ticket(
 
 def ladder_row(page: Page, side: str, price: str) -> Any:
     return page.locator(f'[data-testid=ladder-{side}-row][data-price="{price}"]')
+
+
+def read_qr(page: Page, image: Locator) -> list[str]:
+    """The texts of the QR codes in ``image`` (an <img> on the page) as a reader sees them: the
+    browser draws the image at its natural size on a canvas, and zxing-cpp decodes the pixels."""
+    expect(image).to_be_visible()
+    width, height, grey = image.evaluate(
+        """(img) => {
+            const canvas = document.createElement("canvas");
+            canvas.width = img.naturalWidth;
+            canvas.height = img.naturalHeight;
+            const ctx = canvas.getContext("2d");
+            ctx.fillStyle = "#fff";
+            ctx.fillRect(0, 0, canvas.width, canvas.height);
+            ctx.drawImage(img, 0, 0);
+            const rgba = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+            const grey = [];
+            for (let i = 0; i < rgba.length; i += 4) grey.push(rgba[i]);
+            return [canvas.width, canvas.height, grey];
+        }"""
+    )
+    pixels = memoryview(bytes(grey)).cast("B", shape=[height, width])
+    return [result.text for result in zxingcpp.read_barcodes(pixels)]

@@ -8,7 +8,7 @@ import time
 import pyotp
 from playwright.sync_api import Page, expect
 
-from .helpers import BrokerRest, log_in
+from .helpers import BrokerRest, log_in, read_qr
 
 
 def test_bad_password_shows_the_servers_message(page: Page, server: BrokerRest) -> None:
@@ -60,6 +60,11 @@ def test_enrolment_required_above_the_threshold(page: Page, server: BrokerRest) 
     expect(enrol).to_be_visible()
     secret = page.get_by_test_id("totp-secret").inner_text().replace(" ", "")
     totp = pyotp.TOTP(secret)
+    # the QR code the page shows reads (zxing-cpp, from the pixels Chromium drew) as the
+    # otpauth URI of this secret
+    uri = page.locator("#enrol-uri").get_attribute("href")
+    assert uri == totp.provisioning_uri(name=rich.username, issuer_name="tradingfloor")
+    assert read_qr(page, page.get_by_test_id("totp-qr")) == [uri]
     now = time.time()
     page.get_by_test_id("totp-code").fill(totp.at(now))
     page.get_by_test_id("totp-confirm").click()

@@ -229,6 +229,7 @@ async def test_totp_enrolment_and_mfa_login(world: World) -> None:
         assert enrol.status_code == 200, enrol.text
         secret = enrol.json()["secret"]
         assert enrol.json()["otpauth_uri"].startswith("otpauth://totp/")
+        assert enrol.json()["otpauth_qr_svg"].startswith("data:image/svg+xml")
         totp = pyotp.TOTP(secret)
         now = time.time()
         bad = await client.post(

@@ -65,6 +65,7 @@ PUBLIC: dict[str, set[str]] = {
         "mfa_decision",
         "mfa_required",
         "new_totp_secret",
+        "provisioning_qr_svg",
         "provisioning_uri",
         "time_step",
         "totp_now",

@@ -37,6 +37,7 @@ from tradingfloor.broker.identity.service import (
     IdentityService,
     TokenPair,
 )
+from tradingfloor.broker.identity.totp import provisioning_qr_svg
 from tradingfloor.broker.service import Broker
 from tradingfloor.core.actor import Actor
 from tradingfloor.storage import tables as t
@@ -128,6 +129,7 @@ class TokenOut(BaseModel):
 class TotpEnrolmentOut(BaseModel):
     secret: str
     otpauth_uri: str
+    otpauth_qr_svg: str = Field(description="`otpauth_uri` as a QR code: an SVG data URI")
 
 
 class TotpConfirmOut(BaseModel):
@@ -322,8 +324,9 @@ def native_router(broker: Broker, identity: IdentityService, principal: Principa
         "/auth/totp/enrol",
         tags=auth_tag,
         summary="Start TOTP enrolment (username and password)",
-        description="Returns a new TOTP secret and its `otpauth://` URI for an authenticator "
-        "app; confirm with `/api/auth/totp/confirm`. 409 if TOTP is enabled already.",
+        description="Returns a new TOTP secret, its `otpauth://` URI for an authenticator "
+        "app and that URI as a QR code (an SVG data URI); confirm with "
+        "`/api/auth/totp/confirm`. 409 if TOTP is enabled already.",
     )
     async def totp_enrol(
         body: CredentialsIn, request: Request, response: Response
@@ -332,7 +335,11 @@ def native_router(broker: Broker, identity: IdentityService, principal: Principa
             body.username, body.password, client_address=_client_address(request)
         )
         response.headers.update(_NO_STORE)
-        return TotpEnrolmentOut(secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri)
+        return TotpEnrolmentOut(
+            secret=enrolment.secret,
+            otpauth_uri=enrolment.otpauth_uri,
+            otpauth_qr_svg=provisioning_qr_svg(enrolment.otpauth_uri),
+        )
 
     @router.post(
         "/auth/totp/confirm",

@@ -6,6 +6,9 @@ MFA rule at login, after the password has verified (`mfa_decision`):
 * not enrolled and equity strictly above the threshold (default $100,000.00) ->
   ENROLMENT_REQUIRED: refuse the login with a code telling the user to enrol TOTP first.
 * otherwise -> NOT_REQUIRED.
+
+Enrolment shows the ``otpauth://`` URI as a QR code (`provisioning_qr_svg`, drawn by segno as an
+SVG data URI) for the authenticator app to scan.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import re
 from enum import StrEnum
 
 import pyotp
+import segno
 
 __all__ = [
     "DEFAULT_ISSUER",
@@ -26,6 +30,7 @@ __all__ = [
     "mfa_decision",
     "mfa_required",
     "new_totp_secret",
+    "provisioning_qr_svg",
     "provisioning_uri",
     "time_step",
     "totp_now",
@@ -56,6 +61,13 @@ def new_totp_secret() -> str:
 def provisioning_uri(secret: str, username: str, issuer: str = DEFAULT_ISSUER) -> str:
     """The ``otpauth://totp/...`` URI an authenticator app reads (usually shown as a QR code)."""
     return _totp(secret).provisioning_uri(name=username, issuer_name=issuer)
+
+
+def provisioning_qr_svg(uri: str) -> str:
+    """`uri` as a QR code: an SVG ``data:`` URI (error correction M, 4 px modules, the standard
+    quiet zone of 4 modules, black on white so that every camera app reads it)."""
+    qr = segno.make(uri, error="m", boost_error=False)
+    return qr.svg_data_uri(scale=4, border=4, dark="#000", light="#fff")
 
 
 def time_step(now: float) -> int:

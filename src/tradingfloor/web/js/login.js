@@ -96,6 +96,7 @@ export class LoginScreen {
       const enrolment = await api.enrolTotp(username, password);
       $("#enrol-secret").textContent = enrolment.secret.replace(/(.{4})/g, "$1 ").trim();
       $("#enrol-uri").href = enrolment.otpauth_uri;
+      $("#enrol-qr").src = enrolment.otpauth_qr_svg;
       this.form.hidden = true;
       this.enrol.hidden = false;
       this.enrol.code.value = "";
