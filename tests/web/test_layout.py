@@ -5,7 +5,6 @@ Replace and Cancel buttons and the recent orders' Status column lie inside the o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
@@ -13,10 +12,16 @@ from playwright.sync_api import Locator, Page, expect
 from .helpers import BrokerRest, log_in
 
 
-def inside(inner: Locator, outer: Locator) -> None:
-    box: Any = inner.bounding_box()
-    frame: Any = outer.bounding_box()
-    assert box is not None and frame is not None
+def inside(inner: Locator, panel: str) -> None:
+    """``inner`` lies inside its enclosing ``panel`` (a selector): both boxes are measured in
+    one step in the page, so a re-render of the table between two measurements cannot matter."""
+    expect(inner).to_be_visible()
+    box, frame = inner.evaluate(
+        """(node, panel) => [node, node.closest(panel)]
+            .map((n) => n.getBoundingClientRect())
+            .map((r) => ({x: r.x, y: r.y, width: r.width, height: r.height}))""",
+        panel,
+    )
     assert frame["x"] <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"], (
         box,
         frame,
@@ -60,14 +65,14 @@ def test_order_actions_and_status_fit_the_orders_panel(
     assert rejected["status"] == "rejected"
     page.set_viewport_size({"width": width, "height": height})
     log_in(page, trader.username, trader.password)
-    panel = page.locator("section.panel.orders")
+    panel = "section.panel.orders"
 
     row = page.locator("[data-testid=order-row]").first
     expect(row).to_be_visible()
     inside(row.get_by_test_id("order-replace"), panel)
     inside(row.get_by_test_id("order-cancel"), panel)
     fits = "(box) => box.scrollWidth <= box.clientWidth"
-    assert page.locator("section.panel.orders .scroll").evaluate(fits)  # no sideways scrolling
+    assert page.locator(f"{panel} .scroll").evaluate(fits)  # no sideways scrolling
 
     page.get_by_test_id("orders-tab-recent").click()
     status = page.locator("[data-testid=order-row][data-status=rejected] td.status")
@@ -75,6 +80,6 @@ def test_order_actions_and_status_fit_the_orders_panel(
     inside(status, panel)
     # the reason is wrapped, not cut: nothing of it overflows the cell
     assert status.evaluate(fits)
-    assert page.locator("section.panel.orders .scroll").evaluate(fits)
+    assert page.locator(f"{panel} .scroll").evaluate(fits)
     inside(page.locator("[data-testid=orders-table] th", has_text="Status"), panel)
     page.screenshot(path=str(artifacts / f"terminal-{width}x{height}.png"))
