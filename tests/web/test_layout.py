@@ -7,29 +7,49 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Page, expect
 
 from .helpers import BrokerRest, log_in
 
+PANEL = "section.panel.orders"
 
-def inside(inner: Locator, panel: str) -> None:
-    """``inner`` lies inside its enclosing ``panel`` (a selector): both boxes are measured in
-    one step in the page, so a re-render of the table between two measurements cannot matter."""
-    expect(inner).to_be_visible()
-    box, frame = inner.evaluate(
-        """(node, panel) => [node, node.closest(panel)]
-            .map((n) => n.getBoundingClientRect())
-            .map((r) => ({x: r.x, y: r.y, width: r.width, height: r.height}))""",
-        panel,
-    )
+
+def inside(page: Page, selector: str) -> None:
+    """The element at ``selector`` lies inside the orders panel. Both boxes are measured in one
+    step in the page, on the element in the document at that moment (the table is re-rendered
+    when orders reload, so a handle taken earlier may already be detached)."""
+    box, frame = page.wait_for_function(
+        """([selector, panel]) => {
+            const node = document.querySelector(selector);
+            if (!node || !node.isConnected) return null;
+            return [node, node.closest(panel)]
+                .map((n) => n.getBoundingClientRect())
+                .map((r) => ({x: r.x, y: r.y, width: r.width, height: r.height}));
+        }""",
+        arg=[selector, PANEL],
+    ).json_value()
     assert frame["x"] <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"], (
+        selector,
         box,
         frame,
     )
     assert frame["y"] <= box["y"] and box["y"] + box["height"] <= frame["y"] + frame["height"], (
+        selector,
         box,
         frame,
     )
+
+
+def fits(page: Page, selector: str) -> bool:
+    """Nothing in the element at ``selector`` overflows it sideways."""
+    result: bool = page.wait_for_function(
+        """(selector) => {
+            const node = document.querySelector(selector);
+            return node ? [node.scrollWidth <= node.clientWidth] : null;
+        }""",
+        arg=selector,
+    ).json_value()[0]
+    return result
 
 
 @pytest.mark.parametrize(("width", "height"), [(1400, 900), (1280, 720)])
@@ -65,21 +85,20 @@ def test_order_actions_and_status_fit_the_orders_panel(
     assert rejected["status"] == "rejected"
     page.set_viewport_size({"width": width, "height": height})
     log_in(page, trader.username, trader.password)
-    panel = "section.panel.orders"
-
-    row = page.locator("[data-testid=order-row]").first
-    expect(row).to_be_visible()
-    inside(row.get_by_test_id("order-replace"), panel)
-    inside(row.get_by_test_id("order-cancel"), panel)
-    fits = "(box) => box.scrollWidth <= box.clientWidth"
-    assert page.locator(f"{panel} .scroll").evaluate(fits)  # no sideways scrolling
+    row = "[data-testid=order-row][data-status=new]"
+    expect(page.locator(row)).to_be_visible()
+    inside(page, f"{row} [data-testid=order-replace]")
+    inside(page, f"{row} [data-testid=order-cancel]")
+    assert fits(page, f"{PANEL} .scroll")  # no sideways scrolling
 
     page.get_by_test_id("orders-tab-recent").click()
-    status = page.locator("[data-testid=order-row][data-status=rejected] td.status")
-    expect(status).to_contain_text("band")
-    inside(status, panel)
-    # the reason is wrapped, not cut: nothing of it overflows the cell
-    assert status.evaluate(fits)
-    assert page.locator(f"{panel} .scroll").evaluate(fits)
-    inside(page.locator("[data-testid=orders-table] th", has_text="Status"), panel)
+    status = "[data-testid=order-row][data-status=rejected] td.status"
+    expect(page.locator(status)).to_contain_text("band")
+    inside(page, status)
+    assert fits(page, status)  # the reason is wrapped, not cut
+    assert fits(page, f"{PANEL} .scroll")
+    inside(page, "[data-testid=orders-table] thead th:nth-last-child(2)")  # Status
+    expect(page.locator("[data-testid=orders-table] thead th:nth-last-child(2)")).to_have_text(
+        "Status"
+    )
     page.screenshot(path=str(artifacts / f"terminal-{width}x{height}.png"))
