@@ -21,10 +21,6 @@ SHAPE_REJECTS = {3006, 3015}  # INVALID_TIF, INVALID_COMBINATION
 CLASSES = ["simple", "bracket", "oco", "oto"]
 TYPES = ["market", "limit", "stop", "stop_limit", "trailing_stop"]
 TIFS = ["day", "gtc", "opg", "cls", "ioc", "fok"]
-#: Offered although the venue refuses GTC market orders (3006): Alpaca accepts them (its own
-#: bracket example uses one), and issue 11 changes the broker to send them to the venue as DAY.
-#: Until that change is on main either answer is allowed; the ticket must offer them.
-ALPACA_ACCEPTS = {("market", "gtc")}
 
 
 def js(page: Page, script: str, arg: Any = None) -> Any:
@@ -103,9 +99,6 @@ def test_offered_combinations_are_the_ones_the_server_takes(page: Page, server: 
                     and answer["reject_code"] in SHAPE_REJECTS
                 )
                 offers = tif in offered[cls].get(type_, [])
-                if (type_, tif) in ALPACA_ACCEPTS and cls != "oco":
-                    assert offers, (cls, type_, tif)
-                    continue
                 if offers == refused:
                     code = answer.get("reject_code") or answer.get("code")
                     wrong.append((cls, type_, tif, offers, response.status_code, code))

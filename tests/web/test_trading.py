@@ -170,9 +170,9 @@ def test_ticket_validation_messages(page: Page, server: BrokerRest) -> None:
 
 
 def test_replace_offers_only_what_the_api_accepts(page: Page, server: BrokerRest) -> None:
-    """PATCH /v2/orders/{id} refuses a time-in-force change and any replace of a trailing stop
-    (422): the dialog shows the TIF without offering a change, and a trailing stop has no
-    Replace button; what the dialog sends is accepted."""
+    """The replace dialog offers the times in force PATCH /v2/orders/{id} accepts for the
+    order (a trailing stop has no OPG or CLS) and a trailing stop's trail; a trailing stop's
+    quantity alone is not sent (the venue cannot change one in place); what it sends is taken."""
     trader = server.trader("ruth", account_type="margin")
     headers = server.token(trader.username, trader.password)
     maker = server.trader("sam")
@@ -202,17 +202,35 @@ def test_replace_offers_only_what_the_api_accepts(page: Page, server: BrokerRest
     trailing = rows.filter(has_text="trailing_stop")
     expect(limit).to_have_count(1)
     expect(trailing).to_have_count(1)
-    expect(trailing.get_by_test_id("order-replace")).to_have_count(0)
-    expect(trailing.get_by_test_id("order-cancel")).to_have_count(1)
-
-    limit.get_by_test_id("order-replace").click()
     dialog = page.get_by_test_id("replace-dialog")
-    expect(dialog).to_be_visible()
     tif = page.get_by_test_id("replace-tif")
-    expect(tif).to_have_text("GTC")
-    assert dialog.locator("select, [name=time_in_force]:not(output)").count() == 0
-    page.get_by_test_id("replace-qty").fill("4")
+    disabled = "(s) => [...s.options].filter((o) => o.disabled).map((o) => o.value)"
+
+    # a simple limit order may take any TIF: GTC -> DAY is sent and accepted
+    limit.get_by_test_id("order-replace").click()
+    expect(dialog).to_be_visible()
+    expect(tif).to_have_value("gtc")
+    assert tif.evaluate(disabled) == []
+    tif.select_option("day")
     page.get_by_test_id("replace-submit").click()
     expect(dialog).to_be_hidden()
-    expect(limit).to_contain_text("GTC")
-    expect(limit.locator("td.num").first).to_have_text("4")
+    expect(rows.filter(has_text="440.00")).to_contain_text("DAY")
+
+    # a trailing stop: no OPG/CLS; its trail is offered; its quantity alone is not sent
+    trailing.get_by_test_id("order-replace").click()
+    expect(dialog).to_be_visible()
+    assert tif.evaluate(disabled) == ["opg", "cls"]
+    expect(page.get_by_test_id("replace-trail")).to_have_value("5.00")
+    expect(page.get_by_test_id("replace-stop")).to_be_hidden()
+    page.get_by_test_id("replace-qty").fill("2")
+    page.get_by_test_id("replace-submit").click()
+    expect(page.get_by_test_id("replace-errors")).to_contain_text("trail or time in force")
+    page.get_by_test_id("replace-trail").fill("6.00")
+    page.get_by_test_id("replace-submit").click()
+    expect(dialog).to_be_hidden()
+    replaced = rows.filter(has_text="trailing_stop")
+    expect(replaced).to_have_count(1)
+    expect(replaced.locator("td.num").first).to_have_text("2")
+    orders = server.check(server.http.get("/v2/orders", headers=headers))
+    trail = [o["trail_price"] for o in orders if o["type"] == "trailing_stop"]
+    assert trail == ["6.00"]

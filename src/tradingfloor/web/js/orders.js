@@ -3,11 +3,12 @@
 
 import * as api from "/web/js/api.js";
 import { $, $$, clock, confirmDialog, count, el, emptyRow, num, stamp, td, toast } from "/web/js/dom.js";
-import { checkReplace } from "/web/js/validate.js";
+import { checkReplace, replaceTifs } from "/web/js/validate.js";
 
 const COLUMNS = 11;
-// What PATCH /v2/orders/{id} accepts: a working order at the venue, not a trailing stop (the
-// venue cannot change a trailing stop), and only qty, limit_price and stop_price.
+// What PATCH /v2/orders/{id} accepts: a working order at the venue (new or partially filled);
+// the dialog offers the times in force the order's type and class allow (validate.js
+// replaceTifs), and a trailing stop's trail.
 const REPLACEABLE = new Set(["new", "partially_filled"]);
 const OPEN = new Set(["new", "accepted", "pending_new", "partially_filled", "held", "pending_replace", "pending_cancel", "accepted_for_bidding", "calculated"]);
 
@@ -77,7 +78,7 @@ export class OrdersPanel {
     const buttons = el("div", { class: "row" });
     actions.append(buttons);
     if (live && this.canTrade) {
-      if (REPLACEABLE.has(o.status) && o.type !== "trailing_stop") {
+      if (REPLACEABLE.has(o.status)) {
         buttons.append(el("button", { class: "small", testid: "order-replace", onclick: () => this.openReplace(o) }, "Replace"));
       }
       buttons.append(el("button", { class: "small danger", testid: "order-cancel", onclick: () => this.cancel(o) }, "Cancel"));
@@ -130,9 +131,13 @@ export class OrdersPanel {
     form.qty.value = order.qty;
     form.limit_price.value = order.limit_price ?? "";
     form.stop_price.value = order.stop_price ?? "";
-    form.time_in_force.value = order.time_in_force.toUpperCase();
+    form.trail.value = order.trail_price ?? order.trail_percent ?? "";
+    const tifs = replaceTifs(order);
+    for (const option of form.time_in_force.options) option.disabled = !tifs.includes(option.value);
+    form.time_in_force.value = order.time_in_force;
     form.querySelector('[data-field="limit_price"]').hidden = !order.limit_price;
-    form.querySelector('[data-field="stop_price"]').hidden = !order.stop_price;
+    form.querySelector('[data-field="stop_price"]').hidden = !order.stop_price || order.type === "trailing_stop";
+    form.querySelector('[data-field="trail"]').hidden = order.type !== "trailing_stop";
     $("#replace-errors").replaceChildren();
     this.dialog.showModal();
     form.qty.focus();
@@ -146,6 +151,8 @@ export class OrdersPanel {
       qty: form.qty.value,
       limit_price: form.limit_price.value,
       stop_price: form.stop_price.value,
+      trail: form.trail.value,
+      time_in_force: form.time_in_force.value,
     };
     const { errors, body } = checkReplace(order, values, this.assets().get(order.symbol));
     const list = $("#replace-errors");

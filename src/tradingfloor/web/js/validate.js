@@ -211,9 +211,19 @@ export function checkOrder(form, asset) {
 }
 
 /**
- * Check a replace: only the changed fields go out; at least one must change. Only qty,
- * limit_price and stop_price are sent: PATCH /v2/orders refuses a new time_in_force and a
- * trailing stop's trail (the venue keeps both), so the dialog does not offer them.
+ * The times in force a working order may be given by a replace (the broker's rebooking rules:
+ * those of a new order of its type and class; an extended-hours order stays DAY).
+ */
+export function replaceTifs(order) {
+  if (order.extended_hours) return ["day"];
+  return tifsFor(order.type, order.order_class || "simple");
+}
+
+/**
+ * Check a replace: only the changed fields go out; at least one must change. A new time in
+ * force or trail makes the broker cancel the order and place the replacement; the venue cannot
+ * change a trailing stop in place, so a trailing stop's quantity changes only together with
+ * its trail or time in force.
  */
 export function checkReplace(order, form, asset) {
   const errors = [];
@@ -225,10 +235,27 @@ export function checkReplace(order, form, asset) {
     if (!/^\d+$/.test(qty) || /^0+$/.test(qty)) errors.push({ field: "qty", message: "Quantity must be a whole number of shares above zero." });
     else body.qty = qty;
   }
+  const trailing = order.type === "trailing_stop";
   for (const field of ["limit_price", "stop_price"]) {
-    if (!order[field] || !changed(field, order[field])) continue;
+    if (trailing || !order[field] || !changed(field, order[field])) continue;
     const value = form[field].trim();
     if (positivePrice(errors, field, value, tick) && cmp(value, order[field]) !== 0) body[field] = value;
+  }
+  if (trailing && changed("trail", order.trail_price ?? order.trail_percent)) {
+    const value = form.trail.trim();
+    const p = parse(value);
+    if (p === null || p.n <= 0n) errors.push({ field: "trail", message: "Trail must be a number above zero." });
+    else if (cmp(value, order.trail_price ?? order.trail_percent) !== 0) body.trail = value;
+  }
+  if (form.time_in_force && form.time_in_force !== order.time_in_force) {
+    if (replaceTifs(order).includes(form.time_in_force)) body.time_in_force = form.time_in_force;
+    else errors.push({ field: "time_in_force", message: `This order cannot be ${form.time_in_force.toUpperCase()}.` });
+  }
+  if (trailing && body.qty && !body.trail && !body.time_in_force) {
+    errors.push({
+      field: "qty",
+      message: "The venue cannot change a trailing stop in place: change its trail or time in force as well.",
+    });
   }
   if (!errors.length && !Object.keys(body).length) errors.push({ field: "qty", message: "Nothing to change." });
   return { errors, body };
