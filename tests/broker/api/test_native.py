@@ -22,10 +22,10 @@ import pytest
 import pytest_asyncio
 
 from tradingfloor.broker.errors import ErrorCode
-from tradingfloor.broker.identity.lockout import LOGIN_ATTEMPTS_PER_MINUTE
 from tradingfloor.broker.identity.roles import PERMISSIONS, Permission, Role
 from tradingfloor.broker.identity.totp import MFA_EQUITY_THRESHOLD_MINOR
 from tradingfloor.broker.oms.requests import OrderRequest
+from tradingfloor.core.lockout import LOGIN_ATTEMPTS_PER_MINUTE
 from tradingfloor.exchange.engine.commands import Halt, Resume
 from tradingfloor.exchange.engine.types import Side
 

@@ -82,21 +82,7 @@ PUBLIC: dict[str, set[str]] = {
         "new_api_key",
         "verify_api_secret",
     },
-    "ratelimit": {"MAX_KEYS", "RateLimiter"},
     "sessions": {"REMEMBER_NS", "RevokedSessions"},
-    "lockout": {
-        "IPV6_PREFIX_LENGTH",
-        "LOCKOUT_SECONDS",
-        "LOCKOUT_THRESHOLD",
-        "LOGIN_ATTEMPTS_PER_MINUTE",
-        "UNLOCKED",
-        "LoginState",
-        "LoginThrottle",
-        "after_failure",
-        "after_success",
-        "is_locked",
-        "retry_after_s",
-    },
 }
 
 

@@ -16,11 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tradingfloor.broker.api.auth import RateLimitedError
 from tradingfloor.broker.errors import BrokerError, ErrorCode
-from tradingfloor.broker.identity.lockout import (
-    LOCKOUT_SECONDS,
-    LOCKOUT_THRESHOLD,
-    LOGIN_ATTEMPTS_PER_MINUTE,
-)
 from tradingfloor.broker.identity.passwords import make_hasher
 from tradingfloor.broker.identity.roles import Role
 from tradingfloor.broker.identity.service import (
@@ -37,6 +32,11 @@ from tradingfloor.broker.identity.tokens import (
     hash_refresh_token,
 )
 from tradingfloor.broker.identity.totp import MFA_EQUITY_THRESHOLD_MINOR, TOTP_STEP_S, totp_now
+from tradingfloor.core.lockout import (
+    LOCKOUT_SECONDS,
+    LOCKOUT_THRESHOLD,
+    LOGIN_ATTEMPTS_PER_MINUTE,
+)
 from tradingfloor.storage import tables as t
 from tradingfloor.storage.db import open_database
 from tradingfloor.storage.writer import WriteBehind

@@ -1,7 +1,8 @@
 """The identity service: users, logins, sessions, TOTP enrolment and API keys, on the SQL store.
 
 This is the stateful edge of ``broker.identity``: it composes the pure building blocks of the
-sibling modules (passwords, tokens, totp, apikeys, lockout, ratelimit) with the ``users``,
+sibling modules (passwords, tokens, totp, apikeys) and of ``core.lockout`` and
+``core.ratelimit`` (shared with the FIX logon) with the ``users``,
 ``refresh_tokens`` and ``api_keys`` tables, and implements the API's `Authenticator` protocol.
 Times are integer nanoseconds from the injected clock; writes go through the write-behind store
 and are flushed before a method returns.
@@ -82,14 +83,6 @@ from tradingfloor.broker.identity.apikeys import (
     new_api_key,
     verify_api_secret,
 )
-from tradingfloor.broker.identity.lockout import (
-    LoginState,
-    LoginThrottle,
-    after_failure,
-    after_success,
-    is_locked,
-    retry_after_s,
-)
 from tradingfloor.broker.identity.passwords import (
     check_password_policy,
     default_hasher,
@@ -97,7 +90,6 @@ from tradingfloor.broker.identity.passwords import (
     needs_rehash,
     verify_password,
 )
-from tradingfloor.broker.identity.ratelimit import RateLimiter
 from tradingfloor.broker.identity.roles import Role, can_assign
 from tradingfloor.broker.identity.sessions import REMEMBER_NS, RevokedSessions
 from tradingfloor.broker.identity.tokens import (
@@ -123,6 +115,15 @@ from tradingfloor.broker.identity.totp import (
 )
 from tradingfloor.broker.records import ActionRecorder, AdminAction
 from tradingfloor.core.actor import IN_PROCESS, Actor
+from tradingfloor.core.lockout import (
+    LoginState,
+    LoginThrottle,
+    after_failure,
+    after_success,
+    is_locked,
+    retry_after_s,
+)
+from tradingfloor.core.ratelimit import RateLimiter
 from tradingfloor.storage import tables as t
 from tradingfloor.storage.writer import WriteBehind
 

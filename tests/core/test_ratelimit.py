@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tradingfloor.broker.identity.ratelimit import MAX_KEYS, RateLimiter
+from tradingfloor.core.ratelimit import MAX_KEYS, RateLimiter
 
 NS = 1_000_000_000
 T0 = 1_750_000_000.0

@@ -6,11 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tradingfloor.broker.identity.lockout import (
+from tradingfloor.core.lockout import (
     LOCKOUT_SECONDS,
     LOCKOUT_THRESHOLD,
     LOGIN_ATTEMPTS_PER_MINUTE,
     UNLOCKED,
+    LockoutBook,
     LoginState,
     LoginThrottle,
     after_failure,
@@ -152,3 +153,66 @@ def test_unparseable_address_is_used_as_is() -> None:
     throttle = LoginThrottle(per_minute=1)
     assert throttle.check("u1", "unix:/tmp/sock", T0) == 0.0
     assert throttle.check("u2", "unix:/tmp/sock", T0) > 0
+
+
+def test_public_surface() -> None:
+    from tradingfloor.core import lockout, ratelimit
+
+    assert set(lockout.__all__) == {
+        "IPV6_PREFIX_LENGTH",
+        "LOCKOUT_SECONDS",
+        "LOCKOUT_THRESHOLD",
+        "LOGIN_ATTEMPTS_PER_MINUTE",
+        "UNLOCKED",
+        "LockoutBook",
+        "LoginState",
+        "LoginThrottle",
+        "address_key",
+        "after_failure",
+        "after_success",
+        "is_locked",
+        "retry_after_s",
+    }
+    assert set(ratelimit.__all__) == {"MAX_KEYS", "RateLimiter"}
+
+
+def test_custom_threshold_and_lock_length() -> None:
+    state = after_failure(UNLOCKED, T0_NS, threshold=2, lock_seconds=60)
+    assert state == LoginState(failed=1, locked_until_ns=0)
+    state = after_failure(state, T0_NS, threshold=2, lock_seconds=60)
+    assert state == LoginState(failed=0, locked_until_ns=T0_NS + 60 * NS)
+    with pytest.raises(ValueError):
+        after_failure(UNLOCKED, T0_NS, threshold=0)
+
+
+def test_lockout_book_locks_per_key_and_forgets_on_success() -> None:
+    book = LockoutBook(threshold=3, lock_seconds=60)
+    for _ in range(2):
+        book.failure("M1", T0_NS)
+    assert book.retry_after_s("M1", T0_NS) == 0
+    book.failure("M2", T0_NS)
+    book.success("M2")
+    assert len(book) == 1  # M2 forgotten
+    assert is_locked(book.failure("M1", T0_NS), T0_NS)
+    assert book.retry_after_s("M1", T0_NS + NS) == 59
+    assert book.retry_after_s("M1", T0_NS + 60 * NS) == 0
+    assert book.state("M1").failed == 0
+    assert book.retry_after_s("other", T0_NS) == 0
+
+
+def test_lockout_book_is_bounded() -> None:
+    book = LockoutBook(threshold=1, lock_seconds=60, max_keys=2)
+    for key in ("a", "b", "c"):
+        book.failure(key, T0_NS)
+    assert len(book) == 2
+    assert book.retry_after_s("a", T0_NS) == 0  # the oldest went first
+    assert book.retry_after_s("c", T0_NS) == 60
+
+
+def test_throttle_check_ns_matches_check() -> None:
+    throttle = LoginThrottle(per_minute=2)
+    assert throttle.check_ns("M1", "10.0.0.1", T0_NS) == 0
+    assert throttle.check_ns("M1", "10.0.0.2", T0_NS) == 0
+    wait = throttle.check_ns("m1", "10.0.0.3", T0_NS)
+    assert wait == 30 * NS
+    assert throttle.check_ns("M1", "10.0.0.3", T0_NS + wait) == 0
