@@ -216,3 +216,11 @@ def test_throttle_check_ns_matches_check() -> None:
     wait = throttle.check_ns("m1", "10.0.0.3", T0_NS)
     assert wait == 30 * NS
     assert throttle.check_ns("M1", "10.0.0.3", T0_NS + wait) == 0
+
+
+def test_throttle_with_its_own_address_rate() -> None:
+    throttle = LoginThrottle(per_minute=1, per_minute_per_address=3)
+    for i in range(3):
+        assert throttle.check_ns(f"M{i}", "10.0.0.1", T0_NS) == 0
+    assert throttle.check_ns("M9", "10.0.0.1", T0_NS) > 0
+    assert throttle.check_ns("M0", "10.0.0.2", T0_NS) > 0  # per name: 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -19,15 +19,17 @@ from tradingfloor.exchange.fix.codec import (
     encode,
     utc_timestamp,
 )
+from tradingfloor.exchange.fix.logon_guard import ADDRESS_LOCKED, COMP_ID_LOCKED, LOGON_THROTTLED
 from tradingfloor.exchange.fix.session import LOGON_REJECTED
 
 TIMEOUT = 5.0
 
 
-def make_config() -> VenueConfig:
+def make_config(**fix_logon: int) -> VenueConfig:
     return parse_config(
         {
             "venue": {"name": "TFEX"},
+            "fix_logon": fix_logon,
             "members": [
                 {"comp_id": "M1", "member": "m1", "password": "pw1"},
                 {"comp_id": "M2", "member": "m2", "password": "pw2", "cancel_on_disconnect": False},
@@ -71,6 +73,7 @@ class Client:
         self.seq = 1
         self.decoder = StreamDecoder()
         self.pending: list[Message] = []
+        self.clock: Callable[[], int] = time.time_ns  # stamps SendingTime
 
     @classmethod
     async def connect(cls, port: int, comp_id: str = "M1") -> Client:
@@ -82,7 +85,7 @@ class Client:
             t.SenderCompID: self.comp_id,
             t.TargetCompID: "TFEX",
             t.MsgSeqNum: str(self.seq),
-            t.SendingTime: utc_timestamp(time.time_ns()),
+            t.SendingTime: utc_timestamp(self.clock()),
         }
         self.seq += 1
         self.writer.write(encode("FIX.4.4", msg_type, list(fields.items()), body))
@@ -362,3 +365,140 @@ async def test_background_sync_sends_first_and_fsyncs_within_the_interval(
         client.close()
     finally:
         await acceptor.stop()
+
+
+# --- brute-force protection of logons -------------------------------------------------------------
+
+
+class FakeClock:
+    """The acceptor's and the clients' clock: real time plus what the test skips forward."""
+
+    def __init__(self) -> None:
+        self.offset = 0
+
+    def __call__(self) -> int:
+        return time.time_ns() + self.offset
+
+
+async def attempt(port: int, comp_id: str, password: str, clock: Callable[[], int]) -> Message:
+    """One logon on a new connection; the acceptor's first answer (the connection then closes
+    unless it is a Logon)."""
+    client = await Client.connect(port, comp_id)
+    client.clock = clock
+    client.logon(password)
+    reply = await client.recv()
+    if reply.msg_type != t.MT_LOGON:
+        assert await client.closed()
+    client.close()
+    return reply
+
+
+async def test_many_wrong_passwords_lock_the_comp_id_out(tmp_path: Path) -> None:
+    clock = FakeClock()
+    config = make_config(attempts_per_minute=1000, lockout_threshold=5, lockout_seconds=900)
+    acceptor = FixAcceptor(config, tmp_path / "fix", RecordingApp(), clock=clock)
+    port = await acceptor.start()
+    texts = [(await attempt(port, "M1", f"guess{i}", clock)).get(t.Text) for i in range(40)]
+    assert texts[:4] == [LOGON_REJECTED] * 4
+    assert all(text and text.startswith(COMP_ID_LOCKED) for text in texts[4:]), texts
+    assert texts[4] == f"{COMP_ID_LOCKED}, retry in 900 s"  # the failure that locks says so
+    refused = await attempt(port, "M1", "pw1", clock)  # the right password, while locked
+    assert (refused.msg_type, refused.seq_num) == (t.MT_LOGOUT, 1)
+    assert (refused.get(t.Text) or "").startswith(COMP_ID_LOCKED)
+    other = await attempt(port, "M2", "pw2", clock)  # another member is not affected
+    assert other.msg_type == t.MT_LOGON
+    clock.offset += 900 * 1_000_000_000
+    accepted = await attempt(port, "M1", "pw1", clock)
+    assert (accepted.msg_type, accepted.seq_num) == (t.MT_LOGON, 1)
+    await acceptor.stop(timeout_s=0.5)
+
+
+async def test_failed_logons_leave_the_member_session_state_alone(tmp_path: Path) -> None:
+    store_dir = tmp_path / "fix"
+    app = RecordingApp()
+    acceptor = FixAcceptor(make_config(), store_dir, app, sync_interval=None)
+    port = await acceptor.start()
+    client = await logged_on(port)
+    client.send(t.MT_NEW_ORDER_SINGLE, [(t.ClOrdID, "o1")])
+    await client.recv_type(t.MT_EXECUTION_REPORT)
+    client.send(t.MT_LOGOUT)
+    await client.recv_type(t.MT_LOGOUT)
+    client.close()
+    await asyncio.wait_for(app.logged_out.wait(), TIMEOUT)
+    store = acceptor.session("M1").store
+    before = (store.next_sender_seq, store.next_target_seq, store.get_range(1, 0))
+    log_bytes = {p.name: p.read_bytes() for p in (store_dir / "M1").iterdir() if p.is_file()}
+    for i in range(30):  # wrong passwords, then refusals of a locked-out CompID
+        reply = await attempt(port, "M1", f"guess{i}", time.time_ns)
+        assert (reply.msg_type, reply.seq_num, reply.get(t.TargetCompID)) == (
+            t.MT_LOGOUT,
+            1,
+            "M1",
+        )
+    assert (store.next_sender_seq, store.next_target_seq, store.get_range(1, 0)) == before
+    after = {p.name: p.read_bytes() for p in (store_dir / "M1").iterdir() if p.is_file()}
+    assert after == log_bytes
+    assert not (store_dir / "M2").exists()  # nor is a store created for a failed member
+    reply = await attempt(port, "M2", "wrong", time.time_ns)
+    assert reply.get(t.Text) == LOGON_REJECTED
+    assert not (store_dir / "M2").exists()
+    await acceptor.stop(timeout_s=0.5)
+
+
+async def test_logon_attempts_are_throttled_per_comp_id(tmp_path: Path) -> None:
+    config = make_config(attempts_per_minute=3, lockout_threshold=100)
+    acceptor = FixAcceptor(config, tmp_path / "fix", RecordingApp())
+    port = await acceptor.start()
+    for i in range(3):
+        assert (await attempt(port, "M1", f"x{i}", time.time_ns)).get(t.Text) == LOGON_REJECTED
+    text = (await attempt(port, "M1", "pw1", time.time_ns)).get(t.Text) or ""
+    assert text.startswith(LOGON_THROTTLED)  # not even the right password is looked at
+    assert (await attempt(port, "M2", "pw2", time.time_ns)).msg_type == t.MT_LOGON
+    await acceptor.stop(timeout_s=0.5)
+
+
+async def test_logon_attempts_are_throttled_and_locked_per_address(tmp_path: Path) -> None:
+    clock = FakeClock()
+    config = make_config(
+        attempts_per_minute=100,
+        address_attempts_per_minute=4,
+        address_lockout_threshold=100,
+        lockout_threshold=100,
+    )
+    acceptor = FixAcceptor(config, tmp_path / "fix", RecordingApp(), clock=clock)
+    port = await acceptor.start()
+    for comp_id in ("A", "B", "C", "D"):  # a different CompID each time: one address
+        assert (await attempt(port, comp_id, "x", clock)).get(t.Text) == LOGON_REJECTED
+    text = (await attempt(port, "M1", "pw1", clock)).get(t.Text) or ""
+    assert text.startswith(LOGON_THROTTLED)
+    await acceptor.stop(timeout_s=0.5)
+
+    config = make_config(
+        attempts_per_minute=100,
+        address_attempts_per_minute=100,
+        address_lockout_threshold=3,
+        lockout_threshold=100,
+        lockout_seconds=60,
+    )
+    acceptor = FixAcceptor(config, tmp_path / "fix", RecordingApp(), clock=clock)
+    port = await acceptor.start()
+    texts = [(await attempt(port, c, "x", clock)).get(t.Text) for c in ("A", "B", "C", "M2")]
+    assert texts[:2] == [LOGON_REJECTED] * 2
+    assert texts[2] == f"{ADDRESS_LOCKED}, retry in 60 s"
+    assert (texts[3] or "").startswith(ADDRESS_LOCKED)
+    text = (await attempt(port, "M1", "pw1", clock)).get(t.Text) or ""
+    assert text.startswith(ADDRESS_LOCKED)
+    clock.offset += 60 * 1_000_000_000
+    assert (await attempt(port, "M1", "pw1", clock)).msg_type == t.MT_LOGON
+    await acceptor.stop(timeout_s=0.5)
+
+
+async def test_failed_logon_is_logged_with_the_source_address(
+    venue: tuple[FixAcceptor, RecordingApp, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, _, port = venue
+    with caplog.at_level("INFO", logger="tradingfloor.exchange.fix.acceptor"):
+        await attempt(port, "M1", "wrong", time.time_ns)
+    (line,) = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert "'M1' from 127.0.0.1:" in line
+    assert LOGON_REJECTED in line

@@ -197,6 +197,25 @@ def test_logon_refused(h: Harness, change: dict[str, Any], text: str) -> None:
     assert h.store.next_target_seq == 1  # the refused Logon does not count
 
 
+def test_wrong_password_leaves_the_member_store_alone(h: Harness) -> None:
+    h.connect_and_logon()
+    h.session.send_app(t.MT_EXECUTION_REPORT, [(t.ExecID, "e1")], now_ns=h.now)
+    h.session.connection_lost("gone", h.now)
+    before = (h.store.next_sender_seq, h.store.next_target_seq, h.store.get_range(1, 0))
+    received = h.store.received()
+    wrong = h.logon(password="wrong")
+    no_seq = Message(tuple(f for f in wrong.fields if f[0] != t.MsgSeqNum))
+    for msg in (wrong, h.logon(sender="M2"), no_seq):
+        h.session.connection_made(h.now)
+        (reply,) = h.feed(msg)
+        assert (reply.msg_type, reply.seq_num) == (t.MT_LOGOUT, 1)
+        assert reply.get(t.Text) == LOGON_REJECTED
+        h.session.connection_lost("closed", h.now)
+    assert (h.store.next_sender_seq, h.store.next_target_seq, h.store.get_range(1, 0)) == before
+    assert h.store.received() == received
+    assert h.app.events == [("logon", "M1"), ("logout", "gone")]
+
+
 def test_logon_with_encrypt_method_other_than_zero_refused(h: Harness) -> None:
     h.session.connection_made(h.now)
     msg = h.msg(t.MT_LOGON, [(t.EncryptMethod, "1"), (t.HeartBtInt, "30"), (t.Password, "pw")])

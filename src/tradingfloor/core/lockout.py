@@ -124,11 +124,17 @@ class LoginThrottle:
     """Limits login attempts per username and per client address (independent buckets).
 
     Usernames are compared case-insensitively; addresses are grouped by `address_key`.
+    ``per_minute_per_address`` defaults to ``per_minute``.
     """
 
-    def __init__(self, per_minute: int = LOGIN_ATTEMPTS_PER_MINUTE) -> None:
+    def __init__(
+        self,
+        per_minute: int = LOGIN_ATTEMPTS_PER_MINUTE,
+        *,
+        per_minute_per_address: int | None = None,
+    ) -> None:
         self._by_user = RateLimiter(per_minute)
-        self._by_address = RateLimiter(per_minute)
+        self._by_address = RateLimiter(per_minute_per_address or per_minute)
 
     def check_ns(self, username: str, client_address: str, now_ns: int) -> int:
         """0 if the attempt may go ahead (and counts it in both buckets), else the wait in ns.

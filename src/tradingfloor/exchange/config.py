@@ -22,6 +22,7 @@ from tradingfloor.exchange.engine.commands import AddInstrument
 __all__ = [
     "DEFAULT_CONFIG_PATH",
     "ConfigError",
+    "LogonLimits",
     "MemberConfig",
     "VenueConfig",
     "hash_password",
@@ -63,6 +64,21 @@ class MemberConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LogonLimits:
+    """Brute-force protection of FIX logons (``[fix_logon]`` in the venue TOML).
+
+    Attempts are throttled per claimed CompID and per source address; consecutive failed
+    logons lock the CompID (and, at a higher count, the address) out for ``lockout_seconds``.
+    """
+
+    attempts_per_minute: int = 10  # logon attempts per CompID per minute (bursts up to that)
+    address_attempts_per_minute: int = 60  # ... and per source address (IPv6: per /64)
+    lockout_threshold: int = 5  # consecutive failures that lock the CompID ...
+    address_lockout_threshold: int = 20  # ... and those that lock the source address
+    lockout_seconds: int = 900  # for this long
+
+
+@dataclass(frozen=True, slots=True)
 class VenueConfig:
     """Everything ``tradingfloor serve`` needs besides ports and the data directory."""
 
@@ -71,6 +87,7 @@ class VenueConfig:
     members: tuple[MemberConfig, ...] = ()
     heartbeat_seconds: int = 30  # accepted HeartBtInt range is 1..heartbeat_max_seconds
     heartbeat_max_seconds: int = 300
+    logon: LogonLimits = LogonLimits()
     _by_comp_id: Mapping[str, MemberConfig] = field(default_factory=dict, repr=False)
 
     def member(self, comp_id: str) -> MemberConfig | None:
@@ -145,9 +162,31 @@ def _instrument(raw: Any, i: int) -> AddInstrument:
     return inst
 
 
+_LOGON_KEYS: Final = {
+    "attempts_per_minute": 100_000,
+    "address_attempts_per_minute": 100_000,
+    "lockout_threshold": 1_000,
+    "address_lockout_threshold": 100_000,
+    "lockout_seconds": 86_400 * 365,
+}
+
+
+def _logon_limits(raw: Any) -> LogonLimits:
+    if not isinstance(raw, dict):
+        raise ConfigError("fix_logon: expected a table")
+    unknown = set(raw) - set(_LOGON_KEYS)
+    if unknown:
+        raise ConfigError(f"fix_logon: unknown keys {sorted(unknown)}")
+    for key, value in raw.items():
+        top = _LOGON_KEYS[key]
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= top:
+            raise ConfigError(f"fix_logon.{key}: expected 1..{top}")
+    return LogonLimits(**raw)
+
+
 def parse_config(data: Mapping[str, Any]) -> VenueConfig:
     """Build a VenueConfig from a parsed TOML document."""
-    unknown = set(data) - {"venue", "instruments", "members"}
+    unknown = set(data) - {"venue", "instruments", "members", "fix_logon"}
     if unknown:
         raise ConfigError(f"unknown top-level keys {sorted(unknown)}")
     venue = data.get("venue", {})
@@ -174,6 +213,7 @@ def parse_config(data: Mapping[str, Any]) -> VenueConfig:
         members=members,
         heartbeat_seconds=hb,
         heartbeat_max_seconds=hb_max,
+        logon=_logon_limits(data.get("fix_logon", {})),
         _by_comp_id=by_comp,
     )
 

@@ -17,6 +17,7 @@ from tradingfloor.exchange.config import MemberConfig, VenueConfig
 from tradingfloor.exchange.fix import tags as t
 from tradingfloor.exchange.fix.application_api import FixApplication, SessionHandle
 from tradingfloor.exchange.fix.codec import DecodeError, Message, MessageFields, StreamDecoder
+from tradingfloor.exchange.fix.logon_guard import LogonGuard
 from tradingfloor.exchange.fix.session import (
     LOGON_REJECTED,
     FixSession,
@@ -156,14 +157,14 @@ class _Connection(asyncio.Protocol):
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._decoder = StreamDecoder()
         self._timer: asyncio.TimerHandle | None = None
-        self._peer = "?"
+        self._peer: tuple[str, int] = ("?", 0)
 
     # --- asyncio.Protocol -----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's TCP transport does not derive from asyncio.Transport: accept it by duck typing.
         self.transport = cast(asyncio.Transport, transport)
-        self._peer = str(self.transport.get_extra_info("peername"))
+        self._peer = _address(self.transport.get_extra_info("peername"))
         self.transport.set_write_buffer_limits(high=RESEND_LOW_WATER_BYTES)
         self._acceptor._connections.add(self)
         if len(self._acceptor._connections) > MAX_CONNECTIONS:
@@ -222,9 +223,20 @@ class _Connection(asyncio.Protocol):
         comp_id = item.get(t.SenderCompID) or ""
         now = self._acceptor.clock()
         config = self._acceptor.config
-        if config.member(comp_id) is None:
-            _log.info("FIX logon from %s refused: unknown SenderCompID %r", self._peer, comp_id)
-            self._refuse(refusal_logout(config, item, LOGON_REJECTED, now), "unknown member")
+        guard = self._acceptor.logon_guard
+        host, port = self._peer
+        refusal = guard.admit(comp_id, host, now)
+        if refusal is None:
+            member = config.member(comp_id)
+            password = item.get(t.Password)
+            if member is not None and password is not None and member.check_password(password):
+                guard.succeeded(comp_id, host)
+            else:
+                refusal = guard.failed(comp_id, host, now) or LOGON_REJECTED
+        if refusal is not None:
+            # nothing of the member's session is touched before it has authenticated
+            _log.warning("FIX logon as %r from %s:%d refused: %s", comp_id, host, port, refusal)
+            self._refuse(refusal_logout(config, item, refusal, now), refusal)
             return
         try:
             entry = self._acceptor._entry(comp_id)
@@ -235,13 +247,13 @@ class _Connection(asyncio.Protocol):
             return
         if entry.conn is not None or entry.session.connected:
             text = "session already connected"
-            _log.info("FIX logon of %s from %s refused: %s", comp_id, self._peer, text)
+            _log.info("FIX logon of %s from %s:%d refused: %s", comp_id, host, port, text)
             self._refuse(refusal_logout(config, item, text, now), text)
             return
         self._cancel_timer()
         self.entry = entry
         entry.conn = self
-        entry.session.connection_made(now)
+        entry.session.connection_made(now, self._peer)
         entry.session.on_message(item, now)
 
     def _refuse(self, logout: bytes, reason: str) -> None:
@@ -376,6 +388,7 @@ class FixAcceptor:
         self.clock = clock
         self.max_write_buffer = max_write_buffer
         self._listener = _Listener(self, application)
+        self.logon_guard = LogonGuard(config.logon)
         self._entries: dict[str, _Member] = {}
         self._connections: set[_Connection] = set()
         self._dirty: dict[str, _Member] = {}
@@ -556,6 +569,14 @@ class FixAcceptor:
         # mark past every report sent so far, so all of them must be on disk first.
         unsynced.update(self._dirty)
         self._sync(unsynced.values())
+
+
+def _address(peername: object) -> tuple[str, int]:
+    """(address, port) of a transport's ``peername`` (IPv4 and IPv6 tuples; else str, 0)."""
+    if isinstance(peername, tuple) and len(peername) >= 2:
+        host, port = peername[0], peername[1]
+        return str(host), port if isinstance(port, int) else 0
+    return str(peername), 0
 
 
 def _dir_name(comp_id: str) -> str:

@@ -167,6 +167,7 @@ class FixSession:
         self._resend_next = 0  # peer's ResendRequest being answered: next seq, last seq
         self._resend_end = -1
         self._awaiting_reset_logon = False  # we reset for a new epoch; the peer's Logon is due
+        self._peer: tuple[str, int] = ("", 0)  # the connection's source address and port
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -196,6 +197,11 @@ class FixSession:
         return self._state is not SessionState.DISCONNECTED
 
     @property
+    def peer(self) -> tuple[str, int]:
+        """Source address and port of the current (or last) connection; ("", 0) if unknown."""
+        return self._peer
+
+    @property
     def heartbeat_ns(self) -> int:
         """The HeartBtInt agreed at logon, in ns (0 before logon)."""
         return self._hb_ns
@@ -217,11 +223,12 @@ class FixSession:
 
     # --- connection life ------------------------------------------------------------------------
 
-    def connection_made(self, now_ns: int) -> None:
-        """A connection presents itself for this session; its first message must be a Logon."""
+    def connection_made(self, now_ns: int, peer: tuple[str, int] = ("", 0)) -> None:
+        """A connection from ``peer`` (address, port) presents itself; it must send a Logon."""
         if self._state is not SessionState.DISCONNECTED:
             raise RuntimeError(f"session {self.comp_id} already has a connection")
         self._reset_connection()
+        self._peer = peer
         self._state = SessionState.AWAITING_LOGON
         self._last_recv = self._last_sent = now_ns
 
@@ -321,15 +328,33 @@ class FixSession:
         if self._state is SessionState.AWAITING_LOGON:
             self._on_logon(item, now_ns)
         else:
+            self._store.save_received(item.fields, now_ns, self._peer)
             self._on_sequenced(item, now_ns)
+
+    def _authenticated(self, msg: Message) -> bool:
+        """Whether the Logon names this member and carries its password."""
+        password = msg.get(t.Password)
+        return (
+            msg.get(t.SenderCompID) == self.comp_id
+            and password is not None
+            and self._member.check_password(password)
+        )
 
     def _on_logon(self, msg: Message, now_ns: int) -> None:
         if msg.msg_type != t.MT_LOGON:
             self._close("first message was not a Logon")
             return
+        if not self._authenticated(msg):
+            # not the member: answer with MsgSeqNum 1 and leave its store alone
+            host, port = self._peer
+            _log.info("FIX logon of %s from %s:%d refused: bad password", self.comp_id, host, port)
+            self._emit(refusal_logout(self._config, msg, LOGON_REJECTED, now_ns), now_ns)
+            self._close(LOGON_REJECTED)
+            return
+        self._store.save_received(msg.fields, now_ns, self._peer)
         refusal = self._check_logon(msg, now_ns)
         if refusal is not None:
-            _log.info("FIX logon of %s refused: %s", self.comp_id, refusal)
+            _log.info("FIX logon of %s from %s:%d refused: %s", self.comp_id, *self._peer, refusal)
             self._send_session(t.MT_LOGOUT, [(t.Text, refusal)], now_ns)
             self._close(refusal)
             return
@@ -400,16 +425,9 @@ class FixSession:
         self._listener.on_logon(self)
 
     def _check_logon(self, msg: Message, now_ns: int) -> str | None:
-        """Why the Logon is refused, or None."""
+        """Why the Logon of the authenticated member is refused, or None."""
         if not isinstance(_int_field(msg, t.MsgSeqNum), int):
             return "logon rejected: MsgSeqNum (34) missing or not an integer"
-        password = msg.get(t.Password)
-        if (
-            msg.get(t.SenderCompID) != self.comp_id
-            or password is None
-            or not self._member.check_password(password)
-        ):
-            return LOGON_REJECTED
         if msg.get(t.TargetCompID) != self._config.name:
             return f"logon rejected: TargetCompID (56) must be {self._config.name}"
         if msg.get(t.EncryptMethod) != "0":

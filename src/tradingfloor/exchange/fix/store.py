@@ -1,6 +1,7 @@
-"""Durable store of one FIX session: sequence numbers and every sent application message.
+"""Durable store of one FIX session: sequence numbers, sent messages and received messages.
 
-Lets the gateway answer a ResendRequest after a restart and continue the sequence numbers.
+Lets the gateway answer a ResendRequest after a restart and continue the sequence numbers, and
+an administrator see what an authenticated session sent, when and from which address.
 
 Directory layout (integers little-endian):
 
@@ -9,13 +10,19 @@ Directory layout (integers little-endian):
     magic "TFFIXSEQ" | version u32 | next_sender u64 | next_target u64 | creation_ns i64 |
     generation u64 | crc32 u32 of the 44 bytes before it
 
-``messages-{generation:08d}.log`` -- append-only, one record per sent message::
+``messages-{generation:08d}.log`` -- append-only, one record per sent or received message::
 
-    length u32 (of seq + raw) | crc32 u32 (of seq + raw) | seq u64 | raw FIX bytes
+    length u32 (of the payload) | crc32 u32 (of the payload) | payload
+    sent:     seq u64 | raw FIX bytes
+    received: (seq | 2**63) u64 | received_ns i64 | port u16 | address length u8 | address |
+              the message's fields from 35 on, as received (without 8, 9, 10)
 
-A record with no raw bytes marks a seq num used by a message that is never resent (session
-messages, market data): a resend gap-fills it. Logging it is how the sender seq num survives a
-crash without rewriting the seqnums file on every heartbeat.
+A sent record with no raw bytes marks a seq num used by a message that is never resent
+(session messages, market data): a resend gap-fills it. Logging it is how the sender seq num
+survives a crash without rewriting the seqnums file on every heartbeat. A received record's
+seq is the message's MsgSeqNum (0 when it is not an integer below 2**63); received records
+are in arrival order and play no part in sequencing. ``reset()`` moves the log of the ending
+generation to ``history/`` (kept for audit) instead of deleting it.
 
 ``targets.log`` -- append-only, one 16-byte record per change of the next target seq num::
 
@@ -55,7 +62,7 @@ import struct
 import time
 import zlib
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,12 +76,14 @@ __all__ = [
     "MAX_STORED_MESSAGE_BYTES",
     "TARGETS_COMPACT_BYTES",
     "FailureHook",
+    "ReceivedMessage",
     "SessionStore",
     "StoreCorruptError",
     "StoreEpoch",
     "StoreFailedError",
     "StoreLockedError",
     "read_store_epoch",
+    "read_received",
 ]
 
 MAX_STORED_MESSAGE_BYTES: Final = 1 << 20
@@ -84,6 +93,9 @@ _SEQ_BODY: Final = struct.Struct("<8sIQQqQ")
 _CRC: Final = struct.Struct("<I")
 _REC_HEADER: Final = struct.Struct("<II")  # length, crc32
 _REC_SEQ: Final = struct.Struct("<Q")
+_RECEIVED: Final = 1 << 63  # flag in a record's seq field: a received message
+_RECEIVED_HEAD: Final = struct.Struct("<QqHB")  # seq | flag, received_ns, port, address length
+_HISTORY: Final = "history"
 _SEQNUMS: Final = "seqnums"
 _TARGETS: Final = "targets.log"
 _TARGET_REC: Final = struct.Struct("<QII")  # next_target, generation, crc32
@@ -140,6 +152,16 @@ def read_store_epoch(directory: Path) -> StoreEpoch | None:
         return StoreEpoch(parse_venue_id(parts[0]), epoch, _NOTICE[parts[2]])
     except ValueError as exc:
         raise StoreCorruptError(f"{path}: {exc}") from None
+@dataclass(frozen=True, slots=True)
+class ReceivedMessage:
+    """One message received from the member in an authenticated session, as stored."""
+
+    generation: int  # the store generation (seq nums start again at each reset)
+    seq: int  # its MsgSeqNum (0 when that was not a usable integer)
+    received_ns: int
+    address: str  # the peer's source address and port
+    port: int
+    fields: bytes  # the message from 35 on, as received, SOH-separated (without 8, 9, 10)
 
 
 def _only_zeros(f: BinaryIO, offset: int, size: int) -> bool:
@@ -224,8 +246,12 @@ class SessionStore:
         current = _log_name(self._generation)
         for leftover in self._dir.iterdir():
             # a log of another generation is the old (or new) log of an interrupted reset
-            stale_log = leftover.name.startswith("messages-") and leftover.name != current
-            if stale_log or leftover.name.endswith(".tmp"):
+            if leftover.name.startswith("messages-") and leftover.name != current:
+                if leftover.name < current:
+                    self._archive(leftover)
+                else:
+                    leftover.unlink()
+            elif leftover.name.endswith(".tmp"):
                 leftover.unlink()
         log = self._dir / _log_name(self._generation)
         self._log_fd = os.open(log, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
@@ -287,6 +313,9 @@ class SessionStore:
                         break  # the last record was not completely written: a torn tail
                     raise StoreCorruptError(f"{path}: bad record at offset {offset}")
                 (seq,) = _REC_SEQ.unpack_from(payload)
+                if seq & _RECEIVED:
+                    offset = end
+                    continue
                 if seq <= last_seq:
                     raise StoreCorruptError(f"{path}: seq {seq} after {last_seq} at {offset}")
                 self._index(seq, offset if length > _REC_SEQ.size else _ABSENT)
@@ -366,6 +395,35 @@ class SessionStore:
         self._log_dirty = True
         self._next_sender = seq + 1
 
+    def save_received(
+        self, fields: Sequence[tuple[int, str]], received_ns: int, peer: tuple[str, int]
+    ) -> None:
+        """Log a message received from the member (its fields in wire order, from 35 on).
+
+        Appended to the same log as the sent messages: one more ``os.write``, fsynced with
+        them by ``sync()``. Needs the member to be authenticated (the caller's job).
+        """
+        self._check_open()
+        seq = 0
+        for tag, value in fields:
+            if tag == 34:
+                if value.isascii() and value.isdigit() and len(value) < 19:
+                    seq = int(value)
+                break
+        body = b"".join([b"%d=%b\x01" % (tag, value.encode("latin-1")) for tag, value in fields])
+        address = peer[0].encode("utf-8")[:255]
+        head = _RECEIVED_HEAD.pack(seq | _RECEIVED, received_ns, peer[1] & 0xFFFF, len(address))
+        payload = head + address + body  # a frame is at most codec.MAX_MESSAGE_BYTES
+        with self._writing():
+            write_all(self._log_fd, _REC_HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
+        self._log_size += _REC_HEADER.size + len(payload)
+        self._log_dirty = True
+
+    def received(self) -> list[ReceivedMessage]:
+        """Every stored received message, oldest generation first (see ``read_received``)."""
+        self._check_open()
+        return list(read_received(self._dir))
+
     def skip_sent(self, seq: int) -> None:
         """Log that ``seq`` was sent in a message that is never resent (gap-filled instead)."""
         self.save_sent(seq, b"")
@@ -402,7 +460,8 @@ class SessionStore:
         self._creation_ns = time.time_ns() if now_ns is None else now_ns
         self._write_seqnums()
         self.sync()
-        old_log.unlink(missing_ok=True)
+        if old_log.exists():
+            self._archive(old_log)
         self._truncate_targets()
 
     def adopt_epoch(self, venue_id: int, epoch: int) -> None:
@@ -430,6 +489,13 @@ class SessionStore:
         line = f"{format_venue_id(epoch.venue_id)} {epoch.epoch} {state}\n"
         atomic_write(self._dir / EPOCH_FILE, line.encode("ascii"))
         self._epoch = epoch
+    def _archive(self, log: Path) -> None:
+        """Move the log of an ended generation to ``history/`` (its received messages stay)."""
+        history = self._dir / _HISTORY
+        ensure_dir(history)
+        os.replace(log, history / log.name)
+        fsync_dir(history)
+        fsync_dir(self._dir)
 
     def _truncate_targets(self) -> None:
         """Empty targets.log; only once ``seqnums`` durably holds the next target seq num."""
@@ -556,3 +622,44 @@ class SessionStore:
             if self._on_failure is not None:
                 self._on_failure(exc)
             raise
+
+
+def _received_records(path: Path, generation: int) -> Iterator[ReceivedMessage]:
+    data = path.read_bytes()
+    offset = 0
+    while offset + _REC_HEADER.size <= len(data):
+        length, crc = _REC_HEADER.unpack_from(data, offset)
+        start = offset + _REC_HEADER.size
+        payload = data[start : start + length]
+        if len(payload) < length or zlib.crc32(payload) != crc:
+            if start + length >= len(data):
+                return  # a torn tail (or a record being written right now)
+            raise StoreCorruptError(f"{path}: bad record at offset {offset}")
+        offset = start + length
+        if len(payload) < _RECEIVED_HEAD.size:
+            continue
+        seq, received_ns, port, address_len = _RECEIVED_HEAD.unpack_from(payload)
+        if not seq & _RECEIVED:
+            continue
+        at = _RECEIVED_HEAD.size
+        address = payload[at : at + address_len].decode("utf-8", "replace")
+        fields = payload[at + address_len :]
+        yield ReceivedMessage(generation, seq & ~_RECEIVED, received_ns, address, port, fields)
+
+
+def read_received(directory: Path) -> Iterator[ReceivedMessage]:
+    """The received messages stored in a session directory, oldest generation first.
+
+    Reads the files without taking the store's lock, so it works while the venue runs (a
+    record being written at that moment is left out). Ended generations are under
+    ``history/``.
+    """
+    logs: list[tuple[int, Path]] = []
+    for folder in (directory / _HISTORY, directory):
+        if folder.is_dir():
+            for path in folder.glob("messages-*.log"):
+                stem = path.name[len("messages-") : -len(".log")]
+                if stem.isdigit():
+                    logs.append((int(stem), path))
+    for generation, path in sorted(logs):
+        yield from _received_records(path, generation)
