@@ -1,18 +1,18 @@
 """The ``tradingfloor`` command: the demo market, the exchange and broker server, the headless
 market simulation, offline engine replay (optionally journaled), recovery of a journal
-directory, the final book, benchmarks, the version.
+directory, the final book, the messages members sent over FIX, benchmarks, the version.
 
 Exit codes: 0 success, 1 internal error (including a failed journal write), 2 invalid usage or
 invalid input (the message names the file and line; also a journal directory that is in use or
 already holds a journal without ``--append``; also ``serve --new-epoch`` when nothing needs
 one), 3 a corrupt journal or one that does not fit its snapshots (the message names the file
-and offset; also a damaged venue identity file or FIX mark), 4 ``serve``/``demo`` refused to
-start because a consumer's mark does not fit the journal (lost, truncated or foreign journal:
-restore it, or start a new epoch with ``--new-epoch``; docs/journal.md). Summaries and
-diagnostics go to stderr; ``--output -``, ``engine book`` and the ``engine recover`` report
-write their results to stdout (the report goes to stderr when ``--events-out -`` takes
-stdout). ``engine run`` and ``engine recover`` end their summaries with a ``state hash: <hex>``
-line.
+and offset; also a damaged venue identity file or FIX mark, or a corrupt FIX session store),
+4 ``serve``/``demo`` refused to start because a consumer's mark does not fit the journal (lost,
+truncated or foreign journal: restore it, or start a new epoch with ``--new-epoch``;
+docs/journal.md). Summaries and diagnostics go to stderr; ``--output -``, ``fix received``,
+``engine book`` and the ``engine recover`` report write their results to stdout (the report
+goes to stderr when ``--events-out -`` takes stdout). ``engine run`` and ``engine recover`` end
+their summaries with a ``state hash: <hex>`` line.
 """
 
 from __future__ import annotations
@@ -93,8 +93,10 @@ engine_app = typer.Typer(
 bench_app = typer.Typer(
     help="Benchmarks (results are printed, never asserted).", no_args_is_help=True
 )
+fix_app = typer.Typer(help="The venue's FIX session stores (docs/fix.md).", no_args_is_help=True)
 app.add_typer(engine_app, name="engine")
 app.add_typer(bench_app, name="bench")
+app.add_typer(fix_app, name="fix")
 
 InputOption = Annotated[
     str,
@@ -626,6 +628,34 @@ def _operator_name(operator: str | None) -> str:
     except (KeyError, OSError):
         user = "unknown"
     return f"{user}@{socket.gethostname()}"
+
+
+@fix_app.command("received")
+def fix_received(
+    comp_id: Annotated[str, typer.Argument(help="The member's SenderCompID.")],
+    data_dir: Annotated[
+        Path, typer.Option(help="The venue's data directory (as given to serve or demo).")
+    ] = Path("var/venue"),
+) -> None:
+    """List the messages a member's authenticated FIX sessions sent to the venue: receive time
+    (UTC), store generation, MsgSeqNum, source address and port, the message (| for SOH).
+
+    Reads the store without locking it, so it works while the venue runs.
+    """
+    from tradingfloor.exchange.fix.acceptor import session_dir
+    from tradingfloor.exchange.fix.store import StoreCorruptError, read_received
+
+    directory = session_dir(data_dir / "fix" / "sessions", comp_id)
+    if not directory.is_dir():
+        _fail(f"no FIX session store for {comp_id!r} in {directory.parent}")
+    try:
+        for rec in read_received(directory):
+            stamp = datetime.fromtimestamp(rec.received_ns // 1_000_000_000, UTC)
+            when = f"{stamp:%Y-%m-%dT%H:%M:%S}.{rec.received_ns % 1_000_000_000:09d}Z"
+            message = rec.fields.decode("latin-1").replace("\x01", "|")
+            print(f"{when} gen {rec.generation} seq {rec.seq} {rec.address}:{rec.port} {message}")
+    except StoreCorruptError as exc:
+        _fail(str(exc), EXIT_CORRUPT_JOURNAL)
 
 
 @app.command("serve")

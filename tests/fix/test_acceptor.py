@@ -21,6 +21,7 @@ from tradingfloor.exchange.fix.codec import (
 )
 from tradingfloor.exchange.fix.logon_guard import ADDRESS_LOCKED, COMP_ID_LOCKED, LOGON_THROTTLED
 from tradingfloor.exchange.fix.session import LOGON_REJECTED
+from tradingfloor.exchange.fix.store import read_received
 
 TIMEOUT = 5.0
 
@@ -502,3 +503,36 @@ async def test_failed_logon_is_logged_with_the_source_address(
     (line,) = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
     assert "'M1' from 127.0.0.1:" in line
     assert LOGON_REJECTED in line
+
+
+async def test_received_messages_are_stored_and_listed(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tradingfloor.cli import app as cli_app
+
+    data_dir = tmp_path / "venue"
+    store_dir = data_dir / "fix" / "sessions"
+    acceptor = FixAcceptor(make_config(), store_dir, RecordingApp(), sync_interval=None)
+    port = await acceptor.start()
+    client = await logged_on(port)
+    client.send(t.MT_NEW_ORDER_SINGLE, [(t.ClOrdID, "o1")])
+    await client.recv_type(t.MT_EXECUTION_REPORT)
+    _, client_port = client.writer.get_extra_info("sockname")[:2]
+    stored = list(read_received(store_dir / "M1"))
+    assert [(r.seq, r.address, r.port) for r in stored] == [
+        (1, "127.0.0.1", client_port),
+        (2, "127.0.0.1", client_port),
+    ]
+    assert b"11=o1\x01" in stored[1].fields
+    result = CliRunner().invoke(cli_app, ["fix", "received", "M1", "--data-dir", str(data_dir)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 2
+    assert f" gen 0 seq 2 127.0.0.1:{client_port} 35=D|49=M1|56=TFEX|34=2|" in lines[1]
+    assert "|11=o1|" in lines[1]
+    missing = CliRunner().invoke(
+        cli_app, ["fix", "received", "NOBODY", "--data-dir", str(data_dir)]
+    )
+    assert missing.exit_code == 2
+    client.close()
+    await acceptor.stop(timeout_s=0.5)

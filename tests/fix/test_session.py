@@ -216,6 +216,28 @@ def test_wrong_password_leaves_the_member_store_alone(h: Harness) -> None:
     assert h.app.events == [("logon", "M1"), ("logout", "gone")]
 
 
+def test_every_message_of_an_authenticated_session_is_stored_with_its_peer(h: Harness) -> None:
+    h.session.connection_made(h.now, ("192.0.2.1", 50123))
+    h.feed(h.logon())
+    h.now += 1
+    h.feed(h.order("c1"))
+    h.feed(h.msg(t.MT_HEARTBEAT))
+    h.feed(h.order("c2", seq=9))  # too high: stored as received, queued
+    h.feed(h.msg(t.MT_NEW_ORDER_SINGLE, [(t.ClOrdID, "c3")], sender="XX"))  # rejected: stored
+    stored = h.store.received()
+    assert [(r.seq, r.address, r.port) for r in stored] == [
+        (1, "192.0.2.1", 50123),
+        (2, "192.0.2.1", 50123),
+        (3, "192.0.2.1", 50123),
+        (9, "192.0.2.1", 50123),
+        (4, "192.0.2.1", 50123),
+    ]
+    assert [r.received_ns for r in stored] == [T0, T0 + 1, T0 + 1, T0 + 1, T0 + 1]
+    assert b"35=D\x0149=M1\x0156=TFEX\x0134=2\x01" in stored[1].fields
+    assert b"11=c1\x01" in stored[1].fields
+    assert b"554=pw" in stored[0].fields  # the Logon as received
+
+
 def test_logon_with_encrypt_method_other_than_zero_refused(h: Harness) -> None:
     h.session.connection_made(h.now)
     msg = h.msg(t.MT_LOGON, [(t.EncryptMethod, "1"), (t.HeartBtInt, "30"), (t.Password, "pw")])

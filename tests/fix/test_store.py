@@ -1,4 +1,5 @@
-"""Tests of the durable FIX session store: persistence, torn tails, reset, locking."""
+"""Tests of the durable FIX session store: persistence, torn tails, reset, locking, received
+messages."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from tradingfloor.exchange.fix.store import (
     SessionStore,
     StoreCorruptError,
     StoreLockedError,
+    read_received,
 )
 
 
@@ -265,4 +267,66 @@ def test_target_records_of_an_older_generation_are_ignored(tmp_path: Path) -> No
     (tmp_path / "targets.log").write_bytes(old_targets)
     again = SessionStore.open(tmp_path)
     assert again.next_target_seq == 1
+    again.close()
+
+
+# --- received messages ----------------------------------------------------------------------------
+
+ORDER = ((35, "D"), (49, "M1"), (56, "TFEX"), (34, "7"), (11, "c1"), (58, ""))
+
+
+def test_received_messages_are_stored_with_time_and_peer(tmp_path: Path) -> None:
+    store = SessionStore.open(tmp_path)
+    store.save_sent(1, b"out-1")
+    store.save_received(ORDER, 123, ("10.0.0.9", 40001))
+    store.skip_sent(2)
+    store.save_received(((35, "0"), (34, "x")), 456, ("::1", 2))
+    store.save_sent(3, b"out-3")
+    (first, second) = store.received()
+    assert first.fields == b"35=D\x0149=M1\x0156=TFEX\x0134=7\x0111=c1\x0158=\x01"
+    assert (first.generation, first.seq, first.received_ns, first.address, first.port) == (
+        0,
+        7,
+        123,
+        "10.0.0.9",
+        40001,
+    )
+    assert (second.seq, second.received_ns, second.address, second.port) == (0, 456, "::1", 2)
+    assert store.get_range(1, 0) == [(1, b"out-1"), (3, b"out-3")]
+    assert read_received(tmp_path) is not None
+    assert list(read_received(tmp_path)) == [first, second]  # while open (and locked)
+    store.close()
+    again = SessionStore.open(tmp_path)
+    assert again.next_sender_seq == 4  # received records take no part in sequencing
+    assert again.get_range(1, 0) == [(1, b"out-1"), (3, b"out-3")]
+    assert again.received() == [first, second]
+    again.close()
+
+
+def test_received_messages_of_ended_generations_are_kept(tmp_path: Path) -> None:
+    store = SessionStore.open(tmp_path)
+    store.save_received(ORDER, 1, ("a", 1))
+    store.reset(now_ns=5)
+    store.save_received(ORDER, 2, ("b", 2))
+    assert [(r.generation, r.address) for r in store.received()] == [(0, "a"), (1, "b")]
+    assert (tmp_path / "history" / "messages-00000000.log").exists()
+    store.close()
+    (tmp_path / "messages-00000000.log").write_bytes(b"")  # an interrupted reset's old log ...
+    (tmp_path / "history" / "messages-00000000.log").rename(tmp_path / "messages-00000000.log")
+    again = SessionStore.open(tmp_path)  # ... is archived at open, not deleted
+    assert [(r.generation, r.address) for r in again.received()] == [(0, "a"), (1, "b")]
+    again.close()
+
+
+def test_torn_received_record_is_dropped(tmp_path: Path) -> None:
+    store = SessionStore.open(tmp_path)
+    store.save_received(ORDER, 1, ("a", 1))
+    store.save_received(ORDER, 2, ("a", 1))
+    store.close()
+    log = _log_path(tmp_path)
+    log.write_bytes(log.read_bytes()[:-3])
+    assert [r.received_ns for r in read_received(tmp_path)] == [1]
+    again = SessionStore.open(tmp_path)
+    again.save_received(ORDER, 3, ("a", 1))
+    assert [r.received_ns for r in again.received()] == [1, 3]
     again.close()

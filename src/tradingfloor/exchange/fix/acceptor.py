@@ -35,6 +35,7 @@ __all__ = [
     "FixAcceptor",
     "FixApplication",
     "SessionHandle",
+    "session_dir",
 ]
 
 _log = logging.getLogger(__name__)
@@ -464,7 +465,7 @@ class FixAcceptor:
         if member is None:
             raise KeyError(f"{comp_id!r} is not a member of {self.config.name}")
         store = SessionStore.open(
-            self.store_dir / _dir_name(comp_id), now_ns=self.clock(), on_failure=self._store_failed
+            session_dir(self.store_dir, comp_id), now_ns=self.clock(), on_failure=self._store_failed
         )
         if self._identity is not None and store.venue_epoch is None:
             store.adopt_epoch(self._identity.venue_id, self._identity.epoch)
@@ -577,6 +578,11 @@ def _address(peername: object) -> tuple[str, int]:
         host, port = peername[0], peername[1]
         return str(host), port if isinstance(port, int) else 0
     return str(peername), 0
+
+
+def session_dir(store_dir: Path, comp_id: str) -> Path:
+    """The directory of a member's session store under an acceptor's ``store_dir``."""
+    return store_dir / _dir_name(comp_id)
 
 
 def _dir_name(comp_id: str) -> str:

@@ -82,8 +82,8 @@ __all__ = [
     "StoreEpoch",
     "StoreFailedError",
     "StoreLockedError",
-    "read_store_epoch",
     "read_received",
+    "read_store_epoch",
 ]
 
 MAX_STORED_MESSAGE_BYTES: Final = 1 << 20
@@ -152,6 +152,8 @@ def read_store_epoch(directory: Path) -> StoreEpoch | None:
         return StoreEpoch(parse_venue_id(parts[0]), epoch, _NOTICE[parts[2]])
     except ValueError as exc:
         raise StoreCorruptError(f"{path}: {exc}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class ReceivedMessage:
     """One message received from the member in an authenticated session, as stored."""
@@ -489,6 +491,7 @@ class SessionStore:
         line = f"{format_venue_id(epoch.venue_id)} {epoch.epoch} {state}\n"
         atomic_write(self._dir / EPOCH_FILE, line.encode("ascii"))
         self._epoch = epoch
+
     def _archive(self, log: Path) -> None:
         """Move the log of an ended generation to ``history/`` (its received messages stay)."""
         history = self._dir / _HISTORY
