@@ -222,20 +222,19 @@ def test_every_message_of_an_authenticated_session_is_stored_with_its_peer(h: Ha
     h.now += 1
     h.feed(h.order("c1"))
     h.feed(h.msg(t.MT_HEARTBEAT))
+    h.feed(h.msg("BE", [(923, "u1"), (924, "3"), (553, "m1"), (554, "pw"), (925, "new")]))
     h.feed(h.order("c2", seq=9))  # too high: stored as received, queued
     h.feed(h.msg(t.MT_NEW_ORDER_SINGLE, [(t.ClOrdID, "c3")], sender="XX"))  # rejected: stored
     stored = h.store.received()
-    assert [(r.seq, r.address, r.port) for r in stored] == [
-        (1, "192.0.2.1", 50123),
-        (2, "192.0.2.1", 50123),
-        (3, "192.0.2.1", 50123),
-        (9, "192.0.2.1", 50123),
-        (4, "192.0.2.1", 50123),
-    ]
-    assert [r.received_ns for r in stored] == [T0, T0 + 1, T0 + 1, T0 + 1, T0 + 1]
+    assert [r.seq for r in stored] == [1, 2, 3, 4, 9, 5]
+    assert {(r.address, r.port) for r in stored} == {("192.0.2.1", 50123)}
+    assert [r.received_ns for r in stored] == [T0] + [T0 + 1] * 5
     assert b"35=D\x0149=M1\x0156=TFEX\x0134=2\x01" in stored[1].fields
     assert b"11=c1\x01" in stored[1].fields
-    assert b"554=pw" in stored[0].fields  # the Logon as received
+    assert b"49=XX\x01" in stored[5].fields
+    assert b"\x01554=***\x01" in stored[0].fields  # the Logon, without its password
+    assert b"=pw\x01" not in stored[0].fields
+    assert stored[3].fields.endswith(b"553=m1\x01554=***\x01925=***\x01")
 
 
 def test_logon_with_encrypt_method_other_than_zero_refused(h: Harness) -> None:

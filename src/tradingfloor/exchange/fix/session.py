@@ -31,6 +31,7 @@ __all__ = [
     "LOGOUT_TIMEOUT_NS",
     "MAX_QUEUED_MESSAGES",
     "NOT_RESENT_MSG_TYPES",
+    "REDACTED",
     "RESEND_BATCH",
     "SENDING_TIME_TOLERANCE_NS",
     "FixSession",
@@ -77,6 +78,17 @@ _RESEND_HEADER_TAGS: Final = frozenset(
         t.OrigSendingTime,
     }
 )
+
+
+_SECRET_TAGS: Final = frozenset({t.Password, 925})  # Password, NewPassword
+_SECRET_MSG_TYPES: Final = frozenset({t.MT_LOGON, "BE"})  # the FIX 4.4 messages that carry them
+REDACTED: Final = "***"
+"""What a stored received message holds instead of a password."""
+
+
+def _redacted(fields: tuple[tuple[int, str], ...]) -> tuple[tuple[int, str], ...]:
+    """``fields`` with the values of password fields replaced by ``REDACTED``."""
+    return tuple((tag, REDACTED if tag in _SECRET_TAGS else value) for tag, value in fields)
 
 
 class SessionState(enum.Enum):
@@ -328,7 +340,10 @@ class FixSession:
         if self._state is SessionState.AWAITING_LOGON:
             self._on_logon(item, now_ns)
         else:
-            self._store.save_received(item.fields, now_ns, self._peer)
+            fields = item.fields
+            if fields[0][1] in _SECRET_MSG_TYPES:
+                fields = _redacted(fields)
+            self._store.save_received(fields, now_ns, self._peer)
             self._on_sequenced(item, now_ns)
 
     def _authenticated(self, msg: Message) -> bool:
@@ -351,7 +366,7 @@ class FixSession:
             self._emit(refusal_logout(self._config, msg, LOGON_REJECTED, now_ns), now_ns)
             self._close(LOGON_REJECTED)
             return
-        self._store.save_received(msg.fields, now_ns, self._peer)
+        self._store.save_received(_redacted(msg.fields), now_ns, self._peer)
         refusal = self._check_logon(msg, now_ns)
         if refusal is not None:
             _log.info("FIX logon of %s from %s:%d refused: %s", self.comp_id, *self._peer, refusal)
