@@ -498,6 +498,88 @@ def test_resend_of_a_bounded_range(h: Harness) -> None:
     assert [(m.seq_num, m.get(t.ExecID)) for m in out] == [(3, "e3"), (4, "e4")]
 
 
+@pytest.mark.parametrize(
+    ("fields", "reason", "ref_tag"),
+    [
+        ([(t.BeginSeqNo, "4"), (t.EndSeqNo, "3")], "5", "7"),  # begin > end
+        ([(t.BeginSeqNo, "9"), (t.EndSeqNo, "8")], "5", "7"),  # begin > end, both unsent
+        ([(t.BeginSeqNo, "0"), (t.EndSeqNo, "0")], "5", "7"),
+        ([(t.BeginSeqNo, "-1"), (t.EndSeqNo, "0")], "5", "7"),
+        ([(t.BeginSeqNo, "-" + "9" * 30), (t.EndSeqNo, "0")], "5", "7"),
+        ([(t.BeginSeqNo, "2"), (t.EndSeqNo, "-3")], "5", "16"),
+        ([(t.BeginSeqNo, "abc"), (t.EndSeqNo, "0")], "6", "7"),
+        ([(t.BeginSeqNo, "+2"), (t.EndSeqNo, "0")], "6", "7"),
+        ([(t.BeginSeqNo, "2"), (t.EndSeqNo, "1.5")], "6", "16"),
+        ([(t.BeginSeqNo, "2"), (t.EndSeqNo, "--1")], "6", "16"),
+        ([(t.EndSeqNo, "0")], "1", "7"),
+        ([(t.BeginSeqNo, "2")], "1", "16"),
+    ],
+)
+def test_malformed_resend_request_is_rejected_and_resends_nothing(
+    h: Harness, fields: list[tuple[int, str]], reason: str, ref_tag: str
+) -> None:
+    h.connect_and_logon()
+    for i in range(2, 6):
+        h.session.send_app(t.MT_EXECUTION_REPORT, [(t.ExecID, f"e{i}")], now_ns=h.now)
+    h.out()
+    (rej,) = h.feed(h.msg(t.MT_RESEND_REQUEST, fields))
+    assert rej.msg_type == t.MT_REJECT
+    assert (rej.get(t.SessionRejectReason), rej.get(t.RefTagID)) == (reason, ref_tag)
+    assert (rej.get(t.RefSeqNum), rej.get(t.RefMsgType)) == ("2", t.MT_RESEND_REQUEST)
+    if reason == "5":
+        assert (rej.get(t.Text) or "").startswith("invalid resend range")
+    assert not h.session.resend_pending
+    assert h.store.next_target_seq == 3  # its seq num is used up; the session goes on
+    assert h.session.close_reason is None
+
+
+@pytest.mark.parametrize(
+    ("begin", "end", "resent"),
+    [
+        ("9", "0", []),  # nothing sent from there yet: no answer
+        ("9", "9" * 30, []),
+        ("4", "9" * 30, [4, 5]),  # an end past the last sent means the last sent
+        ("5", "5", [5]),
+    ],
+)
+def test_resend_range_edges(h: Harness, begin: str, end: str, resent: list[int]) -> None:
+    h.connect_and_logon()
+    for i in range(2, 6):
+        h.session.send_app(t.MT_EXECUTION_REPORT, [(t.ExecID, f"e{i}")], now_ns=h.now)
+    h.out()
+    out = h.feed(h.msg(t.MT_RESEND_REQUEST, [(t.BeginSeqNo, begin), (t.EndSeqNo, end)]))
+    assert [(m.msg_type, m.seq_num) for m in out] == [(t.MT_EXECUTION_REPORT, s) for s in resent]
+
+
+@pytest.mark.parametrize("value", ["9" * 19, "9" * 30, "1" + "0" * 5000])
+def test_out_of_range_seq_nums_are_refused_without_touching_the_store(
+    h: Harness, value: str
+) -> None:
+    h.connect_and_logon()
+    for gap_fill in ([], [(t.GapFillFlag, "Y")]):
+        (rej,) = h.feed(h.msg(t.MT_SEQUENCE_RESET, [*gap_fill, (t.NewSeqNo, value)], seq=2))
+        assert (rej.msg_type, rej.get(t.SessionRejectReason), rej.get(t.RefTagID)) == (
+            t.MT_REJECT,
+            "5",
+            "36",
+        )
+        assert "out of range" in (rej.get(t.Text) or "")
+    assert h.store.next_target_seq == 3  # the gap fill (seq 2) used up its seq num, no more
+    (logout,) = h.feed(_replace(h.order(), t.MsgSeqNum, value))
+    assert logout.msg_type == t.MT_LOGOUT
+    assert (logout.get(t.Text) or "").startswith("MsgSeqNum (34) missing or not an integer in 1..")
+    assert h.store.next_target_seq == 3
+
+
+@pytest.mark.parametrize("value", ["0", "9" * 19, "1" + "0" * 5000])
+def test_logon_with_out_of_range_seq_num_is_refused(h: Harness, value: str) -> None:
+    h.session.connection_made(h.now)
+    (reply,) = h.feed(_replace(h.logon(), t.MsgSeqNum, value))
+    assert reply.msg_type == t.MT_LOGOUT
+    assert (reply.get(t.Text) or "").startswith("logon rejected: MsgSeqNum (34) missing or not")
+    assert h.store.next_target_seq == 1
+
+
 def test_poss_resend_is_sent_and_kept_when_resent(h: Harness) -> None:
     h.connect_and_logon()
     h.session.send_app(t.MT_EXECUTION_REPORT, [(t.ExecID, "e2")], now_ns=h.now)
@@ -578,6 +660,13 @@ def test_wrong_comp_id_after_logon_rejected_then_logout(h: Harness) -> None:
         ({"sending_ns": T0 + 121 * S}, "10", "52"),
         ({"sending_ns": T0 - 121 * S}, "10", "52"),
         ({"extra_header": [(t.PossDupFlag, "X")]}, "5", "43"),
+        ({"extra_header": [(t.PossDupFlag, "Y")]}, "1", "122"),
+        ({"extra_header": [(t.PossDupFlag, "Y"), (t.OrigSendingTime, "soon")]}, "6", "122"),
+        (  # OrigSendingTime later than SendingTime
+            {"extra_header": [(t.PossDupFlag, "Y"), (t.OrigSendingTime, utc_timestamp(T0 + S))]},
+            "10",
+            "122",
+        ),
     ],
 )
 def test_header_problems_rejected_and_seq_consumed(
@@ -590,6 +679,16 @@ def test_header_problems_rejected_and_seq_consumed(
     assert h.app.delivered == []
     assert h.store.next_target_seq == 3
     assert h.session.close_reason is None
+
+
+@pytest.mark.parametrize("orig_ns", [T0, T0 - 3600 * S])
+def test_possdup_in_sequence_with_an_earlier_orig_sending_time_is_delivered(
+    h: Harness, orig_ns: int
+) -> None:
+    h.connect_and_logon()
+    extra = [(t.PossDupFlag, "Y"), (t.OrigSendingTime, utc_timestamp(orig_ns))]
+    assert h.feed(h.order(extra_header=extra)) == []
+    assert h.app.delivered == [2]
 
 
 def _replace(msg: Message, tag: int, value: str) -> Message:

@@ -30,6 +30,7 @@ __all__ = [
     "LOGON_REJECTED",
     "LOGOUT_TIMEOUT_NS",
     "MAX_QUEUED_MESSAGES",
+    "MAX_SEQ_NUM",
     "NOT_RESENT_MSG_TYPES",
     "REDACTED",
     "RESEND_BATCH",
@@ -53,6 +54,10 @@ the resend the ResendRequest asked for)."""
 RESEND_BATCH: Final = 500
 """Seq nums one ``pump_resend`` call covers; the acceptor paces a long resend with it."""
 LOGON_REJECTED: Final = "logon rejected: bad credentials"
+MAX_SEQ_NUM: Final = (1 << 63) - 1
+"""Largest MsgSeqNum/NewSeqNo accepted (the store keeps seq nums in 63 bits)."""
+_MAX_INT_DIGITS: Final = 20
+_TOO_LARGE: Final = 1 << 80  # an integer field of more than _MAX_INT_DIGITS digits
 
 NOT_RESENT_MSG_TYPES: Final = frozenset({t.MT_MARKET_DATA_SNAPSHOT, t.MT_MARKET_DATA_INCREMENTAL})
 """Application messages that are not stored: stale market data is gap-filled, never replayed."""
@@ -113,12 +118,21 @@ class SessionListener(Protocol):
     def on_message(self, session: FixSession, msg: Message) -> None: ...
 
 
-def _int_field(msg: Message, tag: int) -> int | str | None:
-    """Value of an integer field: int, None when absent, the raw str when not an integer."""
+def _int_field(msg: Message, tag: int, *, signed: bool = False) -> int | str | None:
+    """Value of an integer field: int, None when absent, the raw str when not an integer.
+
+    Without ``signed`` a leading minus makes it "not an integer" (a seq num or HeartBtInt
+    never has one). More than ``_MAX_INT_DIGITS`` digits read as ``_TOO_LARGE``, above every
+    limit, so that no input reaches ``int()``'s digit limit.
+    """
     value = msg.get(tag)
     if value is None:
         return None
-    if value.isascii() and value.isdigit():
+    negative = signed and value.startswith("-")
+    digits = value[1:] if negative else value
+    if digits.isascii() and digits.isdigit():
+        if len(digits) > _MAX_INT_DIGITS:
+            return -_TOO_LARGE if negative else _TOO_LARGE
         return int(value)
     return value
 
@@ -373,8 +387,10 @@ class FixSession:
             self._send_session(t.MT_LOGOUT, [(t.Text, refusal)], now_ns)
             self._close(refusal)
             return
-        seq = msg.seq_num
-        hbi = int(msg.get(t.HeartBtInt) or "0")
+        seq = _int_field(msg, t.MsgSeqNum)
+        hbi = _int_field(msg, t.HeartBtInt)
+        if not isinstance(seq, int) or not isinstance(hbi, int):  # _check_logon saw to it
+            raise RuntimeError("unchecked Logon accepted")
         reset = msg.get(t.ResetSeqNumFlag) == "Y"
         if self._store.epoch_notice_pending:
             self._logon_in_new_epoch(reset, hbi, now_ns)
@@ -441,8 +457,9 @@ class FixSession:
 
     def _check_logon(self, msg: Message, now_ns: int) -> str | None:
         """Why the Logon of the authenticated member is refused, or None."""
-        if not isinstance(_int_field(msg, t.MsgSeqNum), int):
-            return "logon rejected: MsgSeqNum (34) missing or not an integer"
+        seq = _int_field(msg, t.MsgSeqNum)
+        if not isinstance(seq, int) or not 1 <= seq <= MAX_SEQ_NUM:
+            return f"logon rejected: MsgSeqNum (34) missing or not an integer in 1..{MAX_SEQ_NUM}"
         if msg.get(t.TargetCompID) != self._config.name:
             return f"logon rejected: TargetCompID (56) must be {self._config.name}"
         if msg.get(t.EncryptMethod) != "0":
@@ -456,14 +473,14 @@ class FixSession:
         reset = msg.get(t.ResetSeqNumFlag)
         if reset not in (None, "Y", "N"):
             return "logon rejected: ResetSeqNumFlag (141) must be Y or N"
-        if reset == "Y" and msg.seq_num != 1:
+        if reset == "Y" and seq != 1:
             return "logon rejected: MsgSeqNum must be 1 with ResetSeqNumFlag=Y"
         return None
 
     def _on_sequenced(self, msg: Message, now_ns: int) -> None:
         seq_field = _int_field(msg, t.MsgSeqNum)
-        if not isinstance(seq_field, int) or seq_field < 1:
-            text = "MsgSeqNum (34) missing or not a positive integer"
+        if not isinstance(seq_field, int) or not 1 <= seq_field <= MAX_SEQ_NUM:
+            text = f"MsgSeqNum (34) missing or not an integer in 1..{MAX_SEQ_NUM}"
             self._send_session(t.MT_LOGOUT, [(t.Text, text)], now_ns)
             self._close(text)
             return
@@ -628,7 +645,7 @@ class FixSession:
             self.reject(msg, t.SRR_VALUE_INCORRECT, t.MsgType, text, now_ns=now_ns)
 
     def _new_seq_no(self, msg: Message, now_ns: int) -> int | None:
-        new = _int_field(msg, t.NewSeqNo)
+        new = _int_field(msg, t.NewSeqNo, signed=True)
         if new is None:
             text = "NewSeqNo (36) is required"
             self.reject(msg, t.SRR_REQUIRED_TAG_MISSING, t.NewSeqNo, text, now_ns=now_ns)
@@ -636,6 +653,10 @@ class FixSession:
         if isinstance(new, str):
             text = "NewSeqNo (36) is not an integer"
             self.reject(msg, t.SRR_INCORRECT_DATA_FORMAT, t.NewSeqNo, text, now_ns=now_ns)
+            return None
+        if new > MAX_SEQ_NUM:
+            text = f"NewSeqNo (36) out of range: more than {MAX_SEQ_NUM}"
+            self.reject(msg, t.SRR_VALUE_INCORRECT, t.NewSeqNo, text, now_ns=now_ns)
             return None
         return new
 
@@ -680,8 +701,8 @@ class FixSession:
     # --- resend ---------------------------------------------------------------------------------
 
     def _on_resend_request(self, msg: Message, now_ns: int) -> None:
-        begin = _int_field(msg, t.BeginSeqNo)
-        end = _int_field(msg, t.EndSeqNo)
+        begin = _int_field(msg, t.BeginSeqNo, signed=True)
+        end = _int_field(msg, t.EndSeqNo, signed=True)
         if not isinstance(begin, int) or not isinstance(end, int):
             tag, value = (t.BeginSeqNo, begin) if not isinstance(begin, int) else (t.EndSeqNo, end)
             if value is None:
@@ -691,16 +712,21 @@ class FixSession:
                 text = f"tag {tag} is not an integer"
                 self.reject(msg, t.SRR_INCORRECT_DATA_FORMAT, tag, text, now_ns=now_ns)
             return
-        last = self._store.next_sender_seq - 1
-        if end == 0 or end > last:
-            end = last
-        if begin < 1 or (begin > end and begin <= last):
+        problem_tag = None
+        if begin < 1:
+            problem_tag = t.BeginSeqNo
+        elif end < 0:
+            problem_tag = t.EndSeqNo
+        elif end != 0 and begin > end:
+            problem_tag = t.BeginSeqNo
+        if problem_tag is not None:
             text = f"invalid resend range {begin}..{end}"
-            self.reject(msg, t.SRR_VALUE_INCORRECT, t.BeginSeqNo, text, now_ns=now_ns)
+            self.reject(msg, t.SRR_VALUE_INCORRECT, problem_tag, text, now_ns=now_ns)
             return
+        last = self._store.next_sender_seq - 1
         if begin > last:
             return  # nothing sent in that range yet
-        self._resend_next, self._resend_end = begin, end
+        self._resend_next, self._resend_end = begin, last if end == 0 or end > last else end
         self.pump_resend(now_ns)
 
     def pump_resend(self, now_ns: int) -> None:
