@@ -17,6 +17,7 @@ from tradingfloor.exchange.fix.codec import (
     Message,
     StreamDecoder,
     encode,
+    parse_utc_timestamp,
     utc_timestamp,
 )
 from tradingfloor.exchange.fix.logon_guard import ADDRESS_LOCKED, COMP_ID_LOCKED, LOGON_THROTTLED
@@ -276,17 +277,35 @@ async def test_restart_continues_sequence_numbers(tmp_path: Path) -> None:
 async def test_heartbeat_test_request_and_timeout(
     venue: tuple[FixAcceptor, RecordingApp, int],
 ) -> None:
+    """With HeartBtInt 1 the venue heartbeats after 1 s of its own silence, sends a TestRequest
+    after 1.2 s of the member's, and drops the connection when that goes unanswered: the
+    member never sends anything after its Logon. Checked on the venue's own SendingTime
+    stamps (lower bounds only: no duration of the test is asserted)."""
     _, app, port = venue
     client = await Client.connect(port)
     client.logon(hb=1)
-    assert (await client.recv()).msg_type == t.MT_LOGON
-    started = time.monotonic()
-    got = [(await client.recv()).msg_type, (await client.recv()).msg_type]
-    assert sorted(got) == sorted([t.MT_HEARTBEAT, t.MT_TEST_REQUEST])
-    assert await client.closed()  # no answer within another HeartBtInt
-    assert time.monotonic() - started < 4
+    logon = await client.recv()
+    assert logon.msg_type == t.MT_LOGON
+    received: list[Message] = []
+    with pytest.raises(ConnectionError):  # read until the venue closes the connection
+        while True:
+            received.append(await client.recv())
+    assert {m.msg_type for m in received} == {t.MT_HEARTBEAT, t.MT_TEST_REQUEST}
+    (test_request,) = [m for m in received if m.msg_type == t.MT_TEST_REQUEST]
+    assert test_request.get(t.TestReqID)
+    assert not any(m.msg_type == t.MT_LOGOUT for m in received)  # closed, not logged out
+
+    def sent_at(msg: Message) -> int:
+        return parse_utc_timestamp(msg.get(t.SendingTime) or "")
+
+    first_heartbeat = next(m for m in received if m.msg_type == t.MT_HEARTBEAT)
+    assert sent_at(first_heartbeat) >= sent_at(logon) + 1_000_000_000  # not before HeartBtInt
+    assert sent_at(test_request) >= sent_at(logon) + 1_200_000_000  # nor before 1.2 HeartBtInt
     await asyncio.wait_for(app.logged_out.wait(), TIMEOUT)
-    assert app.events[-1] == ("cancel_on_disconnect", "M1", "heartbeat timeout")
+    assert app.events == [
+        ("logon", "M1", ""),
+        ("cancel_on_disconnect", "M1", "heartbeat timeout"),
+    ]
     client.close()
 
 
