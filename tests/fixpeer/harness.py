@@ -72,8 +72,16 @@ def write_config(
 ) -> Path:
     """The default venue configuration plus extra instruments ``(symbol, reference ticks)``
     (tick 0.01, band 10%) and members ``(comp_id, password, cancel_on_disconnect)``, so that
-    each test can trade a book and use a session of its own."""
+    each test can trade a book and use a session of its own.
+
+    The logon limits are raised: every peer of a run connects from 127.0.0.1 and a peer with
+    a wrong password reconnects every second; brute-force protection itself is tested in
+    tests/fix/test_acceptor.py."""
     text = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8")
+    for key, value in (("address_attempts_per_minute", 10_000), ("lockout_threshold", 1000)):
+        text, found = re.subn(rf"^{key} = \d+", f"{key} = {value}", text, flags=re.M)
+        if found != 1:
+            raise AssertionError(f"{key} not found in {DEFAULT_CONFIG_PATH}")
     for symbol, reference in instruments:
         text += (
             f'\n[[instruments]]\nsymbol = "{symbol}"\ntick_size = "0.01"\n'
