@@ -75,8 +75,8 @@ def write_config(
     each test can trade a book and use a session of its own.
 
     The logon limits are raised: every peer of a run connects from 127.0.0.1 and a peer with
-    a wrong password reconnects every second; brute-force protection itself is tested in
-    tests/fix/test_acceptor.py."""
+    a wrong password reconnects every second. Brute-force protection itself is tested in
+    tests/fix/test_acceptor.py, and against QuickFIX on the default venue."""
     text = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8")
     for key, value in (("address_attempts_per_minute", 10_000), ("lockout_threshold", 1000)):
         text, found = re.subn(rf"^{key} = \d+", f"{key} = {value}", text, flags=re.M)

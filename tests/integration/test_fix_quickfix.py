@@ -206,6 +206,29 @@ def test_logon_with_bad_password_is_refused(shared: ProcessGroup, venue: Venue) 
     good.stop()
 
 
+def test_repeated_wrong_passwords_lock_the_comp_id_out(own: ProcessGroup) -> None:
+    """The default venue (default logon limits): a QuickFIX peer that keeps logging on with a
+    wrong password (every second) locks MEMBER1 out; the right password is then refused too."""
+    venue = own.venue("default")
+    bad = own.peer("MEMBER1", venue.fix_port, store="peer-bad", password="wrong", logon=False)
+    locked = bad.wait_msg(
+        "5",
+        lambda e: (e.get(58) or "").startswith("logon rejected: CompID locked out"),
+        timeout=30,
+        what="Logout saying the CompID is locked out",
+    )
+    refusals = bad.messages(lambda e: e.msg_type == "5", start=0)
+    assert [e.get(58) for e in refusals[:4]] == ["logon rejected: bad credentials"] * 4
+    assert locked.index == refusals[4].index  # the 5th failure locks
+    assert all(e.seq == 1 for e in refusals)  # nothing of MEMBER1's session was used up
+    bad.kill()
+    good = own.peer("MEMBER1", venue.fix_port, store="peer-good", logon=False)
+    refused = good.wait_msg("5", what="Logout refusing the locked-out CompID")
+    assert (refused.get(58) or "").startswith("logon rejected: CompID locked out")
+    assert not good.messages(lambda e: e.msg_type == "A")
+    good.kill()
+
+
 def test_too_low_sequence_number_gets_logout(shared: ProcessGroup, venue: Venue) -> None:
     comp_id, password, _ = SEQLOW_MEMBER
     peer = shared.peer(comp_id, venue.fix_port, store="peer-seqlow", password=password)
