@@ -183,6 +183,7 @@ def test_logon_accepted(h: Harness) -> None:
 )
 def test_logon_refused(h: Harness, change: dict[str, Any], text: str) -> None:
     h.session.connection_made(h.now)
+    change = dict(change)  # the parameter itself is shared by reruns of the test
     omit = change.pop("omit", [])
     msg = h.logon(**change)
     if omit:

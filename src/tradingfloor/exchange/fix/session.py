@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Final, Protocol
 
+from tradingfloor.core.limits import INT64_MAX
 from tradingfloor.exchange.config import MemberConfig, VenueConfig
 from tradingfloor.exchange.fix import tags as t
 from tradingfloor.exchange.fix.codec import (
@@ -54,8 +55,8 @@ the resend the ResendRequest asked for)."""
 RESEND_BATCH: Final = 500
 """Seq nums one ``pump_resend`` call covers; the acceptor paces a long resend with it."""
 LOGON_REJECTED: Final = "logon rejected: bad credentials"
-MAX_SEQ_NUM: Final = (1 << 63) - 1
-"""Largest MsgSeqNum/NewSeqNo accepted (the store keeps seq nums in 63 bits)."""
+MAX_SEQ_NUM: Final = INT64_MAX
+"""Largest MsgSeqNum/NewSeqNo accepted: the shared storage width (the store keeps 63 bits)."""
 _MAX_INT_DIGITS: Final = 20
 _TOO_LARGE: Final = 1 << 80  # an integer field of more than _MAX_INT_DIGITS digits
 
