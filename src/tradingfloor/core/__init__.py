@@ -1,1 +1,2 @@
-"""Dependency-free building blocks shared by every subsystem: fixed-point units and time."""
+"""Dependency-free building blocks shared by every subsystem: fixed-point units, limits, and
+the login rate limiter and lockout rules."""
