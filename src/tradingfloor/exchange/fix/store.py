@@ -412,7 +412,7 @@ class SessionStore:
                 if value.isascii() and value.isdigit() and len(value) < 19:
                     seq = int(value)
                 break
-        body = b"".join([b"%d=%b\x01" % (tag, value.encode("latin-1")) for tag, value in fields])
+        body = "".join([f"{tag}={value}\x01" for tag, value in fields]).encode("latin-1")
         address = peer[0].encode("utf-8")[:255]
         head = _RECEIVED_HEAD.pack(seq | _RECEIVED, received_ns, peer[1] & 0xFFFF, len(address))
         payload = head + address + body  # a frame is at most codec.MAX_MESSAGE_BYTES
