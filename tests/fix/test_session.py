@@ -22,6 +22,7 @@ from tradingfloor.exchange.fix.codec import (
 )
 from tradingfloor.exchange.fix.session import (
     LOGON_REJECTED,
+    MAX_SEQ_NUM,
     FixSession,
     SessionState,
     refusal_logout,
@@ -847,3 +848,96 @@ def test_queue_is_bounded_and_overflow_comes_back_in_the_resend(
         assert h.feed(h.order(seq=seq, extra_header=possdup)) == []
     h.feed(h.order(seq=5, extra_header=possdup))
     assert h.app.delivered == [2, 3, 4, 5]
+
+
+# --- gaps found by mutation testing (docs/fix-testing.md) -----------------------------------------
+
+
+@pytest.mark.parametrize("gap_fill", [False, True])
+@pytest.mark.parametrize(
+    ("value", "reason"), [(None, "1"), ("x", "6"), ("1.5", "6"), ("-3", "5"), ("0", "5")]
+)
+def test_bad_new_seq_no_is_rejected(
+    h: Harness, gap_fill: bool, value: str | None, reason: str
+) -> None:
+    h.connect_and_logon()
+    body = [(t.GapFillFlag, "Y")] if gap_fill else []
+    if value is not None:
+        body.append((t.NewSeqNo, value))
+    (rej,) = h.feed(h.msg(t.MT_SEQUENCE_RESET, body, seq=2))
+    assert (rej.msg_type, rej.get(t.SessionRejectReason), rej.get(t.RefTagID)) == (
+        t.MT_REJECT,
+        reason,
+        "36",
+    )
+    assert (rej.get(t.RefSeqNum), rej.get(t.RefMsgType)) == ("2", t.MT_SEQUENCE_RESET)
+    assert rej.get(t.Text)
+    assert h.store.next_target_seq == (3 if gap_fill else 2)  # only in-sequence gap fill uses it
+
+
+def test_test_request_without_test_req_id_is_rejected(h: Harness) -> None:
+    h.connect_and_logon()
+    (rej,) = h.feed(h.msg(t.MT_TEST_REQUEST))
+    assert (rej.msg_type, rej.get(t.SessionRejectReason), rej.get(t.RefTagID)) == (
+        t.MT_REJECT,
+        "1",
+        "112",
+    )
+    assert (rej.get(t.RefSeqNum), rej.get(t.Text)) == ("2", "TestReqID (112) is required")
+
+
+def test_early_resend_request_does_not_use_up_the_seq_nums_of_the_gap(h: Harness) -> None:
+    h.connect_and_logon()
+    h.feed(h.msg(t.MT_RESEND_REQUEST, [(t.BeginSeqNo, "1"), (t.EndSeqNo, "0")], seq=4))
+    assert h.store.next_target_seq == 2
+    possdup = [(t.PossDupFlag, "Y"), (t.OrigSendingTime, utc_timestamp(h.now))]
+    h.feed(h.order("c2", seq=2, extra_header=possdup))
+    h.feed(h.order("c3", seq=3, extra_header=possdup))
+    assert h.app.delivered == [2, 3]
+    assert h.store.next_target_seq == 5  # 4, answered early, is not processed twice
+
+
+def test_logout_with_a_too_high_seq_num_leaves_the_gap_to_be_filled(h: Harness) -> None:
+    h.connect_and_logon()
+    (logout,) = h.feed(h.msg(t.MT_LOGOUT, seq=7))
+    assert logout.msg_type == t.MT_LOGOUT
+    assert h.store.next_target_seq == 2
+
+
+def test_test_request_is_due_at_1_2_heartbeat_intervals_after_the_last_receive(h: Harness) -> None:
+    h.connect_and_logon()
+    h.session.on_timer(T0 + 30 * S)  # our heartbeat: the send side is fresh again
+    assert types(h.out()) == [t.MT_HEARTBEAT]
+    assert h.session.next_timer_ns() == T0 + 36 * S
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"sending_ns": T0 - 120 * S},
+        {"sending_ns": T0 + 120 * S},
+        {"hb": "60"},  # heartbeat_max_seconds
+        {"extra_body": [(t.ResetSeqNumFlag, "N")]},
+        {"seq": MAX_SEQ_NUM},  # accepted, then a ResendRequest for the gap
+    ],
+)
+def test_logon_accepted_at_the_limits(h: Harness, change: dict[str, Any]) -> None:
+    h.session.connection_made(h.now)
+    out = h.feed(h.logon(**dict(change)))
+    assert out[0].msg_type == t.MT_LOGON
+    assert h.session.logged_on
+
+
+def test_message_with_the_largest_seq_num_is_queued_not_refused(h: Harness) -> None:
+    h.connect_and_logon()
+    (resend,) = h.feed(h.order(seq=MAX_SEQ_NUM))
+    assert resend.msg_type == t.MT_RESEND_REQUEST
+    assert h.session.close_reason is None
+
+
+def test_sequence_reset_to_the_expected_seq_num_is_accepted(h: Harness) -> None:
+    h.connect_and_logon()
+    assert h.feed(h.msg(t.MT_SEQUENCE_RESET, [(t.NewSeqNo, "2")], seq=9)) == []
+    assert h.store.next_target_seq == 2
+    assert h.feed(h.msg(t.MT_SEQUENCE_RESET, [(t.NewSeqNo, str(MAX_SEQ_NUM))], seq=9)) == []
+    assert h.store.next_target_seq == MAX_SEQ_NUM  # the largest one is allowed
