@@ -17,7 +17,7 @@ One server runs per test process (each pytest-xdist worker starts its own, on it
 and in its own temporary directory); all conftests that re-export ``postgres_url`` share it,
 and it is destroyed when the last of them is torn down. A watchdog process destroys it too if
 the test process dies without tearing down. Without the PostgreSQL binaries the tests that need
-the server are skipped, unless ``$CI`` is ``true``: then they fail.
+the server are skipped, unless in CI (tests/ci.py: ``$CI`` true, 1 or yes): then they fail.
 
 ``empty_database`` gives a test an empty database: the process's scratch database with its
 ``public`` schema dropped and created again (some 0.03 s; sessions still connected to it are
@@ -38,6 +38,8 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+
+from ci import skip_or_fail
 
 __all__ = [
     "SCRIPT",
@@ -135,15 +137,12 @@ def start_postgres(tmp_dir: Path) -> tuple[str, Callable[[], None]]:
 def postgres_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The body of a session fixture: yields this process's server URL (started on first use).
 
-    Skips the test without the PostgreSQL binaries, or fails it if ``$CI`` is ``true``.
+    Skips the test without the PostgreSQL binaries, or fails it in CI (tests/ci.py).
     """
     global _shared, _users
     if _shared is None:
         if not postgres_installed():
-            message = "PostgreSQL is not installed (apt-get install postgresql)"
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"{message}; CI=true requires it")
-            pytest.skip(message)
+            skip_or_fail("PostgreSQL is not installed (apt-get install postgresql)")
         _shared = start_postgres(tmp_path_factory.mktemp("postgres"))
     url, stop = _shared
     _users += 1

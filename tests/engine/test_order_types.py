@@ -368,6 +368,43 @@ def test_stops_with_same_trigger_fire_in_arrival_order(h):
     assert [ev.order_id for ev in out.of(Triggered)] == [s1, s2]
 
 
+def test_stops_fired_by_one_print_enter_in_order_id_order_not_trigger_order(h):
+    """docs/engine.md: orders fired together enter in ``order_id`` order.
+
+    The stop stores are kept by trigger price, so the older stop at the farther trigger would
+    come second without the ``order_id`` sort; its triggered market order must trade first.
+    """
+    h.trade_at(100)
+    ask = h.rest(SELL, 10, 104, member="M2")
+    up_old = h.buy(4, ord_type=STOP, stop_price=103, member="M3").order_id
+    up_new = h.buy(4, ord_type=STOP, stop_price=101, member="M4").order_id
+    bid = h.rest(BUY, 10, 96, member="M2")
+    down_old = h.sell(4, ord_type=STOP, stop_price=97, member="M5").order_id
+    down_new = h.sell(4, ord_type=STOP, stop_price=99, member="M6").order_id
+
+    out = h.trade_at(103)
+    assert [ev.order_id for ev in out.of(Triggered)] == [up_old, up_new]
+    assert [t.taker_order_id for t in out.trades[1:]] == [up_old, up_new]
+    assert h.leaves(ask) == 2
+
+    out = h.trade_at(97)
+    assert [ev.order_id for ev in out.of(Triggered)] == [down_old, down_new]
+    assert [t.taker_order_id for t in out.trades[1:]] == [down_old, down_new]
+    assert h.leaves(bid) == 2
+
+
+def test_buy_and_sell_stops_fired_by_the_first_print_enter_in_order_id_order(h):
+    """Stops waiting for a first last price: a print at both triggers fires a sell stop and a
+    buy stop together; the older (the sell) enters first, though buy stops are checked first."""
+    h.rest(SELL, 10, 105, member="M2")
+    h.rest(BUY, 10, 95, member="M2")
+    sell_stop = h.sell(2, ord_type=STOP, stop_price=100, member="M3").order_id
+    buy_stop = h.buy(2, ord_type=STOP, stop_price=100, member="M4").order_id
+    out = h.trade_at(100)
+    assert [ev.order_id for ev in out.of(Triggered)] == [sell_stop, buy_stop]
+    assert [t.taker_order_id for t in out.trades[1:]] == [sell_stop, buy_stop]
+
+
 def test_triggered_stop_without_liquidity_is_cancelled(h):
     h.trade_at(100)
     sid = h.buy(5, ord_type=STOP, stop_price=101).order_id

@@ -17,7 +17,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, insert, inspect, select, table
+from sqlalchemy import UniqueConstraint, func, insert, inspect, select, table
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -357,12 +357,67 @@ async def test_in_memory_sqlite_is_one_database_for_all() -> None:
             assert await connection.scalar(select(func.count()).select_from(ALEMBIC_VERSION)) == 1
 
 
-def test_env_opens_the_url_itself_without_a_connection(tmp_path: Path) -> None:
-    # The path of the alembic command line: env.py opens an async engine on the URL.
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
+def metadata_schema() -> dict[str, Any]:
+    """What tables.py declares: each table's columns (name, nullable), unique constraints (name,
+    columns) and indexes (name, columns, unique), in the shape of ``declared_by_database``."""
+    return {
+        name: {
+            "columns": [(c.name, c.nullable) for c in t.columns],
+            "uqs": sorted(
+                (uq.name, tuple(c.name for c in uq.columns))
+                for uq in t.constraints
+                if isinstance(uq, UniqueConstraint)
+            ),
+            "ixs": sorted(
+                (ix.name, tuple(c.name for c in ix.columns), bool(ix.unique)) for ix in t.indexes
+            ),
+        }
+        for name, t in sorted(tables.metadata.tables.items())
+    }
+
+
+def declared_by_database(reflected: dict[str, Any]) -> dict[str, Any]:
+    """The part of ``schema``'s reflection that ``metadata_schema`` can be compared with
+    (PostgreSQL also lists each unique constraint as an index of the same name)."""
+    return {
+        name: {
+            "columns": [(c[0], c[2]) for c in found["columns"]],
+            "uqs": found["uqs"],
+            "ixs": [ix for ix in found["ixs"] if ix[0] not in {uq[0] for uq in found["uqs"]}],
+        }
+        for name, found in reflected.items()
+    }
+
+
+async def _at_head(url: str) -> tuple[str | None, list[Any], dict[str, Any]]:
+    """The revision, alembic's differences from tables.metadata and the reflected schema."""
+    engine = db.make_engine(db.normalise_url(url))
+    try:
+        async with engine.connect() as connection:
+            diff = await connection.run_sync(differences)
+        return await db.current_revision(engine), diff, await reflect(engine)
+    finally:
+        await engine.dispose()
+
+
+def test_env_opens_the_url_itself_without_a_connection(url: str) -> None:
+    # The path of the alembic command line: env.py opens an async engine on the URL (its own
+    # event loop, so this test is synchronous). Each upgrade must build the schema of tables.py.
     command.upgrade(db.alembic_config(url=url), "head")
+    revision, diff, first = asyncio.run(_at_head(url))
+    assert revision == db.head_revision()
+    assert diff == []
+    assert set(first) == TABLES
+    assert declared_by_database(first) == metadata_schema()
+
     command.downgrade(db.alembic_config(url=url), "base")
+    revision, _, emptied = asyncio.run(_at_head(url))
+    assert revision is None
+    assert emptied == {}
+
     command.upgrade(db.alembic_config(url=url), "head")
+    revision, diff, again = asyncio.run(_at_head(url))
+    assert (revision, diff, again) == (db.head_revision(), [], first)
 
 
 def test_offline_mode_prints_the_sql(capsys: pytest.CaptureFixture[str]) -> None:

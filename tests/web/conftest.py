@@ -4,13 +4,14 @@ up users and counterparties, and headless Debian Chromium driven by playwright."
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from ci import skip_or_fail
 
 from .helpers import CHROMIUM, BrokerRest
 
@@ -79,15 +80,14 @@ class ServerThread:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Headless Debian Chromium (skipped when missing outside CI; in CI a missing one fails).
+    """Headless Debian Chromium (skipped when missing outside CI; in CI a missing one fails:
+    tests/ci.py).
 
     Module-scoped: Playwright's sync API keeps an event loop running on this thread while it
     is started, which would stop the asyncio tests (pytest-asyncio) that this worker runs next.
     """
     if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing (CI must install Debian's chromium)")
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium to run the browser tests")
+        skip_or_fail(f"{CHROMIUM} is missing: apt-get install chromium to run the browser tests")
     driver = sync_playwright().start()
     chromium = driver.chromium.launch(
         executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]

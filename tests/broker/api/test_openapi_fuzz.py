@@ -1,5 +1,6 @@
 """Property-based fuzzing of every operation in the broker's OpenAPI document with schemathesis:
-whatever a client sends, the broker answers without a server error (no 5xx).
+whatever a client sends, the broker answers without a server error (no 5xx) and with a status the
+document lists for that operation; a request that breaks the schema gets a 4xx.
 
 The broker (venue + broker on SQLite, served by uvicorn) runs in its own thread and event loop
 for the whole module, because schemathesis and Hypothesis drive their tests synchronously;
@@ -7,7 +8,8 @@ requests go over real HTTP. Two API keys call it:
 
 - a trader with a funded account holding a position, open orders and a watchlist fuzzes every
   operation, with positive cases (valid by the schema) and, for operations with a request body,
-  negative ones (bodies that break the schema, which must get a 4xx);
+  negative ones (bodies that break the schema, which must get a 4xx: schemathesis'
+  ``negative_data_rejection``, which allows for mutations that are valid again once serialized);
 - then an admin fuzzes the native ``/api/...`` routes the trader is refused (403), with a second
   customer's ids (user, customer, account) as the known ones.
 
@@ -29,6 +31,11 @@ Not fuzzed, and why:
 - The fuzzing users' own ids and key ids are never among the known values: disabling the user or
   revoking the key would turn the rest of the run into 401s.
 
+Every answer is held to ``CHECKS``: not a server error, a status documented for the operation
+(``status_code_conformance``; the error statuses come from ``ERROR_RESPONSES`` in
+broker/api/errors.py), and the rejection of schema-breaking data. ``test_the_checks_fail_*``
+prove on a small app that these checks fail a 200 for a broken body and an undocumented status.
+
 Schemathesis' pytest integration (``schemathesis.pytest.from_fixture``) is not used: with pytest
 9.2 it fails on ``Function._nodeid``; pytest's ``subtests`` report each operation instead.
 """
@@ -46,13 +53,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import fastapi
 import hypothesis
 import hypothesis.strategies as st
+import pydantic
 import pytest
 import schemathesis
 import uvicorn
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    negative_data_rejection,
+    not_a_server_error,
+    status_code_conformance,
+)
 from schemathesis.core.result import Err
 
 from tradingfloor.broker.api.auth import Principal
@@ -61,6 +74,8 @@ from tradingfloor.exchange.engine.types import Side
 
 from ..stack import broker_stack
 
+# what every answer is held to (see the module docstring)
+CHECKS = [not_a_server_error, status_code_conformance, negative_data_rejection]
 MAX_EXAMPLES = {GenerationMode.POSITIVE: 10, GenerationMode.NEGATIVE: 10}
 START_TIMEOUT_S = 30.0
 SYMBOLS = ["AAPL", "MSFT"]
@@ -358,7 +373,8 @@ def _use_known_values(case: Case, served: Served, data: st.DataObject) -> None:
 
 
 def fuzz(served: Served, operation: Operation, mode: GenerationMode, role: Role) -> None:
-    """``MAX_EXAMPLES[mode]`` generated requests to one operation; raise on the first 5xx."""
+    """``MAX_EXAMPLES[mode]`` generated requests to one operation; raise on the first answer
+    that fails ``CHECKS``."""
 
     @hypothesis.settings(
         max_examples=MAX_EXAMPLES[mode],
@@ -377,7 +393,7 @@ def fuzz(served: Served, operation: Operation, mode: GenerationMode, role: Role)
             response = case.call_and_validate(
                 base_url=served.base_url,
                 headers=served.headers[role],
-                checks=[not_a_server_error],
+                checks=CHECKS,
                 timeout=10,
             )
         except BaseException as exc:  # schemathesis' FailureGroup is a BaseExceptionGroup
@@ -430,7 +446,7 @@ RUNS = {
 
 
 @pytest.mark.parametrize("run", list(RUNS))
-def test_no_operation_answers_with_a_server_error(
+def test_every_operation_answers_as_documented(
     broker: Served, run: str, subtests: pytest.Subtests
 ) -> None:
     role, mode, wanted = RUNS[run]
@@ -447,3 +463,57 @@ def test_no_operation_answers_with_a_server_error(
                 if known is not None and known[0] in notes:
                     pytest.xfail(known[1])
                 raise
+
+
+# -- the checks themselves can fail -----------------------------------------------------------
+
+
+class _Order(pydantic.BaseModel):
+    qty: int
+    side: str
+
+
+def _lax_app() -> tuple[fastapi.FastAPI, Operation]:
+    """An app whose ``POST /orders`` documents a typed body (answers 200 or 422) but reads none
+    and answers 200 to anything, and ``POST /created`` that answers an undocumented 201."""
+    app = fastapi.FastAPI()
+
+    @app.post("/orders", response_model=None)
+    async def orders(request: fastapi.Request) -> dict[str, str]:
+        return {}
+
+    @app.post("/typed", response_model=None)
+    async def typed(order: _Order) -> dict[str, str]:
+        return {}
+
+    @app.post("/created", status_code=201, response_model=None)
+    async def created() -> dict[str, str]:
+        return {}
+
+    document = app.openapi()
+    paths = document["paths"]
+    paths["/orders"]["post"]["requestBody"] = paths["/typed"]["post"]["requestBody"]
+    paths["/orders"]["post"]["responses"]["422"] = paths["/typed"]["post"]["responses"]["422"]
+    paths["/created"]["post"]["responses"] = {"200": {"description": "documented: 200 only"}}
+    return app, schemathesis.openapi.from_dict(document)
+
+
+def _run_checks(app: fastapi.FastAPI, operation: Operation, mode: GenerationMode) -> None:
+    @hypothesis.settings(max_examples=10, database=None, derandomize=True, deadline=None)
+    @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
+    def run(case: Case) -> None:
+        case.call_and_validate(app=app, checks=CHECKS)
+
+    run()
+
+
+def test_the_checks_fail_a_200_for_a_schema_breaking_body() -> None:
+    app, schema = _lax_app()
+    with pytest.raises(BaseException, match="Schema-violating request accepted"):
+        _run_checks(app, schema["/orders"]["POST"], GenerationMode.NEGATIVE)
+
+
+def test_the_checks_fail_an_undocumented_status() -> None:
+    app, schema = _lax_app()
+    with pytest.raises(BaseException, match="Undocumented status code"):
+        _run_checks(app, schema["/created"]["POST"], GenerationMode.POSITIVE)

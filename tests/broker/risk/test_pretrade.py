@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings, target
 from hypothesis import strategies as st
 
 import tradingfloor.broker.risk.pretrade as pretrade_mod
 from tradingfloor.broker.risk.codes import RiskCode, RiskReject
 from tradingfloor.broker.risk.pretrade import (
+    BPS,
     AccountRisk,
     OrderIntent,
     RiskLimits,
@@ -408,101 +410,260 @@ def test_malformed_inputs_raise(make: Any) -> None:
 
 
 # -- properties -----------------------------------------------------------------------------------
+#
+# The strategies draw one market (last trade, quotes, tick), the limits, then an order priced
+# around the last trade (mostly inside the collar), a quantity sized to the notional limit, a
+# position and an account that can mostly afford it, so that most examples are accepted and reach
+# the buying-power invariant; the rest exercise each reject. Each property counts the examples
+# that reach its checked branch and asserts at the end that at least half did.
 
-# prices near each other so that most orders pass the collar, plus a few far ones
-near = st.integers(min_value=9_000, max_value=11_500)
-prices = st.none() | near | st.integers(min_value=1, max_value=50_000)
+REACHED_AT_LEAST = 0.5  # share of the examples that must reach the checked branch
+
+
+def _rare(draw: st.DrawFn, odds: int = 25) -> bool:
+    """True about once in ``odds`` draws (integers(1, odds) == 1 would be far more often:
+    Hypothesis favours the ends of a range)."""
+    return draw(st.sampled_from([False] * (odds - 1) + [True]))
 
 
 @st.composite
-def orders(draw: st.DrawFn) -> OrderIntent:
-    order_type = draw(st.sampled_from(["market", "limit", "stop", "stop_limit", "trailing_stop"]))
-    limit = draw(near) if order_type in ("limit", "stop_limit") else None
-    stop: int | None = None
-    if order_type in ("stop", "stop_limit"):
-        stop = draw(near)
-    elif order_type == "trailing_stop":
-        stop = draw(prices)
-    return OrderIntent(
-        draw(st.sampled_from(["buy", "sell"])),
-        draw(st.integers(1, 3_000) | st.integers(1, 12_000)),
-        order_type,
-        limit,
-        stop,
+def limit_sets(draw: st.DrawFn) -> RiskLimits:
+    return RiskLimits(
+        collar_bps=draw(st.sampled_from([0]) | st.integers(50, 20_000)),
+        market_order_buffer_bps=draw(st.integers(0, 2_000)),
+        margin_multiplier_bps=draw(st.integers(10_000, 40_000)),
+        pdt_enabled=draw(st.booleans()),
     )
 
 
 @st.composite
-def symbols(draw: st.DrawFn) -> SymbolRisk:
-    position = draw(st.integers(-6_000, 6_000))
-    return SymbolRisk(
-        symbol="ACME",
+def markets(draw: st.DrawFn) -> SymbolRisk:
+    """A symbol's last trade and quotes (each sometimes missing); position fields are zero."""
+    last = None if _rare(draw, 10) else draw(st.integers(100, 20_000))
+    centre = last if last is not None else draw(st.integers(100, 20_000))
+    half_spread = draw(st.integers(0, max(1, centre // 100)))
+    bid = None if _rare(draw, 10) else max(1, centre - half_spread)
+    ask = None if _rare(draw, 10) else centre + half_spread
+    return dataclasses.replace(
+        ACME,
         tick_minor=draw(st.sampled_from([1, 5, 100])),
-        last_price=draw(prices),
-        best_bid=draw(prices),
-        best_ask=draw(prices),
+        last_price=last,
+        best_bid=bid,
+        best_ask=ask,
+        restricted=_rare(draw),
+    )
+
+
+def _price_near(draw: st.DrawFn, sym: SymbolRisk, limits: RiskLimits) -> int:
+    """A price inside the collar around the last trade, or (rarely) anywhere."""
+    centre = sym.last_price or sym.best_ask or sym.best_bid or 10_000
+    if _rare(draw, 10):
+        return draw(st.integers(1, 3 * centre))
+    room = centre * limits.collar_bps // BPS
+    return draw(st.integers(max(1, centre - room), centre + room))
+
+
+@st.composite
+def scenarios(
+    draw: st.DrawFn, account_type: str | None = None, limits: RiskLimits | None = None
+) -> tuple[OrderIntent, AccountRisk, SymbolRisk, RiskLimits]:
+    limits = limits or draw(limit_sets())
+    sym = draw(markets())
+    order_type = draw(st.sampled_from(["market", "limit", "stop", "stop_limit", "trailing_stop"]))
+    side = draw(st.sampled_from(["buy", "sell"]))
+    limit = _price_near(draw, sym, limits) if order_type in ("limit", "stop_limit") else None
+    stop: int | None = None
+    if order_type in ("stop", "stop_limit") or (
+        order_type == "trailing_stop" and draw(st.booleans())
+    ):
+        stop = _price_near(draw, sym, limits)
+    # a quantity whose notional mostly fits max_order_notional (with room for the buffer), and
+    # half the position limit
+    unit = (limit or stop or sym.last_price or 10_000) * sym.tick_minor * 2
+    fits = max(1, min(limits.max_position_qty // 2, limits.max_order_notional // unit))
+    if _rare(draw, 20):  # above the quantity limit
+        qty = draw(st.integers(limits.max_order_qty + 1, limits.max_order_qty + 100))
+    elif _rare(draw, 20):  # above the notional limit, where the quantity limit allows it
+        qty = min(limits.max_order_qty, 2 * fits + draw(st.integers(1, fits)))
+    else:
+        qty = draw(st.integers(1, fits))
+    order = OrderIntent(side, qty, order_type, limit, stop)
+    # a position mostly within the limit; in a cash account a sell mostly has the shares
+    kind = account_type or draw(st.sampled_from(["cash", "margin"]))
+    shape = draw(st.sampled_from(["usual"] * 16 + ["position edge"] * 2 + ["anywhere"] * 2))
+    if shape == "position edge":  # at or beyond the position limit on the order's side
+        edge = limits.max_position_qty - qty
+        position = draw(st.integers(edge - 10, edge + 10)) * (1 if side == "buy" else -1)
+        open_sell = 0
+    elif shape == "usual" and kind == "cash" and side == "sell":  # a covered sale
+        position = draw(st.integers(qty, limits.max_position_qty + qty))
+        open_sell = draw(st.integers(0, position - qty))
+    else:
+        quarter = limits.max_position_qty // 4
+        position = draw(st.integers(-quarter, quarter))
+        open_sell = draw(st.integers(0, 500))
+    sym = dataclasses.replace(
+        sym,
         position_qty=position,
-        open_buy_qty=draw(st.integers(0, 3_000)),
-        open_sell_qty=draw(st.integers(0, 3_000)),
-        restricted=draw(st.sampled_from([False] * 9 + [True])),
+        open_buy_qty=draw(st.integers(0, 500)),
+        open_sell_qty=open_sell,
         opened_today_qty=draw(st.integers(0, abs(position))),
     )
-
-
-@st.composite
-def accounts(draw: st.DrawFn) -> AccountRisk:
-    return AccountRisk(
-        account_type=draw(st.sampled_from(["cash", "margin"])),
-        kyc_status=draw(st.sampled_from(["approved"] * 9 + ["pending"])),
-        trading_blocked=draw(st.sampled_from([False] * 9 + [True])),
-        cash=draw(st.integers(-(10**8), 10**9)),
-        settled_cash=draw(st.integers(-(10**8), 10**9)),
-        equity=draw(st.integers(-(10**8), 10**9)),
-        long_market_value=draw(st.integers(0, 10**8)),
-        short_market_value=draw(st.integers(0, 10**8)),
-        held=draw(st.integers(0, 10**8)),
+    # money mostly well above what the order needs, sometimes around it or below, and sometimes
+    # (cash accounts) exactly at the order's hold, give or take a minor unit
+    need = order.qty * unit
+    held = draw(st.integers(0, need // 2))
+    money = draw(st.sampled_from(["plenty"] * 5 + ["tight"] + ["edge"] * 2))
+    if money == "plenty":
+        cash = draw(st.integers(3 * need, 3 * need + 10**10))
+    else:
+        cash = draw(st.integers(-need, 4 * need))
+    settled = cash - draw(st.integers(0, need // 2))
+    if money == "edge" and kind == "cash":
+        with contextlib.suppress(RiskReject):  # no price to value it: keep the money drawn
+            settled = held + order_hold(order, sym, limits) + draw(st.integers(-1, 1))
+    account = AccountRisk(
+        account_type=kind,
+        kyc_status="pending" if _rare(draw) else "approved",
+        trading_blocked=_rare(draw),
+        cash=max(cash, settled),
+        settled_cash=settled,
+        equity=cash,
+        long_market_value=draw(st.integers(0, need // 2)),
+        short_market_value=draw(st.integers(0, need // 2)),
+        held=held,
         day_trade_count=draw(st.integers(0, 5)),
+    )
+    return order, account, sym, limits
+
+
+def _beyond_collar(order: OrderIntent, sym: SymbolRisk, limits: RiskLimits) -> bool:
+    last = sym.last_price
+    return last is not None and any(
+        p is not None and abs(p - last) * BPS > limits.collar_bps * last
+        for p in (order.limit_price, order.stop_price)
     )
 
 
-limit_sets = st.builds(
-    RiskLimits,
-    collar_bps=st.integers(0, 20_000),
-    market_order_buffer_bps=st.integers(0, 2_000),
-    margin_multiplier_bps=st.integers(10_000, 40_000),
-    pdt_enabled=st.booleans(),
-)
+def _no_reference(order: OrderIntent, sym: SymbolRisk) -> bool:
+    if order.limit_price is not None or order.stop_price is not None:
+        return False
+    quote = sym.best_ask if order.side == "buy" else sym.best_bid
+    return quote is None and sym.last_price is None
 
 
-@settings(max_examples=250, deadline=None)
-@given(orders(), accounts(), symbols(), limit_sets)
-def test_an_accepted_order_never_holds_more_than_the_buying_power(
+def _failing_checks(
     order: OrderIntent, account: AccountRisk, sym: SymbolRisk, limits: RiskLimits
-) -> None:
-    try:
-        hold = check_order(order, account, sym, limits)
-    except RiskReject as exc:
-        assert exc.code in set(RiskCode)
-        return
-    assert 0 <= hold <= buying_power(account, limits)
-    assert hold == order_hold(order, sym, limits)
-    assert order.qty <= limits.max_order_qty
-    assert order_notional(order, sym) <= limits.max_order_notional
+) -> list[set[RiskCode]]:
+    """Each check of the documented order, as the codes it may give when it fails (empty when it
+    passes): written from docs/broker.md, independently of check_order's branches."""
+    cash_sell = account.account_type == "cash" and order.side == "sell"
+    short = cash_sell and order.qty > max(0, sym.position_qty - sym.open_sell_qty)
+    if order.side == "buy":
+        beyond_position = sym.position_qty + sym.open_buy_qty + order.qty > limits.max_position_qty
+    else:
+        projected = sym.position_qty - sym.open_sell_qty - order.qty
+        beyond_position = -projected > limits.max_position_qty
+    no_ref = _no_reference(order, sym)
+    day_trade = sym.opened_today_qty > 0 and (
+        (sym.position_qty > 0 and order.side == "sell")
+        or (sym.position_qty < 0 and order.side == "buy")
+    )
+    pdt = (
+        limits.pdt_enabled
+        and account.account_type == "margin"
+        and account.equity < limits.pdt_min_equity
+        and day_trade
+        and account.day_trade_count >= limits.pdt_max_day_trades
+    )
+
+    def check(failed: bool, *codes: RiskCode) -> set[RiskCode]:
+        return set(codes) if failed else set()
+
+    return [
+        check(account.kyc_status != "approved", RiskCode.KYC_NOT_APPROVED),
+        check(account.trading_blocked, RiskCode.TRADING_BLOCKED),
+        check(sym.restricted, RiskCode.RESTRICTED_SYMBOL),
+        check(order.qty > limits.max_order_qty, RiskCode.MAX_ORDER_QTY),
+        check(_beyond_collar(order, sym, limits), RiskCode.PRICE_COLLAR),
+        check(
+            short,
+            RiskCode.INSUFFICIENT_QTY if sym.position_qty > 0 else RiskCode.SHORT_NOT_ALLOWED,
+        ),
+        check(beyond_position, RiskCode.POSITION_LIMIT),
+        check(no_ref, RiskCode.NO_REFERENCE_PRICE)
+        or check(
+            order_notional(order, sym) > limits.max_order_notional, RiskCode.MAX_ORDER_NOTIONAL
+        ),
+        check(pdt, RiskCode.PATTERN_DAY_TRADER),
+        check(
+            not no_ref and order_hold(order, sym, limits) > buying_power(account, limits),
+            RiskCode.INSUFFICIENT_BUYING_POWER,
+        ),
+    ]
 
 
-@settings(max_examples=60, deadline=None)
-@given(
-    st.integers(0, 10**8),
-    st.lists(st.tuples(orders(), symbols()), max_size=25),
-)
-def test_cash_account_holds_never_exceed_settled_cash(
-    settled: int, batch: list[tuple[OrderIntent, SymbolRisk]]
-) -> None:
-    account = dataclasses.replace(CASH, cash=settled, settled_cash=settled, equity=settled)
-    for order, sym in batch:
+def test_an_accepted_order_never_holds_more_than_the_buying_power() -> None:
+    """Accepted: the hold fits the buying power and the limits. Rejected: the reported code is
+    the first check that fails in the documented order."""
+    seen = {"examples": 0, "accepted": 0}
+
+    @settings(max_examples=250, deadline=None)
+    @given(scenarios())
+    def run(scenario: tuple[OrderIntent, AccountRisk, SymbolRisk, RiskLimits]) -> None:
+        order, account, sym, limits = scenario
+        seen["examples"] += 1
         try:
-            hold = check_order(order, account, dataclasses.replace(sym, restricted=False), LIMITS)
-        except RiskReject:
-            continue
-        account = dataclasses.replace(account, held=account.held + hold)
-        assert account.held <= settled
+            hold = check_order(order, account, sym, limits)
+        except RiskReject as exc:
+            event(f"rejected {RiskCode(exc.code).name}")
+            first = next(codes for codes in _failing_checks(order, account, sym, limits) if codes)
+            assert exc.code in first, (exc.code, first)
+            return
+        event("accepted")
+        seen["accepted"] += 1
+        assert not any(_failing_checks(order, account, sym, limits))
+        available = buying_power(account, limits)
+        assert 0 <= hold <= available
+        target(hold * 1_000 // max(1, available), label="hold per mille of the buying power")
+        assert hold == order_hold(order, sym, limits)
+        assert order.qty <= limits.max_order_qty
+        assert order_notional(order, sym) <= limits.max_order_notional
+
+    run()
+    assert seen["accepted"] >= REACHED_AT_LEAST * seen["examples"], seen
+
+
+def test_cash_account_holds_never_exceed_settled_cash() -> None:
+    """Orders accepted one after another in a cash account never hold more than its settled
+    cash. Counted as reaching the check: orders accepted or refused for buying power."""
+    seen = {"orders": 0, "reached": 0, "accepted": 0}
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        st.integers(0, 10**8),
+        st.lists(scenarios("cash", limits=LIMITS), min_size=1, max_size=25),
+    )
+    def run(
+        settled: int, batch: list[tuple[OrderIntent, AccountRisk, SymbolRisk, RiskLimits]]
+    ) -> None:
+        account = dataclasses.replace(CASH, cash=settled, settled_cash=settled, equity=settled)
+        for order, _account, sym, _limits in batch:
+            seen["orders"] += 1
+            try:
+                hold = check_order(
+                    order, account, dataclasses.replace(sym, restricted=False), LIMITS
+                )
+            except RiskReject as exc:
+                event(f"rejected {RiskCode(exc.code).name}")
+                seen["reached"] += exc.code == RiskCode.INSUFFICIENT_BUYING_POWER
+                continue
+            event("accepted")
+            seen["reached"] += 1
+            seen["accepted"] += 1
+            account = dataclasses.replace(account, held=account.held + hold)
+            assert account.held <= settled
+
+    run()
+    assert seen["reached"] >= REACHED_AT_LEAST * seen["orders"], seen
+    assert seen["accepted"] > 0, seen

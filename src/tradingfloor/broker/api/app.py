@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from tradingfloor.broker.api.admin_records import admin_records_router
 from tradingfloor.broker.api.auth import principal_dependency, require
 from tradingfloor.broker.api.context import RequestContext
-from tradingfloor.broker.api.errors import install_error_handlers
+from tradingfloor.broker.api.errors import ERROR_RESPONSES, install_error_handlers
 from tradingfloor.broker.api.market_data import market_data_router
 from tradingfloor.broker.api.market_stream import add_market_stream
 from tradingfloor.broker.api.native import native_router
@@ -57,13 +57,13 @@ def create_broker_app(
     )
     install_error_handlers(app)
     principal = principal_dependency(identity, clock=broker.clock)
-    app.include_router(trading_router(broker, principal))
-    app.include_router(native_router(broker, identity, principal))
-    app.include_router(admin_records_router(broker.store, principal))
+    app.include_router(trading_router(broker, principal), responses=ERROR_RESPONSES)
+    app.include_router(native_router(broker, identity, principal), responses=ERROR_RESPONSES)
+    app.include_router(admin_records_router(broker.store, principal), responses=ERROR_RESPONSES)
     app.include_router(trade_stream_router(broker, identity, clock=broker.clock))
     if history is not None:
         viewer = require(principal, Permission.VIEW_ACCOUNT)
-        app.include_router(market_data_router(history, auth=viewer))
+        app.include_router(market_data_router(history, auth=viewer), responses=ERROR_RESPONSES)
 
         async def check_key(key_id: str, secret: str) -> bool:
             try:
@@ -75,7 +75,10 @@ def create_broker_app(
         app.state.market_stream = add_market_stream(app, history, check_key)
 
     if operator is not None:
-        app.include_router(venue_admin_router(operator, principal, broker.records, broker.clock))
+        app.include_router(
+            venue_admin_router(operator, principal, broker.records, broker.clock),
+            responses=ERROR_RESPONSES,
+        )
     if marketdata is not None:
         app.mount(MARKETDATA_PREFIX, marketdata, name="marketdata")
     add_web_terminal(app)

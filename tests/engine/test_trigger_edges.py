@@ -1,0 +1,69 @@
+"""Edges of stops, trailing stops and pegs that mutation testing of triggers.py found untested
+(docs/testing.md): the whole ``triggered`` and ``repriced`` events, the floor of a sell trailing
+stop limit's price, several trailing stops following one print, a fired trailing stop leaving the
+engine, and the rounding of a sell midpoint peg on an even spread."""
+
+from __future__ import annotations
+
+from tradingfloor.exchange.engine.events import Repriced, Triggered
+from tradingfloor.exchange.engine.types import OrdType, PegType, Side
+
+BUY, SELL = Side.BUY, Side.SELL
+SYMBOL = "ACME"  # the harness's instrument (conftest.py)
+
+
+def test_a_triggered_event_names_the_order_fully(h) -> None:
+    h.trade_at(100)
+    h.rest(SELL, 10, 103, member="M2")
+    sid = h.buy(5, 104, ord_type=OrdType.STOP_LIMIT, stop_price=102, cl_ord_id="stop-1").order_id
+    trig = h.trade_at(102).one(Triggered)
+    assert (trig.symbol, trig.order_id, trig.member, trig.cl_ord_id) == (
+        SYMBOL,
+        sid,
+        "M1",
+        "stop-1",
+    )
+    assert (trig.trigger_price, trig.price, trig.ts) == (102, 104, h.ts)
+
+
+def test_a_sell_trailing_stop_limit_price_is_at_least_one_tick(h) -> None:
+    h.trade_at(3)
+    out = h.sell(5, ord_type=OrdType.TRAILING_STOP_LIMIT, trail_amount=1, limit_offset=5)
+    trig = h.trade_at(2).one(Triggered)
+    assert (trig.order_id, trig.trigger_price, trig.price) == (out.order_id, 2, 1)
+
+
+def test_trailing_stops_follow_one_print_together_and_a_fired_one_leaves(h) -> None:
+    h.trade_at(100)
+    a = h.sell(5, ord_type=OrdType.TRAILING_STOP, trail_amount=5, member="M3").order_id
+    b = h.sell(5, ord_type=OrdType.TRAILING_STOP, trail_amount=2, member="M4").order_id
+    h.trade_at(110)  # both references move up to 110
+    assert (h.e.orders[a].stop_price, h.e.orders[b].stop_price) == (105, 108)
+    bid = h.rest(BUY, 20, 107, member="M2")  # b's sale at 107 does not reach a's 105
+    out = h.trade_at(108)  # fires b only
+    assert [ev.order_id for ev in out.of(Triggered)] == [b]
+    assert b not in h.e.orders
+    h.trade_at(120)  # later prints move the one left, and nothing else
+    assert h.e.orders[a].stop_price == 115
+    out = h.trade_at(115)
+    assert [ev.order_id for ev in out.of(Triggered)] == [a]
+    assert h.live() == [bid]
+
+
+def test_a_sell_midpoint_peg_on_an_even_spread_and_its_repriced_event(h) -> None:
+    h.rest(BUY, 10, 99, member="M2")
+    ask = h.rest(SELL, 10, 101, member="M3")
+    out = h.sell(5, ord_type=OrdType.PEGGED, peg=PegType.MIDPOINT, cl_ord_id="peg-1")
+    peg = out.order_id
+    assert h.e.orders[peg].price == 100  # the midpoint exactly, an integer
+    assert type(h.e.orders[peg].price) is int
+    h.cancel(ask, member="M3")
+    out = h.sell(10, 105, member="M3")  # ask 105: mid of 99 and 105 is 102
+    rep = out.one(Repriced)
+    assert (rep.symbol, rep.order_id, rep.member, rep.cl_ord_id, rep.price) == (
+        SYMBOL,
+        peg,
+        "M1",
+        "peg-1",
+        102,
+    )
