@@ -61,11 +61,12 @@ from alpaca.trading.requests import (
 )
 from alpaca.trading.stream import TradingStream
 from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
 
 from tradingfloor.broker.identity.roles import Role
 from tradingfloor.exchange.engine.types import Side
 
-from ..stack import Stack, broker_stack
+from ..stack import PASSWORD, Stack, broker_stack
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -675,6 +676,41 @@ async def test_trade_updates_stream_answers_a_message_that_is_not_an_object(
         assert reply["stream"] == "error"
     else:
         assert reply["stream"] == "authorization" and reply["data"]["status"] == "unauthorized"
+
+
+async def test_an_open_stream_is_closed_once_its_api_key_is_revoked(sdk: Sdk) -> None:
+    identity = sdk.stack.runtime.identity
+    async with ws_connect(f"ws://127.0.0.1:{sdk.port}/stream") as ws:
+        auth = {"action": "authenticate", "data": {"key_id": sdk.key_id, "secret_key": sdk.secret}}
+        await ws.send(json.dumps(auth))
+        assert json.loads(await ws.recv())["data"]["status"] == "authorized"
+        owner = next(
+            u["id"]
+            for u in identity.list_users()
+            if any(k["key_id"] == sdk.key_id for k in identity.list_api_keys(u["id"]))
+        )
+        await identity.revoke_api_key(owner, sdk.key_id)
+        reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert reply["stream"] == "authorization" and reply["data"]["status"] == "unauthorized"
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+async def test_an_open_stream_is_closed_once_its_session_logs_out(sdk: Sdk) -> None:
+    identity = sdk.stack.runtime.identity
+    username, _ = await sdk.stack.user(Role.TRADER, account_id=sdk.account_id)
+    pair = await identity.login(username, PASSWORD, totp_code=None, client_address="192.0.2.9")
+    async with ws_connect(f"ws://127.0.0.1:{sdk.port}/stream") as ws:
+        await ws.send(
+            json.dumps({"action": "authenticate", "data": {"oauth_token": pair.access_token}})
+        )
+        assert json.loads(await ws.recv())["data"]["status"] == "authorized"
+        await identity.logout(pair.refresh_token)
+        reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert reply["data"]["status"] == "unauthorized"
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 5)
 
 
 # --- behaviours real clients depend on ------------------------------------------------------------

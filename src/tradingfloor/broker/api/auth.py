@@ -66,6 +66,11 @@ class Authenticator(Protocol):
 
     async def principal_from_key(self, key_id: str, secret: str, now_ns: int) -> Principal: ...
 
+    def credential_active(self, principal: Principal) -> bool:
+        """False once the principal's API key is revoked, its session ended or its user
+        disabled (open connections are closed then)."""
+        ...
+
     def rate_limit(self, principal: Principal, now: float) -> float:
         """0 if the request may go on, else the seconds to wait (Retry-After)."""
         ...

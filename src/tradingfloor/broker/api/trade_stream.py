@@ -4,7 +4,10 @@ The client authenticates first (``{"action": "authenticate", "data": {"key_id", 
 or ``{"oauth_token": <access token>}``), then listens (``{"action": "listen", "data":
 {"streams": ["trade_updates"]}}``) and receives every order event of its account as
 ``{"stream": "trade_updates", "data": {"event", "order", "timestamp", ...}}``. The broker
-never waits for a client: a connection whose queue is full is closed with 1008.
+never waits for a client: a connection whose queue is full is closed with 1008. Revocation
+reaches open streams too: every ``REVALIDATE_S`` the connection's credential is checked, and
+once its API key is revoked, its session ended (logout) or its user disabled, the client gets
+an ``unauthorized`` authorization message and the connection is closed with 1008.
 """
 
 from __future__ import annotations
@@ -24,12 +27,13 @@ from tradingfloor.broker.errors import BrokerError
 from tradingfloor.broker.identity.roles import Permission
 from tradingfloor.broker.service import Broker, TradeUpdate
 
-__all__ = ["MAX_QUEUED_UPDATES", "STREAM_PATH", "trade_stream_router"]
+__all__ = ["MAX_QUEUED_UPDATES", "REVALIDATE_S", "STREAM_PATH", "trade_stream_router"]
 
 STREAM_PATH: Final = "/stream"
 MAX_QUEUED_UPDATES: Final = 10_000
 AUTH_TIMEOUT_S: Final = 10.0
 MAX_CLIENT_MESSAGE: Final = 4_096
+REVALIDATE_S: Final = 1.0  # how often an open stream's credential is checked
 
 
 class _Subscriber:
@@ -81,6 +85,18 @@ def trade_stream_router(
     async def send(ws: WebSocket, stream: str, data: dict[str, Any]) -> None:
         await ws.send_text(json.dumps({"stream": stream, "data": data}, separators=(",", ":")))
 
+    async def guard_credential(ws: WebSocket, who: Principal) -> None:
+        """Close the stream once its credential is revoked (checked every REVALIDATE_S)."""
+        while auth.credential_active(who):
+            await asyncio.sleep(REVALIDATE_S)
+        with contextlib.suppress(Exception):
+            await send(
+                ws,
+                "authorization",
+                {"action": "authenticate", "status": "unauthorized", "message": "revoked"},
+            )
+            await ws.close(code=1008, reason="the credential was revoked")
+
     @router.websocket(STREAM_PATH)
     async def stream(ws: WebSocket) -> None:
         await ws.accept()
@@ -103,6 +119,7 @@ def trade_stream_router(
         sub = _Subscriber(who.account_id)
         by_account.setdefault(sub.account_id, set()).add(sub)
         writer = asyncio.create_task(_write(ws, sub))
+        guard = asyncio.create_task(guard_credential(ws, who))
         try:
             while True:
                 raw = await ws.receive_text()
@@ -128,9 +145,10 @@ def trade_stream_router(
                 subs.discard(sub)
                 if not subs:
                     del by_account[sub.account_id]
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
+            for task in (writer, guard):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
     return router
 

@@ -809,6 +809,19 @@ class IdentityService:
             raise _unauthorized("invalid API key")
         return self._principal(user, key_id=key_id, session_id=None, mfa=False)
 
+    def credential_active(self, principal: Principal) -> bool:
+        """Whether the credential ``principal`` was authenticated with still stands: its user
+        is enabled and its API key not revoked, or its session not ended (no database access).
+
+        Long-lived connections (the ``trade_updates`` stream) ask this while they stay open.
+        """
+        user = self._users.get(principal.user_id)
+        if user is None or user.disabled:
+            return False
+        if principal.key_id is not None:
+            return principal.key_id in self._keys
+        return principal.session_id is None or principal.session_id not in self._ended_sessions
+
     def _rate_of_key(self, key_id: str) -> int:
         key = self._keys.get(key_id)
         return key.rate_limit_per_minute if key is not None else self._key_rate
