@@ -1,0 +1,293 @@
+"""Journal edge cases found by mutation testing (docs/testing.md, journal.py survivors).
+
+Each test here failed against one or more surviving mutmut mutants of exchange/journal.py:
+boundaries of the torn-write rule (exact sector ends, short zero tails, eight-byte remainders,
+a valid record one byte after damage), the largest record, operator truncation at a segment's
+first record or inside its header, the texts an operator is shown, and file descriptors.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from pathlib import Path
+
+import pytest
+from journal_files import FRAME, FsyncCounter, frames, segments, truncate
+
+from tradingfloor.exchange.engine.commands import NewOrder
+from tradingfloor.exchange.engine.types import Side
+from tradingfloor.exchange.journal import (
+    MAX_RECORD_BYTES,
+    SECTOR_BYTES,
+    SEGMENT_HEADER_SIZE,
+    DroppedBytes,
+    Journal,
+    JournalCorruptError,
+    JournalReader,
+    JournalRecord,
+    TornTail,
+    encode_record,
+    encode_segment_header,
+    repair_torn_tail,
+    segment_name,
+    truncate_corrupt,
+)
+
+
+def order(n: int, cl_ord_id: str | None = None, symbol: str = "ACME") -> NewOrder:
+    return NewOrder(
+        symbol=symbol,
+        member="M1",
+        cl_ord_id=f"c{n}" if cl_ord_id is None else cl_ord_id,
+        side=Side.BUY,
+        qty=n,
+        price=100,
+    )
+
+
+def rec(seq: int, cl_ord_id: str | None = None) -> JournalRecord:
+    return JournalRecord(seq=seq, ts=100 * seq, command=order(seq, cl_ord_id))
+
+
+def write_journal(jdir: Path, n: int, *, segment_bytes: int = 1 << 20) -> None:
+    with Journal.open(jdir, segment_bytes=segment_bytes) as journal:
+        for seq in range(1, n + 1):
+            journal.append(rec(seq))
+            journal.commit()
+
+
+def read_all(jdir: Path) -> tuple[list[JournalRecord], JournalReader]:
+    reader = JournalReader(jdir)
+    return list(reader), reader
+
+
+def segment_ending_at(jdir: Path, size: int) -> Path:
+    """A one-segment journal whose last record ends exactly at byte ``size`` of the file, with
+    its last two bytes non-zero (so zeroing them changes the record)."""
+    jdir.mkdir(parents=True, exist_ok=True)
+    head = encode_segment_header(1, 0) + encode_record(rec(1))
+    for pad in range(1, 2000):
+        last = encode_record(rec(2, cl_ord_id="c" * pad))
+        if len(head) + len(last) == size and last[-1] and last[-2]:
+            path = jdir / segment_name(1)
+            path.write_bytes(head + last)
+            return path
+    raise AssertionError(f"no padding gives a record ending at {size}")
+
+
+# ------------------------------------------------------------------------------ torn or corrupt
+
+
+def test_short_zero_tail_inside_one_sector_is_torn(no_fsync: None, tmp_path: Path) -> None:
+    """All zeros from the bad record to the end, with no sector boundary in between."""
+    write_journal(tmp_path, 3)
+    (path,) = segments(tmp_path)
+    size = path.stat().st_size
+    assert size + 20 < SECTOR_BYTES
+    with path.open("ab") as f:
+        f.write(b"\x00" * 20)
+    records, reader = read_all(tmp_path)
+    assert [r.seq for r in records] == [1, 2, 3]
+    assert reader.torn is not None
+    assert (reader.torn.offset, reader.torn.dropped_bytes) == (size, 20)
+
+
+def test_zeroed_end_of_a_record_that_ends_on_a_sector_boundary_is_corruption(
+    no_fsync: None, tmp_path: Path
+) -> None:
+    """Zeros starting inside the last sector and ending with it reach no sector boundary."""
+    path = segment_ending_at(tmp_path, 2 * SECTOR_BYTES)
+    start = frames(path)[-1].start
+    data = path.read_bytes()
+    path.write_bytes(data[:-3] + b"\x00" * 3)
+    with pytest.raises(JournalCorruptError) as info:
+        read_all(tmp_path)
+    assert (info.value.offset, info.value.seq) == (start, 2)
+
+
+def test_one_zero_byte_from_a_sector_boundary_is_torn(no_fsync: None, tmp_path: Path) -> None:
+    """The record's last byte is the first of a sector and never reached the disk."""
+    path = segment_ending_at(tmp_path, SECTOR_BYTES + 1)
+    start = frames(path)[-1].start
+    data = path.read_bytes()
+    path.write_bytes(data[:-1] + b"\x00")
+    records, reader = read_all(tmp_path)
+    assert [r.seq for r in records] == [1]
+    assert reader.torn is not None and reader.torn.offset == start
+    assert "zero" in reader.torn.reason
+
+
+def test_eight_bytes_with_a_zero_length_after_the_last_record_is_corruption(
+    no_fsync: None, tmp_path: Path
+) -> None:
+    """A whole frame header is there (not fewer than 8 bytes) and says nothing runs past."""
+    write_journal(tmp_path, 2)
+    (path,) = segments(tmp_path)
+    size = path.stat().st_size
+    with path.open("ab") as f:
+        f.write(FRAME.pack(0, 0xDEADBEEF))
+    with pytest.raises(JournalCorruptError, match="complete record is damaged") as info:
+        read_all(tmp_path)
+    assert info.value.offset == size
+
+
+@pytest.mark.parametrize(
+    "trailer",
+    [
+        b"\x01" + encode_record(rec(3)),  # a whole record one byte after the damage
+        b"\x01" + FRAME.pack(1, zlib.crc32(b"z")) + b"z",  # the smallest frame, at the very end
+    ],
+    ids=["record", "smallest-frame-at-the-end"],
+)
+def test_a_valid_frame_one_byte_after_damage_is_corruption(
+    no_fsync: None, tmp_path: Path, trailer: bytes
+) -> None:
+    write_journal(tmp_path, 2)
+    (path,) = segments(tmp_path)
+    size = path.stat().st_size
+    with path.open("ab") as f:
+        f.write(trailer)
+    with pytest.raises(JournalCorruptError) as info:
+        read_all(tmp_path)
+    assert info.value.offset == size
+
+
+def test_closed_segment_damage_names_the_seq_and_the_reason(no_fsync: None, tmp_path: Path) -> None:
+    write_journal(tmp_path, 12, segment_bytes=200)
+    first = segments(tmp_path)[0]
+    last = frames(first)[-1]
+    truncate(first, last.end - 1)
+    with pytest.raises(JournalCorruptError) as info:
+        read_all(tmp_path)
+    error = info.value
+    assert (error.path, error.offset, error.seq) == (first, last.start, last.seq)
+    length = last.end - last.start - FRAME.size
+    assert error.reason == (
+        f"record length {length} runs past the end of the file (in a closed segment)"
+    )
+
+
+def test_a_record_of_exactly_max_record_bytes(no_fsync: None, tmp_path: Path) -> None:
+    """The largest payload append accepts is read back; cut short, it is a torn write."""
+    probe = len(encode_record(JournalRecord(1, 1, order(1, symbol="x" * (MAX_RECORD_BYTES - 100)))))
+    symbol = "x" * (MAX_RECORD_BYTES - 100 + MAX_RECORD_BYTES + FRAME.size - probe)
+    big = JournalRecord(seq=1, ts=1, command=order(1, symbol=symbol))
+    assert len(encode_record(big)) == FRAME.size + MAX_RECORD_BYTES
+    with Journal.open(tmp_path) as journal:
+        journal.append(big)
+        journal.commit()
+    records, reader = read_all(tmp_path)
+    assert records == [big] and reader.torn is None
+    (path,) = segments(tmp_path)
+    truncate(path, path.stat().st_size - 1)
+    records, reader = read_all(tmp_path)
+    assert records == [] and reader.torn is not None
+    assert reader.torn.offset == SEGMENT_HEADER_SIZE
+
+
+# ------------------------------------------------------------------------------ operator truncation
+
+
+def test_truncate_corrupt_at_a_segments_first_record_keeps_its_header(
+    no_fsync: None, tmp_path: Path
+) -> None:
+    write_journal(tmp_path, 12, segment_bytes=200)
+    first, second, *_later = segments(tmp_path)
+    first_seq = frames(second)[0].seq
+    dropped = truncate_corrupt(tmp_path, f"{second.name}:{SEGMENT_HEADER_SIZE}")
+    assert (dropped[0].path, dropped[0].start) == (second, SEGMENT_HEADER_SIZE)
+    assert segments(tmp_path) == [first, second]
+    assert second.stat().st_size == SEGMENT_HEADER_SIZE
+    records, reader = read_all(tmp_path)
+    assert [r.seq for r in records] == list(range(1, first_seq)) and reader.torn is None
+
+
+def test_truncate_corrupt_inside_a_header_drops_the_whole_segment(
+    no_fsync: None, tmp_path: Path
+) -> None:
+    write_journal(tmp_path, 12, segment_bytes=200)
+    first, second, *_later = segments(tmp_path)
+    original = second.read_bytes()
+    dropped = truncate_corrupt(tmp_path, f"{second.name}:5")
+    assert (dropped[0].path, dropped[0].start, dropped[0].end) == (second, 0, len(original))
+    assert dropped[0].saved_to is not None and dropped[0].saved_to.read_bytes() == original
+    assert segments(tmp_path) == [first] and not second.exists()
+    assert [r.seq for r in read_all(tmp_path)[0]] == [f.seq for f in frames(first)]
+
+
+@pytest.mark.parametrize(
+    ("location", "message"),
+    [
+        ("nonsense", "expected SEGMENT_NAME:OFFSET"),
+        (f"{segment_name(1)}:abc", "expected SEGMENT_NAME:OFFSET"),
+        ("x:1", "expected SEGMENT_NAME:OFFSET"),
+        (f"{segment_name(9)}:40", "is not a segment of the journal"),
+    ],
+)
+def test_truncate_corrupt_says_what_is_wrong_with_the_place(
+    no_fsync: None, tmp_path: Path, location: str, message: str
+) -> None:
+    write_journal(tmp_path, 3)
+    with pytest.raises(ValueError, match=message):
+        truncate_corrupt(tmp_path, location)
+    assert len(read_all(tmp_path)[0]) == 3
+
+
+def test_dropped_bytes_describe_the_range_and_its_kind(tmp_path: Path) -> None:
+    path = tmp_path / segment_name(1)
+    torn = DroppedBytes(path, 100, 130, "incomplete record header", torn=True)
+    assert torn.describe() == (
+        f"dropped 30 bytes (torn write (never acknowledged)) at bytes 100..130 of {path}: "
+        "incomplete record header"
+    )
+    saved = tmp_path / "dropped" / "x"
+    cut = DroppedBytes(path, 32, 232, "cut at the reported corruption", torn=False, saved_to=saved)
+    assert cut.describe() == (
+        f"dropped 200 bytes (CORRUPT committed data) at bytes 32..232 of {path}: "
+        f"cut at the reported corruption, copy kept in {saved}"
+    )
+
+
+# ------------------------------------------------------------------------------ durability, fds
+
+
+def test_repairing_a_torn_tail_fsyncs_the_truncated_segment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(os, "fsync", FsyncCounter())
+    write_journal(tmp_path, 2)
+    (path,) = segments(tmp_path)
+    size = path.stat().st_size
+    with path.open("ab") as f:
+        f.write(b"\x07\x00")
+    synced: list[str] = []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")))
+    repair_torn_tail(TornTail(path, size, 2, "incomplete record header"))
+    assert path.stat().st_size == size
+    assert synced == [str(path)]
+
+
+def open_fds_on(path: Path) -> list[str]:
+    fds = Path("/proc/self/fd")
+    found = []
+    for fd in fds.iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target == str(path):
+            found.append(fd.name)
+    return found
+
+
+def test_rotation_closes_the_previous_segment(no_fsync: None, tmp_path: Path) -> None:
+    with Journal.open(tmp_path, segment_bytes=SEGMENT_HEADER_SIZE + 1) as journal:
+        journal.append(rec(1))
+        journal.commit()
+        first = segments(tmp_path)[0]
+        assert len(open_fds_on(first)) == 1
+        journal.append(rec(2))
+        journal.commit()  # starts segment 2
+        assert open_fds_on(first) == []
+        assert len(open_fds_on(segments(tmp_path)[1])) == 1
