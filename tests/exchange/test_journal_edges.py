@@ -291,3 +291,94 @@ def test_rotation_closes_the_previous_segment(no_fsync: None, tmp_path: Path) ->
         journal.commit()  # starts segment 2
         assert open_fds_on(first) == []
         assert len(open_fds_on(segments(tmp_path)[1])) == 1
+
+
+# ------------------------------------------------------------------------------ what an error says
+
+
+def test_equal_timestamps_are_read_back(no_fsync: None, tmp_path: Path) -> None:
+    """append accepts a ts equal to the previous one; the reader must accept it too."""
+    with Journal.open(tmp_path) as journal:
+        for seq in (1, 2, 3):
+            journal.append(JournalRecord(seq=seq, ts=50, command=order(seq)))
+        journal.commit()
+    records, reader = read_all(tmp_path)
+    assert [(r.seq, r.ts) for r in records] == [(1, 50), (2, 50), (3, 50)]
+    assert (reader.last_seq, reader.last_ts) == (3, 50)
+
+
+def craft(jdir: Path, records: list[JournalRecord], tail: bytes = b"") -> Path:
+    jdir.mkdir(parents=True, exist_ok=True)
+    path = jdir / segment_name(1)
+    path.write_bytes(encode_segment_header(1, 0) + b"".join(map(encode_record, records)) + tail)
+    return path
+
+
+def test_sequence_gap_error_names_the_place(tmp_path: Path) -> None:
+    path = craft(tmp_path, [rec(1), rec(3)])
+    with pytest.raises(JournalCorruptError) as info:
+        read_all(tmp_path)
+    error = info.value
+    assert (error.path, error.offset, error.seq) == (path, frames(path)[1].start, 2)
+    assert error.reason == "sequence gap: expected seq 2, found 3"
+
+
+def test_backwards_timestamp_error_names_the_place(tmp_path: Path) -> None:
+    backwards = JournalRecord(seq=2, ts=99, command=order(2))
+    path = craft(tmp_path, [rec(1), backwards])
+    with pytest.raises(JournalCorruptError) as info:
+        read_all(tmp_path)
+    error = info.value
+    assert (error.path, error.offset, error.seq) == (path, frames(path)[1].start, 2)
+    assert error.reason == "timestamp goes backwards at seq 2: 99 < 100"
+
+
+def test_undecodable_record_error_names_the_place(tmp_path: Path) -> None:
+    payload = b"\xc1"  # never valid msgpack
+    path = craft(tmp_path, [rec(1)], FRAME.pack(1, zlib.crc32(payload)) + payload)
+    with pytest.raises(JournalCorruptError) as info:
+        read_all(tmp_path)
+    error = info.value
+    offset = SEGMENT_HEADER_SIZE + len(encode_record(rec(1)))
+    assert (error.path, error.offset, error.seq) == (path, offset, 2)
+    assert error.reason.startswith("undecodable record: ")
+
+
+@pytest.mark.parametrize(
+    ("offset", "reason"),
+    [
+        (0, "not a journal segment (bad magic)"),
+        (8, "segment header fails its CRC"),
+        (28, "segment header fails its CRC"),
+        (None, "segment header is incomplete"),
+    ],
+)
+def test_damaged_header_error_names_the_segment(
+    tmp_path: Path, offset: int | None, reason: str
+) -> None:
+    path = craft(tmp_path, [rec(1)])
+    data = bytearray(path.read_bytes())
+    if offset is None:
+        del data[SEGMENT_HEADER_SIZE - 1 :]
+    else:
+        data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(JournalCorruptError) as info:
+        read_all(tmp_path)
+    error = info.value
+    assert (error.path, error.offset, error.seq, error.reason) == (path, 0, 1, reason)
+
+
+def test_unsupported_version_error(tmp_path: Path) -> None:
+    path = craft(tmp_path, [rec(1)])
+    data = bytearray(path.read_bytes())
+    head = _header_with_version(bytes(data[:SEGMENT_HEADER_SIZE]), 2)
+    path.write_bytes(head + bytes(data[SEGMENT_HEADER_SIZE:]))
+    with pytest.raises(JournalCorruptError) as info:
+        read_all(tmp_path)
+    assert (info.value.path, info.value.reason) == (path, "unsupported journal version 2")
+
+
+def _header_with_version(header: bytes, version: int) -> bytes:
+    head = header[:8] + version.to_bytes(2, "little") + header[10:28]
+    return head + zlib.crc32(head).to_bytes(4, "little")
