@@ -382,3 +382,33 @@ def test_unsupported_version_error(tmp_path: Path) -> None:
 def _header_with_version(header: bytes, version: int) -> bytes:
     head = header[:8] + version.to_bytes(2, "little") + header[10:28]
     return head + zlib.crc32(head).to_bytes(4, "little")
+
+
+# ------------------------------------------------------------------------------ reader bounds
+
+
+def test_empty_directory_reads_as_nothing(tmp_path: Path) -> None:
+    records, reader = read_all(tmp_path)
+    assert records == [] and (reader.last_seq, reader.last_ts, reader.torn) == (0, 0, None)
+
+
+def test_journal_missing_only_its_first_record_is_a_gap(tmp_path: Path) -> None:
+    """One segment starting at seq 2 when the reader needs seq 1."""
+    path = tmp_path / segment_name(2)
+    path.write_bytes(encode_segment_header(2, 0) + encode_record(rec(2)))
+    with pytest.raises(JournalCorruptError, match="sequence gap") as info:
+        read_all(tmp_path)
+    assert (info.value.path, info.value.offset, info.value.seq) == (path, 0, 1)
+
+
+def test_journal_starting_after_the_wanted_seq_names_its_first_segment(
+    no_fsync: None, tmp_path: Path
+) -> None:
+    write_journal(tmp_path, 12, segment_bytes=200)
+    segments(tmp_path)[0].unlink()
+    second = segments(tmp_path)[0]
+    with pytest.raises(JournalCorruptError) as info:
+        read_all(tmp_path)
+    error = info.value
+    assert (error.path, error.offset, error.seq) == (second, 0, 1)
+    assert error.reason == "sequence gap: expected a segment starting at seq 1"
