@@ -24,6 +24,7 @@ from tradingfloor.exchange.journal import (
     DroppedBytes,
     Journal,
     JournalCorruptError,
+    JournalError,
     JournalReader,
     JournalRecord,
     TornTail,
@@ -412,3 +413,76 @@ def test_journal_starting_after_the_wanted_seq_names_its_first_segment(
     error = info.value
     assert (error.path, error.offset, error.seq) == (second, 0, 1)
     assert error.reason == "sequence gap: expected a segment starting at seq 1"
+
+
+def test_segment_base_ts_disagreeing_with_the_last_ts_names_the_segment(
+    no_fsync: None, tmp_path: Path
+) -> None:
+    write_journal(tmp_path, 12, segment_bytes=200)
+    second = segments(tmp_path)[1]
+    first_seq = frames(second)[0].seq
+    data = second.read_bytes()
+    second.write_bytes(encode_segment_header(first_seq, 1) + data[SEGMENT_HEADER_SIZE:])
+    with pytest.raises(JournalCorruptError) as info:
+        read_all(tmp_path)
+    error = info.value
+    last_ts = 100 * (first_seq - 1)
+    assert (error.path, error.offset, error.seq) == (second, 0, first_seq)
+    assert error.reason == f"segment base_ts 1 != last ts {last_ts} before it"
+
+
+# ------------------------------------------------------------------------------ the writer
+
+
+def test_open_names_a_damaged_last_segment(no_fsync: None, tmp_path: Path) -> None:
+    write_journal(tmp_path, 2)
+    (path,) = segments(tmp_path)
+    data = bytearray(path.read_bytes())
+    data[0] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(JournalCorruptError) as info:
+        Journal.open(tmp_path)
+    assert (info.value.path, info.value.offset, info.value.seq) == (path, 0, 1)
+
+
+def test_open_reports_the_torn_tail_it_repaired(no_fsync: None, tmp_path: Path) -> None:
+    write_journal(tmp_path, 2)
+    (path,) = segments(tmp_path)
+    size = path.stat().st_size
+    with path.open("ab") as f:
+        f.write(b"\x07\x00\x00")
+    with Journal.open(tmp_path) as journal:
+        assert journal.repaired == TornTail(path, size, 3, "incomplete record header")
+
+
+def test_new_journal_starts_at_seq_zero_ts_zero(no_fsync: None, tmp_path: Path) -> None:
+    with Journal.open(tmp_path) as journal:
+        assert (journal.last_seq, journal.last_ts) == (0, 0)
+        journal.append(JournalRecord(seq=1, ts=0, command=order(1)))
+        journal.commit()
+    assert [(r.seq, r.ts) for r in read_all(tmp_path)[0]] == [(1, 0)]
+
+
+def test_segment_bytes_must_exceed_the_header(no_fsync: None, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=f"segment_bytes must exceed {SEGMENT_HEADER_SIZE}"):
+        Journal.open(tmp_path, segment_bytes=SEGMENT_HEADER_SIZE)
+    Journal.open(tmp_path, segment_bytes=SEGMENT_HEADER_SIZE + 1).close()
+
+
+def test_segment_rotates_once_exactly_full(no_fsync: None, tmp_path: Path) -> None:
+    """'Closed once it has grown to at least segment_bytes': equal is full."""
+    full = SEGMENT_HEADER_SIZE + len(encode_record(rec(1)))
+    with Journal.open(tmp_path, segment_bytes=full) as journal:
+        journal.append(rec(1))
+        journal.commit()
+        assert segments(tmp_path)[0].stat().st_size == full
+        journal.append(rec(2))
+        journal.commit()
+    assert [p.name for p in segments(tmp_path)] == [segment_name(1), segment_name(2)]
+
+
+def test_a_closed_journal_says_so(no_fsync: None, tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path)
+    journal.close()
+    with pytest.raises(JournalError, match="journal is closed"):
+        journal.append(rec(1))
