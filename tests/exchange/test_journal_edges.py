@@ -486,3 +486,14 @@ def test_a_closed_journal_says_so(no_fsync: None, tmp_path: Path) -> None:
     journal.close()
     with pytest.raises(JournalError, match="journal is closed"):
         journal.append(rec(1))
+
+
+def test_close_releases_the_segment_and_closing_twice_is_harmless(
+    no_fsync: None, tmp_path: Path
+) -> None:
+    journal = Journal.open(tmp_path)
+    (path,) = segments(tmp_path)
+    assert len(open_fds_on(path)) == 1
+    journal.close()
+    assert open_fds_on(path) == []
+    journal.close()
