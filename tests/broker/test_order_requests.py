@@ -378,9 +378,18 @@ def test_replacements_within_the_limits_are_accepted(
     validate_replace(replace, trail_percent=percent)
 
 
+def replace_with(name: str, value: int) -> ReplaceRequest:
+    fields: dict[str, Any] = {name: value}
+    return ReplaceRequest(**fields)
+
+
 REPLACE_REJECTED: dict[str, tuple[ReplaceRequest, bool, str]] = {
     **{
-        f"{sign} {name}": (ReplaceRequest(**{name: value}), False, f"{name} must be positive")
+        f"{sign} {name}": (
+            replace_with(name, value),
+            False,
+            f"{name} must be positive",
+        )
         for name in ("qty", "limit_price", "stop_price", "trail")
         for sign, value in (("zero", 0), ("negative", -1))
     },
