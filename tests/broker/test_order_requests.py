@@ -433,10 +433,9 @@ def test_replacements_outside_the_limits_are_rejected(
     assert info.value.message == message
 
 
-# A buy's exits at the entry's limit price are refused, a sell's are not: the comparisons in
-# ``_validate_class`` (and the web ticket's in validate.js, which must agree) are strict on one
-# side only. Alpaca refuses both (an exit must be at least a tick beyond the entry). Open defect,
-# docs/testing.md; these fail (strict xfail) until both are fixed together.
+# An exit at the entry's limit price is refused for sells as it is for buys (Alpaca refuses both:
+# an exit must be at least a tick beyond the entry). The web ticket (validate.js) agrees; a
+# mutmut run found the sell side accepted it (docs/testing.md).
 SELL_EXIT_AT_ENTRY = {
     "sell bracket, take profit at the entry": {**SELL_BRACKET, "take_profit_limit": 10_000},
     "sell bracket, stop loss at the entry": {**SELL_BRACKET, "stop_loss_stop": 10_000},
@@ -448,7 +447,6 @@ SELL_EXIT_AT_ENTRY = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="open defect: a sell's exit may sit at the entry price")
 @pytest.mark.parametrize("fields", SELL_EXIT_AT_ENTRY.values(), ids=SELL_EXIT_AT_ENTRY.keys())
 def test_a_sell_exit_at_the_entry_price_is_refused_as_a_buy_exit_is(fields: dict[str, Any]) -> None:
     with pytest.raises(BrokerError, match="must be beyond the entry's limit_price"):

@@ -183,7 +183,10 @@ def _validate_class(req: OrderRequest) -> None:
             raise _invalid("take_profit.limit_price must be below stop_loss.stop_price")
     if cls in (OrderClass.BRACKET, OrderClass.OTO) and req.limit_price is not None:
         entry = req.limit_price
-        if has_tp and (req.side == "buy") == ((req.take_profit_limit or 0) <= entry):
+        # strictly beyond the entry on the exit's side (above it for a buy's take profit, below
+        # for a sell's), so an exit at the entry price is refused for buys and sells alike
+        toward = 1 if req.side == "buy" else -1
+        if has_tp and ((req.take_profit_limit or 0) - entry) * toward <= 0:
             raise _invalid("take_profit.limit_price must be beyond the entry's limit_price")
-        if has_sl and (req.side == "buy") == ((req.stop_loss_stop or 0) >= entry):
+        if has_sl and (entry - (req.stop_loss_stop or 0)) * toward <= 0:
             raise _invalid("stop_loss.stop_price must be beyond the entry's limit_price")

@@ -170,13 +170,15 @@ export function checkOrder(form, asset) {
     }
     if ((cls === "bracket" || cls === "oto") && type === "limit" && ok.limit_price) {
       const buy = f.side === "buy";
-      if (ok.take_profit && (cmp(f.take_profit, f.limit_price) > 0) !== buy) {
+      // strictly beyond the entry on the exit's side, for buys and sells alike
+      const beyond = (price, above) => cmp(price, f.limit_price) * (above ? 1 : -1) > 0;
+      if (ok.take_profit && !beyond(f.take_profit, buy)) {
         errors.push({
           field: "take_profit",
           message: `Take profit must be ${buy ? "above" : "below"} the entry limit price.`,
         });
       }
-      if (ok.stop_loss && (cmp(f.stop_loss, f.limit_price) < 0) !== buy) {
+      if (ok.stop_loss && !beyond(f.stop_loss, !buy)) {
         errors.push({
           field: "stop_loss",
           message: `Stop loss must be ${buy ? "below" : "above"} the entry limit price.`,
