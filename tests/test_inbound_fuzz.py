@@ -35,6 +35,12 @@ ADMIN_PASSWORD = "Chief-passw0rd-1"
 FIX_PASSWORDS = {"MEMBER1": "member1-secret", "MEMBER2": "member2-secret"}
 TICK = Decimal("0.01")
 EXAMPLES = 40
+# Each test drives its own examples against the module's one server (a fixture per module).
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 SPECIAL = [
     "NaN",
@@ -294,11 +300,7 @@ FIX_CASES: list[_FixCase] = [
 def test_fix_numeric_fields(server: Server, fix: FixClient, case: _FixCase) -> None:
     name, msg_type, body, must_reject = case
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture],
-    )
+    @FUZZ
     @given(NUMBERS)
     def check(value: str) -> None:
         orig = ""
@@ -437,11 +439,7 @@ def test_rest_order_fields(server: Server, broker: Any, case: Any) -> None:
     name, body, must_reject = case
     headers = {**trader, "content-type": "application/json"}
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture],
-    )
+    @FUZZ
     @given(NUMBERS, st.booleans())
     def check(value: str, as_number: bool) -> None:
         as_number = as_number and _is_json_number(value)
@@ -469,11 +467,7 @@ def test_rest_replace_fields(
     http, _admin, trader, _account = broker
     headers = {**trader, "content-type": "application/json"}
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture],
-    )
+    @FUZZ
     @given(NUMBERS, st.booleans())
     def check(value: str, as_number: bool) -> None:
         placed = http.post("/v2/orders", json={**ORDER, "limit_price": "180.00"}, headers=trader)
@@ -495,11 +489,7 @@ def test_rest_deposit_amounts_and_page_sizes(server: Server, broker: Any) -> Non
     http, admin, trader, account = broker
     headers = {**admin, "content-type": "application/json"}
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture],
-    )
+    @FUZZ
     @given(NUMBERS, st.booleans())
     def check(value: str, as_number: bool) -> None:
         as_number = as_number and _is_json_number(value)

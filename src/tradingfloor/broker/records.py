@@ -100,16 +100,7 @@ class ActionRecorder:
         detail: Mapping[str, Any] | None = None,
     ) -> None:
         """Queue one entry of an order's history (committed with the next flush)."""
-        row = actor.row()
-        row.update(
-            id=_new_id(),
-            seq=self._next(),
-            order_id=order_id,
-            account_id=account_id,
-            ts=ts,
-            kind=kind,
-            detail=_encode(detail or {}).decode(),
-        )
+        row = self._row(actor, ts, detail, order_id=order_id, account_id=account_id, kind=kind)
         self._store.insert(t.order_events, row)
 
     def admin_action(
@@ -121,16 +112,17 @@ class ActionRecorder:
         detail: Mapping[str, Any] | None = None,
     ) -> None:
         """Queue one administrative record (committed with the next flush)."""
-        row = actor.row()
-        row.update(
-            id=_new_id(),
-            seq=self._next(),
-            ts=ts,
-            kind=kind.value,
-            target=target,
-            detail=_encode(detail or {}).decode(),
-        )
+        row = self._row(actor, ts, detail, kind=kind.value, target=target)
         self._store.insert(t.admin_actions, row)
+
+    def _row(
+        self, actor: Actor, ts: int, detail: Mapping[str, Any] | None, **fields: str
+    ) -> dict[str, Any]:
+        """A record's row: the actor's columns, a new id and seq, the time and the detail."""
+        row = actor.row()
+        row.update(id=_new_id(), seq=self._next(), ts=ts, detail=_encode(detail or {}).decode())
+        row.update(fields)
+        return row
 
     async def record_admin_action(
         self,
