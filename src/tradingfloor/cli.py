@@ -594,6 +594,14 @@ def _server_failures(data_dir: Path) -> Iterator[None]:
         _fail(f"cannot start: {exc}")
 
 
+_FullReplay = Annotated[
+    bool,
+    typer.Option(
+        "--full-replay",
+        help="Rebuild every projection (market data, FIX reports, the broker's market view) "
+        "from the journal's first record instead of the newest projection checkpoint.",
+    ),
+]
 _NewEpoch = Annotated[
     bool,
     typer.Option(
@@ -698,6 +706,7 @@ def serve(
     ] = 1.0,
     truncate_corrupt_journal: _TruncateAt = None,
     new_epoch: _NewEpoch = False,
+    full_replay: _FullReplay = False,
     operator: _Operator = None,
 ) -> None:
     """Run the exchange and the broker: FIX acceptor, market data over WebSocket/HTTP and UDP,
@@ -732,6 +741,7 @@ def serve(
         tick_interval=tick_interval,
         truncate_journal_at=truncate_corrupt_journal,
         new_epoch_by=_operator_name(operator) if new_epoch else None,
+        full_replay=full_replay,
         announce=lambda line: print(line, flush=True),
     )
     with _server_failures(data_dir):
@@ -761,6 +771,7 @@ def demo(
     ] = False,
     truncate_corrupt_journal: _TruncateAt = None,
     new_epoch: _NewEpoch = False,
+    full_replay: _FullReplay = False,
     operator: _Operator = None,
 ) -> None:
     """Run a whole market on this machine: exchange, broker, market data, the web terminal,
@@ -792,6 +803,7 @@ def demo(
         speed=speed,
         truncate_journal_at=truncate_corrupt_journal,
         new_epoch_by=_operator_name(operator) if new_epoch else None,
+        full_replay=full_replay,
         announce=announce,
     )
     status.start()

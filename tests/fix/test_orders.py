@@ -1024,6 +1024,23 @@ def test_reporter_state_rebuilds_from_the_event_log() -> None:
     assert restored.state_hash() == v.reporter.state_hash() != rebuilt.state_hash()
 
 
+def test_reporter_load_keeps_its_settings_and_refuses_garbage_unchanged() -> None:
+    v = Venue()
+    v.order("M1", t11="a")
+    v.order("M2", t11="b", t54="2", t38="30")
+    loaded = ExecutionReporter(members={"M1"})
+    loaded.load(v.reporter.snapshot())
+    assert loaded.state_hash() == v.reporter.state_hash()
+    before = loaded.state_hash()
+    for garbage in (b"", b"\x92\xa1x", v.reporter.snapshot()[:-3]):
+        with pytest.raises(ValueError):
+            loaded.load(garbage)
+        assert loaded.state_hash() == before
+    # still only M1's orders are reported: the member filter survived the load
+    v.order("M2", t11="c")
+    assert all(member == "M1" for member, _t, _b in loaded.apply(*v.log[-1]))
+
+
 def test_reporter_refuses_events_it_cannot_place() -> None:
     v = Venue()
     v.order("M1", t11="a")

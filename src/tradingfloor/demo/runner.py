@@ -43,6 +43,7 @@ class DemoOptions:
     speed: float = 1.0  # simulated seconds per wall second for the participants
     truncate_journal_at: str | None = None  # see ServeOptions
     new_epoch_by: str | None = None  # the operator starting a new venue epoch (`--new-epoch`)
+    full_replay: bool = False  # see ServeOptions
     announce: Callable[[str], None] = field(default=print)
 
 
@@ -60,6 +61,7 @@ def demo_serve_options(opts: DemoOptions) -> ServeOptions:
         udp_feed=None,
         truncate_journal_at=opts.truncate_journal_at,
         new_epoch_by=opts.new_epoch_by,
+        full_replay=opts.full_replay,
         announce=opts.announce,
     )
 

@@ -226,6 +226,11 @@ class JournaledEngine(Generic[M]):
     def failed(self) -> bool:
         return self._failed
 
+    @property
+    def last_snapshot_seq(self) -> int:
+        """seq of the last snapshot taken (handed to the writer), or recovered from."""
+        return self._last_snapshot_seq
+
     def submit(self, commands: Sequence[Command]) -> list[Event]:
         """Run one batch; return its events once the batch is durable (the acknowledgement)."""
         return [event for events in self.submit_each(commands) for event in events]

@@ -90,6 +90,7 @@ class ServeOptions:
     retention: RetentionPolicy | None = DEFAULT_RETENTION  # journal archiving; None: never
     access_log: Path | None = None  # the HTTP access log; default <data_dir>/access.log
     new_epoch_by: str | None = None  # the operator starting a new epoch (`serve --new-epoch`)
+    full_replay: bool = False  # rebuild every projection from the journal's first record
     announce: Callable[[str], None] = field(default=print)
 
 
@@ -176,7 +177,8 @@ class VenueServer:
         gateway.attach(acceptor)
         self.acceptor = acceptor
         venue.add_listener(self._on_events)  # market-data book first: FIX reads it
-        venue.add_listener(gateway.on_events)
+        # reports past the gateway's mark are sent; the reporter's state is checkpointed
+        venue.add_listener(gateway.on_events, state=gateway)
         venue.add_listener(self.binary.on_events)
         venue.add_listener(self.status.on_events)
         self.operator = VenueOperator(venue, self.status)
@@ -199,7 +201,10 @@ class VenueServer:
         new_epoch = await self._check_identity()
         if self._on_open is not None:
             self._on_open(self)
-        replayed = venue.replay_history()
+        replayed = venue.replay_history(
+            horizon_event_seq=self._consumer_horizon(), full=opts.full_replay
+        )
+        self._report_replay(venue)
         if self.broker is not None:
             self.broker.after_replay()
         missing = venue.missing_instruments(self.config.instruments)
@@ -247,6 +252,28 @@ class VenueServer:
             opts.announce(
                 f"UDP feed to {opts.udp_feed[0]}:{opts.udp_feed[1]}, "
                 f"retransmission on {host}:{port}"
+            )
+
+    def _consumer_horizon(self) -> int:
+        """The lowest event seq a durable consumer has: a checkpoint past it would skip events
+        whose effects (FIX reports, broker fills) that consumer has not stored."""
+        assert self.gateway is not None
+        marks = [self.gateway.venue_mark().seq]
+        if self.broker is not None:
+            marks.append(self.broker.broker.venue_mark().seq)
+        return min(marks)
+
+    def _report_replay(self, venue: Venue) -> None:
+        """Say where the replay started and why newer checkpoints were passed over."""
+        checkpoints = venue.checkpoints
+        if checkpoints is not None:
+            for note in checkpoints.notes:
+                line = f"Checkpoint not used: {note}"
+                self.options.announce(line)
+                _log.warning("%s", line)
+        if venue.replay_start_seq:
+            self.options.announce(
+                f"Projections restored from the checkpoint at seq {venue.replay_start_seq}"
             )
 
     async def _check_identity(self) -> bool:

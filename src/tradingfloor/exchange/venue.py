@@ -20,8 +20,11 @@ returns the real cause. A restart recovers from the journal (which holds every m
 
 Only the batcher touches the engine while the venue runs; everything else reads projections
 built by listeners from events (market-data books, execution-report state). At start the
-projections are rebuilt by replaying the whole journal through a fresh engine, and that
-engine's state hash must equal the recovered one.
+projections are rebuilt by replaying the journal through a shadow engine, and that engine's
+state hash must equal the recovered one. The replay starts from the newest usable projection
+checkpoint (``exchange.checkpoint``: the projections' states, taken right after each engine
+snapshot) when every listener is checkpointed or only needs the events past its durable
+mark (``add_listener``), and from the journal's first record otherwise.
 
 The venue also holds the journal's identity (venue id and epoch, ``exchange.identity``),
 created with a new journal; durable consumers record it with their marks, and ``serve``
@@ -39,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from tradingfloor.exchange.checkpoint import Checkpointed, ProjectionCheckpoints
 from tradingfloor.exchange.engine import Engine
 from tradingfloor.exchange.engine.commands import AddInstrument, Command, Tick
 from tradingfloor.exchange.engine.events import Event
@@ -101,6 +105,7 @@ class VenueStats:
     batches: int = 0
     events: int = 0
     listener_errors: int = 0
+    checkpoints: int = 0  # projection checkpoints taken (handed to the writer)
 
 
 _Pending = tuple[Command, "asyncio.Future[list[Event]]"]
@@ -117,8 +122,14 @@ class Venue:
         *,
         threaded: bool = False,
         clock: Clock = time.time_ns,
+        checkpoints: ProjectionCheckpoints | None = None,
     ) -> None:
         self._pipeline = pipeline
+        self._checkpoints = checkpoints
+        self._needs_history: list[str] = []  # listeners that need every event (full replay)
+        self._checkpointed_seq = pipeline.last_snapshot_seq
+        self.replay_start_seq = 0
+        """Command seq the last ``replay_history`` started after (0: the whole journal)."""
         self._identity = identity
         self._clock = clock
         self._threaded = threaded
@@ -174,7 +185,15 @@ class Venue:
         except BaseException:
             pipeline.close()
             raise
-        venue = cls(pipeline, journal_dir, identity, threaded=threaded, clock=clock)
+        checkpoints = ProjectionCheckpoints(root / "checkpoints", snapshot_dir)
+        venue = cls(
+            pipeline,
+            journal_dir,
+            identity,
+            threaded=threaded,
+            clock=clock,
+            checkpoints=checkpoints,
+        )
         venue.recovery = report
         return venue
 
@@ -203,23 +222,65 @@ class Venue:
         )
         return self._identity
 
-    def add_listener(self, listener: Listener) -> None:
-        """Register before ``replay_history``/``start`` so the listener sees every event."""
+    def add_listener(
+        self,
+        listener: Listener,
+        *,
+        state: Checkpointed | None = None,
+        after_mark: bool = False,
+    ) -> None:
+        """Register before ``replay_history``/``start`` so the listener sees every event.
+
+        ``state`` is the projection the listener feeds, saved in every projection checkpoint
+        and restored from one at start-up. ``after_mark`` says the listener keeps nothing from
+        events at or below the ``horizon_event_seq`` given to ``replay_history`` (a durable
+        consumer that skips what its mark covers). A listener with neither needs the whole
+        journal: while one is registered, ``replay_history`` replays from the first record.
+        """
+        if state is not None:
+            if self._checkpoints is None:
+                raise VenueError("this venue keeps no projection checkpoints")
+            self._checkpoints.register(state)
+        elif not after_mark:
+            self._needs_history.append(getattr(listener, "__qualname__", repr(listener)))
         self._listeners.append(listener)
 
-    def replay_history(self) -> int:
-        """Feed every journaled command's events to the listeners; return how many commands.
+    @property
+    def checkpoints(self) -> ProjectionCheckpoints | None:
+        return self._checkpoints
 
-        Replays the journal from the first record through a fresh engine (the recovered engine
-        may have started from a snapshot) and checks that both end in the same state.
+    def replay_history(self, *, horizon_event_seq: int | None = None, full: bool = False) -> int:
+        """Feed the journaled commands' events to the listeners; return how many commands.
+
+        Starts from the newest usable projection checkpoint (see ``add_listener``; one at or
+        below ``horizon_event_seq``, the lowest durable consumer mark, when given), restoring
+        the projections and a shadow engine from it, or from the journal's first record with
+        a fresh engine when there is none, when a listener needs the whole history, or when
+        ``full``. Checks that the shadow engine ends in the recovered engine's state.
         """
         if self._replayed:
             raise VenueError("history was replayed already")
         if self._running:
             raise VenueError("replay history before start()")
         shadow = Engine()
+        after = 0
+        if self._checkpoints is not None and not full and not self._needs_history:
+            restored = self._checkpoints.restore(Engine, horizon_event_seq=horizon_event_seq)
+            if restored is not None:
+                if restored.engine.event_seq != restored.event_seq:
+                    raise VenueError(
+                        f"{restored.path}: checkpoint says event seq {restored.event_seq}, "
+                        f"its engine snapshot {restored.engine.event_seq}"
+                    )
+                shadow, after = restored.engine, restored.seq
+        elif self._needs_history and self._checkpoints is not None:
+            self._checkpoints.notes.append(
+                "listeners without checkpoints need the whole journal: "
+                + ", ".join(self._needs_history)
+            )
+        self.replay_start_seq = after
         n = 0
-        for record in JournalReader(self._journal_dir):
+        for record in JournalReader(self._journal_dir, after_seq=after):
             events = shadow.apply(record.seq, record.ts, record.command)
             self._notify(record.command, events)
             n += 1
@@ -271,7 +332,11 @@ class Venue:
             self._executor.shutdown(wait=True)
             self._executor = None
         self._fail_queued(VenueClosedError("the venue stopped"))
-        self._pipeline.close()
+        try:
+            self._pipeline.close()
+        finally:
+            if self._checkpoints is not None:
+                self._checkpoints.close()
 
     # --- submitting ----------------------------------------------------------------------------
 
@@ -361,6 +426,19 @@ class Venue:
                 self.stats.listener_errors += 1
                 _log.exception("venue listener %r failed on %s", listener, type(command).__name__)
 
+    def _checkpoint_after_snapshot(self) -> None:
+        """After a batch whose end the engine snapshotted, every listener has seen exactly its
+        events: checkpoint the projections at that seq (written off the loop thread)."""
+        checkpoints = self._checkpoints
+        seq = self._pipeline.last_snapshot_seq
+        if checkpoints is None or seq == self._checkpointed_seq or seq != self.last_seq:
+            return
+        self._checkpointed_seq = seq
+        if self._needs_history:
+            return  # a restart replays everything anyway
+        if checkpoints.take(seq, self._pipeline.journal.last_ts, self.last_event_seq):
+            self.stats.checkpoints += 1
+
     def _fail_queued(self, exc: BaseException) -> None:
         queued, self._queue = self._queue, []
         for _command, future in queued:
@@ -403,6 +481,7 @@ class Venue:
                 self._notify(command, events)
                 if not future.done():
                     future.set_result(events)
+            self._checkpoint_after_snapshot()
             # Let the sockets be read (their input is the next batch) and the stores write and
             # sync what this batch produced: a store that fails there stops the next match.
             await asyncio.sleep(0)

@@ -30,7 +30,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
+import msgspec
+
 from tradingfloor.exchange._durable import atomic_write
+from tradingfloor.exchange.checkpoint import CheckpointError
 from tradingfloor.exchange.config import VenueConfig
 from tradingfloor.exchange.engine.commands import (
     AddInstrument,
@@ -79,6 +82,11 @@ APPLICATION_MSG_TYPES: Final = frozenset(
 _MARK_FILE: Final = "last_event_seq"
 
 
+class _GatewayState(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    ticks: dict[str, str]
+    reporter: bytes
+
+
 class FixGateway:
     """See module docstring. Implements the acceptor's ``FixApplication`` protocol."""
 
@@ -122,6 +130,27 @@ class FixGateway:
     @property
     def reporter(self) -> ExecutionReporter:
         return self._reporter
+
+    # --- projection checkpoint (exchange.checkpoint) ---------------------------------------------
+
+    @property
+    def checkpoint_name(self) -> str:
+        return "fix/1"
+
+    def checkpoint(self) -> bytes:
+        """The reporter's state (live orders, tick sizes) and the tick sizes orders are parsed
+        with (instruments the journal listed, not only the configured ones)."""
+        ticks = {sym: str(tick) for sym, tick in sorted(self._tick_sizes.items())}
+        return msgspec.msgpack.encode(_GatewayState(ticks, self._reporter.snapshot()))
+
+    def restore_checkpoint(self, data: bytes) -> None:
+        try:
+            state = msgspec.msgpack.decode(data, type=_GatewayState)
+            ticks = {sym: Decimal(tick) for sym, tick in state.ticks.items()}
+            self._reporter.load(state.reporter)
+        except (ValueError, ArithmeticError) as exc:
+            raise CheckpointError(f"FIX gateway checkpoint: {exc}") from None
+        self._tick_sizes.update(ticks)
 
     @property
     def market_data(self) -> FixMarketData:

@@ -935,11 +935,20 @@ class ExecutionReporter:
     @classmethod
     def restore(cls, data: bytes, *, fix44_strict: bool = False) -> ExecutionReporter:
         """A reporter in the state ``snapshot()`` encoded."""
+        reporter = cls(fix44_strict=fix44_strict)
+        reporter.load(data)
+        return reporter
+
+    def load(self, data: bytes) -> None:
+        """Take the state ``snapshot()`` encoded (tick sizes and live orders), keeping this
+        reporter's settings; ``msgspec.DecodeError`` (a ValueError) and no change if ``data``
+        is not a snapshot."""
         state = msgspec.msgpack.decode(data, type=_State)
         ticks = {sym: Decimal(tick) for sym, tick in state.ticks.items()}
-        reporter = cls(ticks, fix44_strict=fix44_strict)
-        reporter._orders = {o.order_id: o for o in state.orders}
-        return reporter
+        self._ticks = ticks
+        self._px_cache.clear()
+        self._small_ticks.clear()
+        self._orders = {o.order_id: o for o in state.orders}
 
     def state_hash(self) -> str:
         """SHA-256 of ``snapshot()``."""
