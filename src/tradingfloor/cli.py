@@ -38,7 +38,7 @@ from tradingfloor.core.units import from_ticks
 from tradingfloor.exchange.engine.engine import Engine
 from tradingfloor.exchange.journal import DirectoryLockedError, JournalCorruptError, JournalError
 from tradingfloor.exchange.jsonl import InputError
-from tradingfloor.exchange.recovery import RecoveryError, RecoveryReport
+from tradingfloor.exchange.recovery import RecoveryError, RecoveryReport, SnapshotAheadError
 from tradingfloor.exchange.replay import (
     DEFAULT_BATCH,
     JOURNAL_SUBDIR,
@@ -576,6 +576,8 @@ def _server_failures(data_dir: Path) -> Iterator[None]:
 
     try:
         yield
+    except SnapshotAheadError as exc:
+        _fail(f"cannot start: {exc}", code=EXIT_EPOCH_MISMATCH)
     except (JournalCorruptError, RecoveryError) as exc:
         _fail_corrupt(exc, serving=True)
     except VenueFailedError as exc:

@@ -90,6 +90,12 @@ async def run(tmp_path: Path, commands: int, *, snapshot_every: int = 10) -> Tap
     return tape
 
 
+@pytest.fixture
+def no_stop_snapshot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stops leave the state as a crash would: no snapshot or checkpoint at stop."""
+    monkeypatch.setattr(Venue, "_snapshot_at_stop", lambda _self: None)
+
+
 def restart(tmp_path: Path, **replay: object) -> tuple[Venue, Tape]:
     venue = Venue.open(tmp_path, snapshot_every=10)
     tape = Tape()
@@ -98,7 +104,35 @@ def restart(tmp_path: Path, **replay: object) -> tuple[Venue, Tape]:
     return venue, tape
 
 
-async def test_restart_replays_only_after_the_newest_checkpoint(tmp_path: Path) -> None:
+async def test_a_clean_stop_checkpoints_so_the_next_start_replays_nothing(
+    tmp_path: Path,
+) -> None:
+    await run(tmp_path, 34)  # 35 commands: periodic snapshots at 10, 20, 30, one at the stop
+    venue, tape = restart(tmp_path)
+    assert venue.replay_start_seq == 35
+    assert tape.seen_seqs == []
+    assert venue.recovery is not None and venue.recovery.records_replayed == 0
+    await venue.stop()
+    full_venue, full = restart(tmp_path, full=True)
+    assert tape.state() == full.state()
+    await full_venue.stop()
+
+
+async def test_a_failed_venue_takes_no_snapshot_at_stop(tmp_path: Path) -> None:
+    venue = Venue.open(tmp_path, snapshot_every=10)
+    tape = Tape()
+    venue.add_listener(tape, state=tape)
+    venue.replay_history()
+    await venue.start(tick_interval=None)
+    await venue.submit(AddInstrument(symbol="AAPL"))
+    venue.fail(OSError(5, "I/O error"))
+    await venue.stop()
+    assert not list((tmp_path / "snapshots").glob("*.bin"))
+
+
+async def test_restart_replays_only_after_the_newest_checkpoint(
+    tmp_path: Path, no_stop_snapshot: None
+) -> None:
     await run(tmp_path, 34)  # 35 commands, snapshots and checkpoints at 10, 20, 30
     venue, tape = restart(tmp_path)
     assert venue.replay_start_seq == 30
@@ -149,7 +183,9 @@ async def test_no_checkpoint_is_taken_or_used_while_a_listener_needs_history(
     assert not list((tmp_path / "checkpoints").glob("*.bin"))
 
 
-async def test_after_mark_listeners_allow_checkpoints(tmp_path: Path) -> None:
+async def test_after_mark_listeners_allow_checkpoints(
+    tmp_path: Path, no_stop_snapshot: None
+) -> None:
     venue = Venue.open(tmp_path, snapshot_every=5)
     tape = Tape()
     venue.add_listener(tape, state=tape)
@@ -164,7 +200,9 @@ async def test_after_mark_listeners_allow_checkpoints(tmp_path: Path) -> None:
     assert venue.checkpoints is not None and venue.checkpoints.written == 2
 
 
-async def test_a_checkpoint_past_a_consumers_mark_is_passed_over(tmp_path: Path) -> None:
+async def test_a_checkpoint_past_a_consumers_mark_is_passed_over(
+    tmp_path: Path, no_stop_snapshot: None
+) -> None:
     await run(tmp_path, 34)
     body = decode_checkpoint(read_snapshot(tmp_path / "checkpoints" / _name(30)).data)
     older = decode_checkpoint(read_snapshot(tmp_path / "checkpoints" / _name(20)).data)
@@ -176,7 +214,9 @@ async def test_a_checkpoint_past_a_consumers_mark_is_passed_over(tmp_path: Path)
     await venue.stop()
 
 
-async def test_damaged_checkpoint_or_missing_engine_snapshot_falls_back(tmp_path: Path) -> None:
+async def test_damaged_checkpoint_or_missing_engine_snapshot_falls_back(
+    tmp_path: Path, no_stop_snapshot: None
+) -> None:
     await run(tmp_path, 34)
     newest = tmp_path / "checkpoints" / _name(30)
     data = bytearray(newest.read_bytes())
@@ -243,7 +283,9 @@ async def test_a_later_projection_refusing_its_part_stops_start_up(tmp_path: Pat
     await venue.stop()
 
 
-async def test_an_engine_snapshot_of_another_seq_is_not_used(tmp_path: Path) -> None:
+async def test_an_engine_snapshot_of_another_seq_is_not_used(
+    tmp_path: Path, no_stop_snapshot: None
+) -> None:
     await run(tmp_path, 24)
     snaps = tmp_path / "snapshots"
     other = read_snapshot(snaps / _name(10))
@@ -292,7 +334,7 @@ def _name(seq: int) -> str:
 
 
 async def test_a_failed_checkpoint_write_is_counted_and_matching_goes_on(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_stop_snapshot: None
 ) -> None:
     from tradingfloor.exchange.snapshot import SnapshotStore
 

@@ -26,6 +26,7 @@ from tradingfloor.exchange.identity import (
     format_venue_id,
     read_identity,
 )
+from tradingfloor.exchange.recovery import SnapshotAheadError
 from tradingfloor.exchange.serve import NoNewEpochNeededError, ServeOptions, VenueServer
 
 ADMIN = "Chief-passw0rd-1"
@@ -159,6 +160,15 @@ async def test_a_truncated_journal_is_refused(tmp_path: Path) -> None:
     await _more_trading(data, served)
     shutil.rmtree(data / "journal")
     shutil.copytree(saved, data / "journal")  # same identity, fewer commands
+    # the clean stop snapshotted the state the journal lost: that snapshot refuses first
+    srv = VenueServer(_options(data))
+    with pytest.raises(SnapshotAheadError, match="ahead of the journal"):
+        await srv.start()
+    await srv.stop()
+    assert srv.fix_port == 0 and srv.broker_port == 0  # nothing was opened
+    # without it, the consumers' marks refuse the journal
+    shutil.rmtree(data / "snapshots")
+    shutil.rmtree(data / "checkpoints", ignore_errors=True)
     error = await _refused(data)
     assert "ahead of the journal" in str(error)
     assert "another" not in str(error)

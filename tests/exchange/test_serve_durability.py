@@ -80,6 +80,10 @@ async def test_a_damaged_last_record_refuses_to_start_until_the_operator_cuts_it
     [line] = [line for line in lines if line.startswith("Journal: dropped")]
     assert "CORRUPT" in line and f"bytes {last.start}..{last.end}" in line
     assert (data / "journal" / "dropped").is_dir()
+    # the stop's snapshot held the cut record: it is set aside, not used and not deleted
+    [aside] = [line for line in lines if line.startswith("Snapshot past the journal's end")]
+    assert aside.endswith(f"snapshot-{last.seq:020d}.bin")
+    assert (data / "snapshots" / "ahead-of-journal" / f"snapshot-{last.seq:020d}.bin").is_file()
 
 
 def test_serve_exits_with_the_corrupt_journal_code_naming_the_place(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from tradingfloor.exchange._durable import DirectoryLock
+from tradingfloor.exchange._durable import DirectoryLock, ensure_dir, fsync_dir
 from tradingfloor.exchange.journal import (
     DroppedBytes,
     JournalCorruptError,
@@ -27,13 +27,33 @@ from tradingfloor.exchange.state_machine import StateMachine, StateMachineType
 if TYPE_CHECKING:
     from tradingfloor.exchange.engine.engine import Engine
 
-__all__ = ["RecoveryError", "RecoveryReport", "recover"]
+__all__ = ["AHEAD_DIR", "RecoveryError", "RecoveryReport", "SnapshotAheadError", "recover"]
 
 M = TypeVar("M", bound=StateMachine)
 
 
+AHEAD_DIR = "ahead-of-journal"
+"""Where snapshots past the journal's end go when the operator accepts the loss."""
+
+
 class RecoveryError(Exception):
     """The snapshots and the journal do not fit together; recovery must not continue."""
+
+
+class SnapshotAheadError(RecoveryError):
+    """The newest snapshot is past the journal's end: acknowledged commands are missing from
+    the journal (lost or restored from an older copy). Restore the journal, or start a new
+    epoch (``serve --new-epoch``), which sets those snapshots aside."""
+
+    def __init__(self, journal_dir: Path, journal_last_seq: int, snapshot_seq: int) -> None:
+        super().__init__(
+            f"the snapshot at seq {snapshot_seq} is ahead of the journal in {journal_dir}, "
+            f"which ends at seq {journal_last_seq}: acknowledged commands are missing; restore "
+            "the journal, or start a new epoch with --new-epoch (the snapshots past its end "
+            "are then set aside)"
+        )
+        self.journal_last_seq = journal_last_seq
+        self.snapshot_seq = snapshot_seq
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +74,8 @@ class RecoveryReport:
     """The torn journal tail truncated, if any."""
     dropped: tuple[DroppedBytes, ...] = ()
     """Every byte range removed from the journal: the torn tail and what ``truncate_at`` cut."""
+    set_aside: tuple[Path, ...] = ()
+    """Snapshots moved out of the way because they were past the journal's end."""
 
     @property
     def torn_bytes_dropped(self) -> int:
@@ -67,6 +89,7 @@ def recover(
     machine_type: None = None,
     *,
     truncate_at: str | None = None,
+    set_aside_ahead: bool = False,
 ) -> tuple[Engine, RecoveryReport]: ...
 
 
@@ -77,6 +100,7 @@ def recover(
     machine_type: StateMachineType[M],
     *,
     truncate_at: str | None = None,
+    set_aside_ahead: bool = False,
 ) -> tuple[M, RecoveryReport]: ...
 
 
@@ -86,6 +110,7 @@ def recover(
     machine_type: StateMachineType[Any] | None = None,
     *,
     truncate_at: str | None = None,
+    set_aside_ahead: bool = False,
 ) -> tuple[Any, RecoveryReport]:
     """Rebuild the state machine (the matching ``Engine`` by default) from disk.
 
@@ -93,9 +118,12 @@ def recover(
     after it, and truncates a torn journal tail. Raises ``JournalCorruptError`` for damage in
     the journal other than a torn tail -- unless ``truncate_at`` names its place
     (``JournalCorruptError.location``, the operator's explicit choice): then the journal is cut
-    there (``truncate_corrupt``, a copy kept) and recovery starts over. Raises
-    ``RecoveryError`` when the journal does not reach the snapshot or a restored state does not
-    match its snapshot.
+    there (``truncate_corrupt``, a copy kept) and recovery starts over. A snapshot ahead of
+    the journal's end (its commands were acknowledged, the journal lost them) raises
+    ``SnapshotAheadError``, unless the operator cut the journal or ``set_aside_ahead`` (a new
+    epoch) accepts the loss: then every snapshot past the journal's end is moved to
+    ``snapshots/ahead-of-journal/`` (kept, listed in ``RecoveryReport.set_aside``) and recovery
+    starts over. Raises ``RecoveryError`` when a restored state does not match its snapshot.
     """
     if machine_type is None:
         from tradingfloor.exchange.engine.engine import Engine
@@ -103,6 +131,7 @@ def recover(
         machine_type = Engine
     journal_path = Path(journal_dir)
     cut: list[DroppedBytes] = []
+    set_aside: list[Path] = []
     with _lock_if_present(journal_path):
         while True:
             try:
@@ -111,6 +140,11 @@ def recover(
                 if truncate_at is None or cut or exc.location != truncate_at:
                     raise
                 cut = truncate_corrupt(journal_path, truncate_at)
+                continue
+            except SnapshotAheadError as exc:
+                if not (set_aside_ahead or cut) or set_aside:
+                    raise
+                set_aside = _set_aside_after(Path(snapshot_dir), exc.journal_last_seq)
                 continue
             break
     dropped = tuple(cut) + report.dropped
@@ -123,7 +157,24 @@ def recover(
         last_ts=report.last_ts,
         torn_tail=report.torn_tail,
         dropped=dropped,
+        set_aside=tuple(set_aside),
     )
+
+
+def _set_aside_after(snapshot_dir: Path, last_seq: int) -> list[Path]:
+    """Move every snapshot after ``last_seq`` to ``ahead-of-journal/``; return the new paths."""
+    target = snapshot_dir / AHEAD_DIR
+    moved = []
+    for seq, path in SnapshotStore(snapshot_dir).paths():
+        if seq > last_seq:
+            ensure_dir(target)
+            destination = target / path.name
+            os.replace(path, destination)
+            moved.append(destination)
+    if moved:
+        fsync_dir(target)
+        fsync_dir(snapshot_dir)
+    return moved
 
 
 def _recover_locked(
@@ -151,10 +202,7 @@ def _recover_locked(
         machine.apply(record.seq, record.ts, record.command)
         replayed += 1
     if reader.last_seq < snapshot_seq:
-        raise RecoveryError(
-            f"journal in {journal_path} ends at seq {reader.last_seq}, "
-            f"before the snapshot at seq {snapshot_seq}: acknowledged commands are missing"
-        )
+        raise SnapshotAheadError(journal_path, reader.last_seq, snapshot_seq)
     dropped: tuple[DroppedBytes, ...] = ()
     torn = reader.torn
     if torn is not None:

@@ -152,6 +152,7 @@ class JournaledEngine(Generic[M]):
         keep_snapshots: int = ...,
         segment_bytes: int = ...,
         truncate_at: str | None = ...,
+        set_aside_ahead: bool = ...,
         retention: RetentionPolicy | None = ...,
     ) -> tuple[JournaledEngine[Engine], RecoveryReport]: ...
 
@@ -168,6 +169,7 @@ class JournaledEngine(Generic[M]):
         keep_snapshots: int = ...,
         segment_bytes: int = ...,
         truncate_at: str | None = ...,
+        set_aside_ahead: bool = ...,
         retention: RetentionPolicy | None = ...,
     ) -> tuple[JournaledEngine[M], RecoveryReport]: ...
 
@@ -183,6 +185,7 @@ class JournaledEngine(Generic[M]):
         keep_snapshots: int = DEFAULT_KEEP_SNAPSHOTS,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         truncate_at: str | None = None,
+        set_aside_ahead: bool = False,
         retention: RetentionPolicy | None = None,
     ) -> tuple[JournaledEngine[Any], RecoveryReport]:
         """Recover the state from ``snapshot_dir`` and ``journal_dir``, then open for appends.
@@ -190,7 +193,13 @@ class JournaledEngine(Generic[M]):
         ``truncate_at`` is passed to ``recover`` (the operator's cut at a reported corruption);
         ``retention`` archives old segments after each snapshot (see ``retention``).
         """
-        engine, report = recover(journal_dir, snapshot_dir, machine_type, truncate_at=truncate_at)
+        engine, report = recover(
+            journal_dir,
+            snapshot_dir,
+            machine_type,
+            truncate_at=truncate_at,
+            set_aside_ahead=set_aside_ahead,
+        )
         journal = Journal.open(journal_dir, segment_bytes=segment_bytes)
         try:
             pipeline: JournaledEngine[Any] = JournaledEngine(

@@ -150,6 +150,10 @@ class VenueServer:
             line = f"Journal: {dropped.describe()}"
             self.options.announce(line)
             _log.warning("%s", line)
+        for path in report.set_aside:
+            line = f"Snapshot past the journal's end set aside: {path}"
+            self.options.announce(line)
+            _log.warning("%s", line)
         for damaged in report.damaged_snapshots:
             line = f"Snapshot skipped: {damaged}"
             self.options.announce(line)
@@ -165,6 +169,7 @@ class VenueServer:
             data,
             snapshot_every=opts.snapshot_every,
             truncate_journal_at=opts.truncate_journal_at,
+            set_aside_snapshots_ahead=opts.new_epoch_by is not None,
             retention=opts.retention,
         )
         self.venue = venue

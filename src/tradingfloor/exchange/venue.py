@@ -158,6 +158,7 @@ class Venue:
         snapshot_every: int = 100_000,
         threaded: bool = False,
         truncate_journal_at: str | None = None,
+        set_aside_snapshots_ahead: bool = False,
         retention: RetentionPolicy | None = DEFAULT_RETENTION,
     ) -> Venue:
         """Recover the engine from ``data_dir`` (journal/ and snapshots/) and open for appends.
@@ -165,6 +166,8 @@ class Venue:
         ``truncate_journal_at`` (``SEGMENT:OFFSET`` of a reported corruption) is the operator's
         explicit choice to cut the journal there; ``recovery.dropped`` lists what was removed.
         ``retention`` archives closed journal segments after snapshots (None: never).
+        ``set_aside_snapshots_ahead`` (a new epoch accepting a lost journal tail) moves
+        snapshots past the journal's end aside instead of refusing (``SnapshotAheadError``).
         """
         root = Path(data_dir)
         journal_dir, snapshot_dir = root / "journal", root / "snapshots"
@@ -176,6 +179,7 @@ class Venue:
             clock=clock,
             snapshot_every=snapshot_every,
             truncate_at=truncate_journal_at,
+            set_aside_ahead=set_aside_snapshots_ahead,
             retention=retention,
         )
         try:
@@ -332,6 +336,7 @@ class Venue:
             self._executor.shutdown(wait=True)
             self._executor = None
         self._fail_queued(VenueClosedError("the venue stopped"))
+        self._snapshot_at_stop()
         try:
             self._pipeline.close()
         finally:
@@ -438,6 +443,22 @@ class Venue:
             return  # a restart replays everything anyway
         if checkpoints.take(seq, self._pipeline.journal.last_ts, self.last_event_seq):
             self.stats.checkpoints += 1
+
+    def _snapshot_at_stop(self) -> None:
+        """A clean stop snapshots the engine and checkpoints the projections, so that the next
+        start replays nothing. Skipped after a failure (recovery must read the journal); a
+        snapshot that cannot be taken is logged: the journal has everything."""
+        pipeline = self._pipeline
+        if self._failure is not None or pipeline.failed or self._checkpoints is None:
+            return
+        if pipeline.last_seq == 0 or pipeline.last_seq == pipeline.last_snapshot_seq:
+            return
+        try:
+            pipeline.take_snapshot()
+        except Exception:
+            _log.exception("the snapshot at stop failed; the next start replays the journal")
+            return
+        self._checkpoint_after_snapshot()
 
     def _fail_queued(self, exc: BaseException) -> None:
         queued, self._queue = self._queue, []
