@@ -560,6 +560,22 @@ def bench_engine(
     run_bench(messages=messages, seed=seed, journal=journal)
 
 
+@bench_app.command("restart")
+def bench_restart(
+    commands: Annotated[
+        int, typer.Option(min=1, help="Journaled commands to restart over.")
+    ] = 1_000_000,
+    seed: Annotated[int, typer.Option(help="Seed of the command generator.")] = 1,
+    directory: Annotated[
+        Path | None, typer.Option(help="Where the temporary data directory goes.")
+    ] = None,
+) -> None:
+    """Time `serve` to Ready over a long journal: full replay versus projection checkpoint."""
+    from tradingfloor.bench.restart_bench import main as run_bench  # heavy: import on use
+
+    run_bench(commands=commands, seed=seed, directory=directory)
+
+
 def _address(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:

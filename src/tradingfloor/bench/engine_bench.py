@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, overload
@@ -404,6 +404,22 @@ def generate_stream(messages: int = DEFAULT_MESSAGES, seed: int = DEFAULT_SEED) 
         state_hash=g.engine.state_hash(),
         seconds=time.perf_counter() - started,
     )
+
+
+def iter_commands(messages: int, seed: int = DEFAULT_SEED) -> Iterator[Command]:
+    """The commands of ``generate_stream(messages, seed)`` one at a time, for streams too long
+    to hold in memory (the generator's engine still runs alongside)."""
+    if messages < 1:
+        raise ValueError("messages must be at least 1")
+    g = _Generator(seed)
+    first = AddInstrument(symbol=SYMBOL, reference_price=START_MID)
+    g.step("add_instrument", first)
+    yield first
+    for _ in range(messages - 1):
+        kind = g.pick_kind()
+        cmd = g.build(kind)
+        g.step(kind, cmd)
+        yield cmd
 
 
 def generate(messages: int = DEFAULT_MESSAGES, seed: int = DEFAULT_SEED) -> list[Command]:
