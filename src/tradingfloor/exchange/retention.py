@@ -1,8 +1,8 @@
 """Journal retention: compress closed segments that no recovery needs to read raw.
 
-The journal grows without bound; recovery reads only from the newest snapshot on, but start-up
-still replays the whole journal into the projections (``Venue.replay_history``) and audit needs
-every command. So nothing is deleted: a closed segment whose every record is at or below the
+The journal grows without bound; recovery reads only from the newest snapshot on and start-up
+from the newest projection checkpoint (``exchange.checkpoint``), but audit needs every command
+and ``serve --full-replay`` reads from seq 1. So nothing is deleted: a closed segment whose every record is at or below the
 *horizon* -- the newest snapshot's seq, lowered to the slowest consumer's mark when one is
 given -- and that is neither among the newest ``keep_segments`` segments nor younger than
 ``keep_seconds``, is compressed (gzip, stdlib) into ``<journal>/archive/<name>.gz`` and the
