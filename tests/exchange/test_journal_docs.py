@@ -17,6 +17,7 @@ MODULES = [
     "recovery",
     "retention",
     "state_machine",
+    "checkpoint",
 ]
 
 

@@ -179,7 +179,7 @@ def test_operator_truncation_at_the_reported_place(no_fsync: None, dirs: Dirs) -
 def test_journal_missing_what_the_snapshot_covers(no_fsync: None, dirs: Dirs) -> None:
     run(dirs, FakeMachine, ticks(5), snapshot_every=5)
     shutil.rmtree(dirs[0])
-    with pytest.raises(RecoveryError, match="before the snapshot"):
+    with pytest.raises(RecoveryError, match="ahead of the journal"):
         recover(*dirs, FakeMachine)
 
 

@@ -23,7 +23,7 @@ from tradingfloor.exchange.sequencer import (
     Sequencer,
 )
 from tradingfloor.exchange.snapshot import SnapshotStore, read_snapshot
-from tradingfloor.exchange.snapshot_writer import SnapshotFailedError
+from tradingfloor.exchange.snapshot_writer import DEFAULT_MODE, SnapshotFailedError, SnapshotMode
 
 Dirs = tuple[Path, Path]
 
@@ -201,7 +201,7 @@ def test_a_failed_snapshot_acknowledges_its_batch_and_stops_the_next(
     assert [r.seq for r in JournalReader(dirs[0])] == [1, 2]
 
 
-def test_snapshots_are_written_off_the_submitting_thread(
+def test_inline_snapshots_are_written_off_the_submitting_thread(
     monkeypatch: pytest.MonkeyPatch, no_fsync: None, dirs: Dirs, clock: Callable[[], int]
 ) -> None:
     threads: list[str] = []
@@ -213,11 +213,58 @@ def test_snapshots_are_written_off_the_submitting_thread(
 
     monkeypatch.setattr(SnapshotStore, "write", recording)
     with open_fake(dirs, clock, snapshot_every=3) as pipeline:
+        assert pipeline.snapshot_writer is not None
+        pipeline.snapshot_writer.mode = "inline"
         pipeline.submit([Tick()] * 3)
         path = pipeline.wait_for_snapshot()
     assert path is not None and read_snapshot(path).seq == 3
     assert threads and all(name.startswith("snapshot-writer") for name in threads)
     assert threading.current_thread().name not in threads
+
+
+@pytest.mark.skipif(DEFAULT_MODE != "fork", reason="this platform does not fork snapshots")
+def test_forked_snapshots_are_serialised_and_written_by_a_child_process(
+    monkeypatch: pytest.MonkeyPatch, no_fsync: None, dirs: Dirs, clock: Callable[[], int]
+) -> None:
+    writers = dirs[1].parent / "writer-pids"
+    real_write = SnapshotStore.write
+
+    def recording(self: SnapshotStore, seq: int, ts: int, data: bytes) -> Path:
+        with writers.open("a") as out:  # the child's memory is its own: tell through a file
+            out.write(f"{os.getpid()}\n")
+        return real_write(self, seq, ts, data)
+
+    monkeypatch.setattr(SnapshotStore, "write", recording)
+    with open_fake(dirs, clock, snapshot_every=3) as pipeline:
+        assert pipeline.snapshot_writer is not None
+        assert pipeline.snapshot_writer.mode == "fork"
+        pipeline.submit([Tick()] * 3)
+        pipeline.submit([Tick()])  # changes the state right away: the child keeps seq 3
+        path = pipeline.wait_for_snapshot()
+    assert path is not None and read_snapshot(path).seq == 3
+    assert FakeMachine.restore(read_snapshot(path).data).last_seq == 3
+    pids = writers.read_text().split()
+    assert len(pids) == 1 and int(pids[0]) != os.getpid()
+
+
+@pytest.mark.parametrize("mode", ["inline", *(["fork"] if DEFAULT_MODE == "fork" else [])])
+def test_a_failed_snapshot_write_gives_its_real_cause(
+    monkeypatch: pytest.MonkeyPatch, no_fsync: None, dirs: Dirs, mode: SnapshotMode
+) -> None:
+    def full_disk(self: SnapshotStore, seq: int, ts: int, data: bytes) -> Path:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(SnapshotStore, "write", full_disk)
+    pipeline = open_fake(dirs, clock=lambda: 1, snapshot_every=2)
+    assert pipeline.snapshot_writer is not None
+    pipeline.snapshot_writer.mode = mode
+    pipeline.submit([Tick(), Tick()])
+    with pytest.raises(SnapshotFailedError) as info:
+        pipeline.wait_for_snapshot()
+    cause = info.value.__cause__
+    assert isinstance(cause, OSError) and cause.errno == errno.ENOSPC
+    with pytest.raises(SnapshotFailedError):
+        pipeline.close()
 
 
 class Unfaithful(FakeMachine):

@@ -50,6 +50,7 @@ from tradingfloor.exchange.engine.events import (
 )
 from tradingfloor.exchange.engine.types import CancelReason, Side, TimeInForce
 from tradingfloor.exchange.sequencer import DEFAULT_SNAPSHOT_EVERY, JournaledEngine
+from tradingfloor.exchange.snapshot_writer import DEFAULT_MODE, SnapshotMode
 
 __all__ = [
     "DEFAULT_BATCH",
@@ -493,7 +494,11 @@ class JournalRun:
     snapshots: int
     """Snapshots taken during the run."""
     snapshot_seconds: float
-    """Time spent serialising them on the batch thread (part of ``seconds``)."""
+    """Time the batch thread spent handing them off (part of ``seconds``): forking, or
+    serialising the state in ``inline`` mode."""
+    snapshot_max_ms: float
+    """The longest of those hand-offs: the stall one snapshot adds to its batch."""
+    snapshot_mode: SnapshotMode
     journal_bytes: int
     directory: str
 
@@ -598,9 +603,11 @@ def run_journaled(
     *,
     batch: int = DEFAULT_BATCH,
     snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
+    snapshot_mode: SnapshotMode = DEFAULT_MODE,
 ) -> JournalRun:
     """Send ``cmds`` through a ``JournaledEngine`` in a fresh temporary directory under
-    ``directory`` (the system temp dir if None), ``batch`` commands per submit; then delete it."""
+    ``directory`` (the system temp dir if None), ``batch`` commands per submit, snapshots
+    taken the ``snapshot_mode`` way; then delete it."""
     if batch < 1:
         raise ValueError("batch must be at least 1")
     with tempfile.TemporaryDirectory(prefix="tradingfloor-bench-", dir=directory) as tmp:
@@ -613,19 +620,21 @@ def run_journaled(
         snapshot_ns: list[int] = []
         events = trades = rejects = 0
         perf = time.perf_counter_ns
-        engine = pipeline.engine
-        serialise = engine.snapshot
+        writer = pipeline.snapshot_writer
+        assert writer is not None
+        writer.mode = snapshot_mode
+        hand_off = writer.submit_state
 
-        def timed_snapshot() -> bytes:
+        def timed_hand_off(seq: int, ts: int, state: Engine) -> None:
             t0 = perf()
             try:
-                return serialise()
+                hand_off(seq, ts, state)
             finally:
                 snapshot_ns.append(perf() - t0)
 
-        # Time the serialisation ``submit`` does on the batch thread (validating, writing and
-        # fsyncing a snapshot happen on the snapshot writer's thread), on this instance only.
-        setattr(engine, "snapshot", timed_snapshot)  # noqa: B010
+        # Time what ``submit`` does on the batch thread for a snapshot (the fork, or the
+        # serialisation in inline mode), on this instance only.
+        setattr(writer, "submit_state", timed_hand_off)  # noqa: B010
         with pipeline:
             submit = pipeline.submit
             _quiet_gc()
@@ -642,7 +651,7 @@ def run_journaled(
             finally:
                 gc.unfreeze()
             pipeline.wait_for_snapshot()
-            setattr(engine, "snapshot", serialise)  # noqa: B010
+            setattr(writer, "submit_state", hand_off)  # noqa: B010
             state_hash = pipeline.engine.state_hash()
         journal_bytes = sum(p.stat().st_size for p in (root / "journal").glob("*.log"))
     return JournalRun(
@@ -658,6 +667,8 @@ def run_journaled(
         snapshot_every=snapshot_every,
         snapshots=len(snapshot_ns),
         snapshot_seconds=sum(snapshot_ns) / 1e9,
+        snapshot_max_ms=max(snapshot_ns, default=0) / 1e6,
+        snapshot_mode=snapshot_mode,
         journal_bytes=journal_bytes,
         directory=str(Path(directory or tempfile.gettempdir()).resolve()),
     )
@@ -707,6 +718,9 @@ class BenchReport:
     stream: Stream
     engine: EngineRun
     journal: JournalRun | None
+    """Journaled with snapshots forked (the default where the platform forks)."""
+    journal_inline: JournalRun | None = None
+    """The same with snapshots serialised on the batch thread, as before forking."""
 
 
 def _pct(part: int, whole: int) -> str:
@@ -745,60 +759,78 @@ def _stream_table(s: Stream) -> Table:
 
 
 def _results_table(report: BenchReport) -> Table:
-    s, e, j = report.stream, report.engine, report.journal
+    s, e = report.stream, report.engine
+    runs = [r for r in (report.journal, report.journal_inline) if r is not None]
     table = Table(title="results", title_justify="left")
     table.add_column("metric")
     table.add_column("engine", justify="right")
-    if j is not None:
-        table.add_column("engine + journal", justify="right")
+    for r in runs:
+        table.add_column(f"engine + journal\n({r.snapshot_mode} snapshots)", justify="right")
 
-    def row(name: str, engine: str, journal: str = "") -> None:
-        table.add_row(name, engine, *([journal] if j is not None else []))
+    def row(name: str, engine: str, *journal: str) -> None:
+        table.add_row(name, engine, *(journal or [""] * len(runs)))
 
-    row("messages", f"{e.messages:,}", f"{j.messages:,}" if j else "")
-    row("seconds", f"{e.seconds:.3f}", f"{j.seconds:.3f}" if j else "")
-    row("messages/s", f"[bold]{e.msgs_per_s:,.0f}[/]", f"[bold]{j.msgs_per_s:,.0f}[/]" if j else "")
+    row("messages", f"{e.messages:,}", *(f"{r.messages:,}" for r in runs))
+    row("seconds", f"{e.seconds:.3f}", *(f"{r.seconds:.3f}" for r in runs))
+    row(
+        "messages/s",
+        f"[bold]{e.msgs_per_s:,.0f}[/]",
+        *(f"[bold]{r.msgs_per_s:,.0f}[/]" for r in runs),
+    )
     met = e.msgs_per_s >= TARGET_MSGS_PER_S
     row(
         f"target {TARGET_MSGS_PER_S:,}/s (no journal)",
         "[green]met[/]" if met else "[yellow]not met[/]",
     )
     table.add_section()
-    lat, com = e.latency, (j.commit_latency if j else None)
-    row("latency, µs", "[italic]per message[/]", f"[italic]per {j.batch}-cmd batch[/]" if j else "")
-    for label, value, batch_value in (
-        ("  p50", lat.p50, com.p50 if com else 0.0),
-        ("  p90", lat.p90, com.p90 if com else 0.0),
-        ("  p99", lat.p99, com.p99 if com else 0.0),
-        ("  p99.9", lat.p999, com.p999 if com else 0.0),
-        ("  max", lat.max, com.max if com else 0.0),
+    lat = e.latency
+    row(
+        "latency, µs",
+        "[italic]per message[/]",
+        *(f"[italic]per {r.batch}-cmd batch[/]" for r in runs),
+    )
+    for label, field in (
+        ("  p50", "p50"),
+        ("  p90", "p90"),
+        ("  p99", "p99"),
+        ("  p99.9", "p999"),
+        ("  max", "max"),
     ):
-        row(label, _us(value), _us(batch_value) if com else "")
+        row(
+            label,
+            _us(getattr(lat, field)),
+            *(_us(getattr(r.commit_latency, field)) for r in runs),
+        )
     table.add_section()
-    row("events", f"{e.events:,}", f"{j.events:,}" if j else "")
-    row("trades", f"{e.trades:,}", f"{j.trades:,}" if j else "")
-    row("rejects", f"{e.rejects:,}", f"{j.rejects:,}" if j else "")
+    row("events", f"{e.events:,}", *(f"{r.events:,}" for r in runs))
+    row("trades", f"{e.trades:,}", *(f"{r.trades:,}" for r in runs))
+    row("rejects", f"{e.rejects:,}", *(f"{r.rejects:,}" for r in runs))
     row(
         f"rejects = planned ({s.planned_rejects:,})",
         _check(e.rejects == s.planned_rejects and not s.unplanned_rejects and not s.missed_rejects),
-        _check(j.rejects == s.planned_rejects) if j else "",
+        *(_check(r.rejects == s.planned_rejects) for r in runs),
     )
     row(
         "state hash = generator's",
         _check(e.state_hash == s.state_hash),
-        _check(j.state_hash == s.state_hash) if j else "",
+        *(_check(r.state_hash == s.state_hash) for r in runs),
     )
-    if j is not None:
+    if runs:
         table.add_section()
-        row("batches (= fsyncs)", "", f"{j.batches:,}")
-        row("snapshot every N commands", "", f"{j.snapshot_every:,}")
+        row("batches (= fsyncs)", "", *(f"{r.batches:,}" for r in runs))
+        row("snapshot every N commands", "", *(f"{r.snapshot_every:,}" for r in runs))
         row(
-            "snapshots / seconds serialising them",
+            "snapshots / seconds handing them off",
             "",
-            f"{j.snapshots} / {j.snapshot_seconds:.3f}",
+            *(f"{r.snapshots} / {r.snapshot_seconds:.3f}" for r in runs),
         )
-        row("messages/s without snapshot time", "", f"{j.msgs_per_s_without_snapshots:,.0f}")
-        row("journal bytes", "", f"{j.journal_bytes:,}")
+        row("longest snapshot hand-off, ms", "", *(f"{r.snapshot_max_ms:,.1f}" for r in runs))
+        row(
+            "messages/s without snapshot time",
+            "",
+            *(f"{r.msgs_per_s_without_snapshots:,.0f}" for r in runs),
+        )
+        row("journal bytes", "", *(f"{r.journal_bytes:,}" for r in runs))
     return table
 
 
@@ -822,13 +854,24 @@ def main(
     stream = generate_stream(messages, seed)
     _progress(f"generated in {stream.seconds:.1f} s; running the engine ...")
     engine_run = run_engine(stream.commands)
-    journal_run = None
+    journal_run = inline_run = None
     if journal:
-        _progress("running the engine with journaling ...")
-        journal_run = run_journaled(
-            stream.commands, tmpdir, batch=batch, snapshot_every=snapshot_every
+        _progress("running the engine with journaling (snapshots serialised inline) ...")
+        inline_run = run_journaled(
+            stream.commands,
+            tmpdir,
+            batch=batch,
+            snapshot_every=snapshot_every,
+            snapshot_mode="inline",
         )
-    report = BenchReport(stream, engine_run, journal_run)
+        if DEFAULT_MODE == "fork":
+            _progress("running the engine with journaling (snapshots forked) ...")
+            journal_run = run_journaled(
+                stream.commands, tmpdir, batch=batch, snapshot_every=snapshot_every
+            )
+        else:
+            journal_run, inline_run = inline_run, None
+    report = BenchReport(stream, engine_run, journal_run, inline_run)
     console.print(
         f"[bold]tradingfloor engine benchmark[/]  {platform.python_implementation()} "
         f"{platform.python_version()} on {platform.machine()} ({platform.system()}), "

@@ -2,12 +2,13 @@
 
 The journal grows without bound; recovery reads only from the newest snapshot on and start-up
 from the newest projection checkpoint (``exchange.checkpoint``), but audit needs every command
-and ``serve --full-replay`` reads from seq 1. So nothing is deleted: a closed segment whose every record is at or below the
-*horizon* -- the newest snapshot's seq, lowered to the slowest consumer's mark when one is
-given -- and that is neither among the newest ``keep_segments`` segments nor younger than
-``keep_seconds``, is compressed (gzip, stdlib) into ``<journal>/archive/<name>.gz`` and the
-live file removed. ``JournalReader`` reads archived segments transparently, with the same
-checks, so replay and audit see the same journal. The open (last) segment is never archived.
+and ``serve --full-replay`` reads from seq 1. So nothing is deleted: a closed segment whose
+every record is at or below the *horizon* -- the newest snapshot's seq, lowered to the
+slowest consumer's mark when one is given -- and that is neither among the newest
+``keep_segments`` segments nor younger than ``keep_seconds``, is compressed (gzip, stdlib)
+into ``<journal>/archive/<name>.gz`` and the live file removed. ``JournalReader`` reads
+archived segments transparently, with the same checks, so replay and audit see the same
+journal. The open (last) segment is never archived.
 
 Each archive is written as ``.tmp``, fsynced, verified by decompressing it, renamed and its
 directory fsynced before the live segment is unlinked (and the journal directory fsynced):

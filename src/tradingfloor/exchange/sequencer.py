@@ -2,9 +2,11 @@
 
 ``Sequencer`` is the only place that reads the clock. ``JournaledEngine`` runs batches of
 commands through sequencer, journal and engine and returns their events only once the batch is
-durable (one fsync per batch). Every ``snapshot_every`` commands it serialises the engine after
-a commit and hands the bytes to a ``SnapshotWriter``, which validates, writes and fsyncs them
-on a worker thread, off the acknowledgement path; a failed snapshot stops the next batch.
+durable (one fsync per batch). Every ``snapshot_every`` commands, right after a commit, it
+hands the engine to a ``SnapshotWriter``, which snapshots it off the acknowledgement path (a
+forked child serialises, validates, writes and fsyncs the state of exactly that seq; or, in
+``inline`` mode, the batch thread serialises and a worker does the rest); a failed snapshot
+stops the next batch.
 """
 
 from __future__ import annotations
@@ -236,6 +238,10 @@ class JournaledEngine(Generic[M]):
         return self._failed
 
     @property
+    def snapshot_writer(self) -> SnapshotWriter | None:
+        return self._writer
+
+    @property
     def last_snapshot_seq(self) -> int:
         """seq of the last snapshot taken (handed to the writer), or recovered from."""
         return self._last_snapshot_seq
@@ -282,10 +288,10 @@ class JournaledEngine(Generic[M]):
             and self._snapshot_every > 0
             and self._engine.last_seq - self._last_snapshot_seq >= self._snapshot_every
         ):
-            # Serialised here, after the commit: the state of exactly last_seq. Validating,
-            # writing and fsyncing it happen on the writer's thread.
+            # Right after the commit: the state of exactly last_seq (forked or serialised
+            # here); validating, writing and fsyncing happen in the child or on the worker.
             seq = self._engine.last_seq
-            writer.submit(seq, self._journal.last_ts, self._engine.snapshot())
+            writer.submit_state(seq, self._journal.last_ts, self._engine)
             self._last_snapshot_seq = seq
         return events
 
