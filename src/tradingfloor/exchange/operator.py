@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Final
 
+import msgspec
+
 from tradingfloor.core.units import from_ticks
+from tradingfloor.exchange.checkpoint import CheckpointError
 from tradingfloor.exchange.engine.commands import (
     Command,
     Halt,
@@ -34,11 +37,13 @@ from tradingfloor.exchange.engine.events import (
 )
 from tradingfloor.exchange.engine.instrument import MAX_BAND_BPS
 from tradingfloor.exchange.engine.types import BandAction, Phase
+from tradingfloor.exchange.marketdata.checkpoint_state import decode_versioned, encode_state
 from tradingfloor.exchange.venue import Venue, VenueError
 
 __all__ = [
     "MAX_BAND_BPS",
     "MAX_REASON_LENGTH",
+    "STATUS_STATE_VERSION",
     "InstrumentStatus",
     "OperatorError",
     "UnknownMemberError",
@@ -89,14 +94,94 @@ class InstrumentStatus:
         return from_ticks(self.reference_price, self.tick_size) if self.reference_price else None
 
 
+STATUS_STATE_VERSION: Final = 1
+
+
+class _InstrumentState(msgspec.Struct, array_like=True, frozen=True, forbid_unknown_fields=True):
+    symbol: str
+    tick_size: str  # the listing's decimal string
+    phase: Phase
+    reference_price: int
+    band_bps: int
+    band_action: BandAction
+    pause_ns: int
+    halt_reason: str
+
+
+class _StatusState(msgspec.Struct, array_like=True, frozen=True, forbid_unknown_fields=True):
+    """``VenueStatus``'s checkpoint part (``status``)."""
+
+    version: int
+    instruments: list[_InstrumentState]  # listing order
+    kill_switch: list[tuple[str, bool]]  # members in the order the status learned them
+
+
 class VenueStatus:
-    """Instruments' session state and members' kill switches, from the venue's events."""
+    """Instruments' session state and members' kill switches, from the venue's events.
+
+    ``Checkpointed`` (exchange.checkpoint) as part ``status``: restoring keeps the members
+    given to the constructor and adds, after them, those the checkpoint knows.
+    """
 
     def __init__(self, members: Iterable[str] = ()) -> None:
         self.instruments: dict[str, InstrumentStatus] = {}
         self.kill_switch: dict[str, bool] = dict.fromkeys(members, False)
+        self._fresh = True  # no event applied and nothing restored yet
+
+    @property
+    def checkpoint_name(self) -> str:
+        return "status"
+
+    def checkpoint(self) -> bytes:
+        """The instruments' status and every member's kill switch after the last command."""
+        instruments = [
+            _InstrumentState(
+                i.symbol,
+                str(i.tick_size),
+                i.phase,
+                i.reference_price,
+                i.band_bps,
+                i.band_action,
+                i.pause_ns,
+                i.halt_reason,
+            )
+            for i in self.instruments.values()
+        ]
+        state = _StatusState(STATUS_STATE_VERSION, instruments, list(self.kill_switch.items()))
+        return encode_state(state)
+
+    def restore_checkpoint(self, data: bytes) -> None:
+        """Continue from ``checkpoint()``'s bytes (on a status that has seen no event).
+
+        ``CheckpointError``, and nothing changed, for unusable bytes.
+        """
+        if not self._fresh:
+            raise RuntimeError("restore_checkpoint needs a fresh status")
+        state = decode_versioned(data, _StatusState, STATUS_STATE_VERSION, "status")
+        instruments: dict[str, InstrumentStatus] = {}
+        for i in state.instruments:
+            try:
+                tick = Decimal(i.tick_size)
+            except InvalidOperation:
+                tick = Decimal(0)
+            if not tick.is_finite() or tick <= 0 or i.symbol in instruments:
+                raise CheckpointError(f"status checkpoint: instrument {i.symbol!r} {i.tick_size}")
+            instruments[i.symbol] = InstrumentStatus(
+                i.symbol,
+                tick,
+                i.phase,
+                i.reference_price,
+                i.band_bps,
+                i.band_action,
+                i.pause_ns,
+                i.halt_reason,
+            )
+        self.instruments = instruments
+        self.kill_switch.update(state.kill_switch)
+        self._fresh = False
 
     def on_events(self, _command: Command, events: Sequence[Event]) -> None:
+        self._fresh = False
         for ev in events:
             if isinstance(ev, Accepted | Rejected):  # every member that has sent an order
                 if ev.member and ev.member not in self.kill_switch:

@@ -20,7 +20,13 @@ from typing import Final, NamedTuple
 
 import msgspec
 
+from tradingfloor.exchange.checkpoint import CheckpointError
 from tradingfloor.exchange.engine.events import Event, Trade
+from tradingfloor.exchange.marketdata.checkpoint_state import (
+    BarHistoryState,
+    BarsState,
+    OpenBarState,
+)
 from tradingfloor.exchange.marketdata.views import MarketDataError
 
 __all__ = ["INTERVALS", "MAX_BAR_HISTORY", "Bar", "BarBuilder", "bucket_start"]
@@ -71,6 +77,25 @@ class _OpenBar:
         return Bar(
             symbol, interval, self.start, self.open, self.high, self.low, self.close, self.volume
         )
+
+
+def _check_bar(
+    key: tuple[str, str],
+    bar: tuple[int, int, int, int, int, int],
+    lengths: dict[str, int],
+    now: int,
+) -> None:
+    """``CheckpointError`` unless ``bar`` (start, open, high, low, close, volume) can be one."""
+    start, open_, high, low, close, volume = bar
+    length = lengths.get(key[1])
+    if (
+        length is None
+        or start % length
+        or start > now
+        or not 0 < low <= min(open_, close) <= max(open_, close) <= high
+        or volume <= 0
+    ):
+        raise CheckpointError(f"{key} bar {bar} is inconsistent")
 
 
 class BarBuilder:
@@ -180,6 +205,47 @@ class BarBuilder:
     def _check(self, interval: str) -> None:
         if interval not in self._order:
             raise KeyError(f"interval {interval!r} not built (built: {self.intervals})")
+
+    def export_state(self) -> BarsState:
+        """The open bars and the history (for ``checkpoint_state``)."""
+        open_bars = [
+            OpenBarState(s, i, (b.start, b.open, b.high, b.low, b.close, b.volume))
+            for (s, i), b in self._open.items()
+        ]
+        history = [
+            BarHistoryState(s, i, [bar[2:] for bar in h]) for (s, i), h in self._history.items()
+        ]
+        return BarsState(self.intervals, self.now, open_bars, history)
+
+    def restore_state(self, state: BarsState) -> None:
+        """Become the builder ``export_state`` described (no bars and ``now`` 0: fresh).
+
+        ``CheckpointError``, and nothing changed, if it was built for other intervals or a bar
+        is inconsistent.
+        """
+        if state.intervals != self.intervals:
+            raise CheckpointError(f"bars of {state.intervals}, not {self.intervals}")
+        if state.now < 0:
+            raise CheckpointError(f"bar time {state.now} < 0")
+        lengths = dict(self._intervals)
+        open_bars: dict[tuple[str, str], _OpenBar] = {}
+        for ob in state.open:
+            key = (ob.symbol, ob.interval)
+            _check_bar(key, ob.bar, lengths, state.now)
+            if key in open_bars:
+                raise CheckpointError(f"two open {key} bars")
+            bar = open_bars[key] = _OpenBar(ob.bar[0], ob.bar[1], ob.bar[5])
+            bar.high, bar.low, bar.close = ob.bar[2:5]
+        history: dict[tuple[str, str], deque[Bar]] = {}
+        for h in state.history:
+            key = (h.symbol, h.interval)
+            if key in history or len(h.bars) > MAX_BAR_HISTORY:
+                raise CheckpointError(f"{key} history repeated or too long")
+            for fields in h.bars:
+                _check_bar(key, fields, lengths, state.now)
+            history[key] = deque((Bar(*key, *f) for f in h.bars), maxlen=MAX_BAR_HISTORY)
+        self._open, self._history, self.now = open_bars, history, state.now
+        self._hot.clear()
 
     def state_hash(self) -> str:
         """SHA-256 of a canonical encoding of the open bars and the history."""

@@ -14,8 +14,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
+from tradingfloor.exchange.checkpoint import CheckpointError
 from tradingfloor.exchange.engine.commands import Command
 from tradingfloor.exchange.engine.events import Event
+from tradingfloor.exchange.marketdata.checkpoint_state import (
+    ITCH_STATE_VERSION,
+    ItchFeedState,
+    decode_versioned,
+    encode_state,
+)
 from tradingfloor.exchange.marketdata.itch import ItchTranslator, encode
 from tradingfloor.exchange.marketdata.udpfeed import (
     Address,
@@ -50,6 +57,31 @@ class BinaryFeed:
         if self.publisher is not None and messages:
             self.publisher.publish([encode(m) for m in messages])
             self.messages_sent += len(messages)
+
+    # ``Checkpointed`` (exchange.checkpoint); the format is ``checkpoint_state.ItchFeedState``.
+
+    @property
+    def checkpoint_name(self) -> str:
+        return "itch"
+
+    def checkpoint(self) -> bytes:
+        """The translator's state and the last event time (not the session or its numbers)."""
+        state = ItchFeedState(ITCH_STATE_VERSION, self.translator.export_state(), self._last_ts)
+        return encode_state(state)
+
+    def restore_checkpoint(self, data: bytes) -> None:
+        """Continue from ``checkpoint()``'s bytes: call before ``open`` and before any event.
+        ``CheckpointError``, and the feed stays fresh, for unusable bytes."""
+        if self.publisher is not None or self._last_ts:
+            raise RuntimeError("restore_checkpoint needs a fresh binary feed")
+        state = decode_versioned(data, ItchFeedState, ITCH_STATE_VERSION, "itch")
+        if state.last_ts < 0:
+            raise CheckpointError(f"itch checkpoint: last ts {state.last_ts} < 0")
+        try:
+            self.translator.restore_state(state.translator)
+        except CheckpointError as exc:
+            raise CheckpointError(f"itch checkpoint: {exc}") from None
+        self._last_ts = state.last_ts
 
     async def open(
         self,

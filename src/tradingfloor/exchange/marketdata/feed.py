@@ -48,6 +48,7 @@ from tradingfloor.exchange.engine.events import (
 )
 from tradingfloor.exchange.engine.types import Side
 from tradingfloor.exchange.marketdata.bars import Bar, BarBuilder
+from tradingfloor.exchange.marketdata.checkpoint_state import feed_checkpoint, restore_feed
 from tradingfloor.exchange.marketdata.messages import (
     CHANNELS,
     ChannelSequencer,
@@ -422,6 +423,23 @@ class MarketDataFeed:
         """SHA-256 over the book's and the bars' hashes (not connections or channel numbers)."""
         both = f"{self._book.state_hash()}:{self._bars.state_hash()}"
         return hashlib.sha256(both.encode()).hexdigest()
+
+    # ``Checkpointed`` (exchange.checkpoint); the format is ``checkpoint_state.FeedState``.
+
+    @property
+    def checkpoint_name(self) -> str:
+        return "marketdata"
+
+    def checkpoint(self) -> bytes:
+        """The book, the bars and the channel numbers (not subscribers) after the last command."""
+        return feed_checkpoint(self._book, self._bars, self._seq)
+
+    def restore_checkpoint(self, data: bytes) -> None:
+        """Continue from ``checkpoint()``'s bytes: call on a feed that has applied no event and
+        has no subscriber. ``CheckpointError``, and the feed stays fresh, for unusable bytes."""
+        if self._book.last_seq or self._book.symbols() or self._bars.now or self._clients:
+            raise RuntimeError("restore_checkpoint needs a fresh feed")
+        restore_feed(data, self._book, self._bars, self._seq)
 
     def channel_seq(self, channel: str, symbol: str) -> int:
         """Number of the last update published on the channel (0 if none)."""

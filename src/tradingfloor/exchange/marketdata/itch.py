@@ -24,6 +24,7 @@ from typing import ClassVar, Final
 
 import msgspec
 
+from tradingfloor.exchange.checkpoint import CheckpointError
 from tradingfloor.exchange.engine.events import (
     AuctionUncrossed,
     Cancelled,
@@ -39,6 +40,7 @@ from tradingfloor.exchange.engine.events import (
     Trade,
 )
 from tradingfloor.exchange.engine.types import Phase, Side
+from tradingfloor.exchange.marketdata.checkpoint_state import ListingState, TranslatorState
 
 __all__ = [
     "CROSS_CLOSING",
@@ -621,6 +623,60 @@ class ItchTranslator:
             sorted((ref, e.locate, e.side, e.price, e.shown) for ref, e in self._book.items()),
         )
         return hashlib.sha256(msgspec.msgpack.encode(state)).hexdigest()
+
+    def export_state(self) -> TranslatorState:
+        """Listings and the displayed book in time priority (for ``checkpoint_state``)."""
+        listings = [
+            ListingState(
+                symbol,
+                d.locate,
+                d.ts,
+                d.tick_mantissa,
+                d.tick_exponent,
+                d.lot_size,
+                d.currency,
+                self._phases[symbol],
+            )
+            for symbol, d in self._directory.items()
+        ]
+        book = [(ref, e.locate, e.side, e.price, e.shown) for ref, e in self._book.items()]
+        return TranslatorState(listings, book)
+
+    def restore_state(self, state: TranslatorState) -> None:
+        """Become the translator ``export_state`` described (no listings: fresh).
+
+        ``CheckpointError``, and nothing changed, if a listing or an order is inconsistent.
+        """
+        directory: dict[str, StockDirectory] = {}
+        phases: dict[str, Phase] = {}
+        for n, ls in enumerate(state.listings, 1):
+            d = StockDirectory(
+                ls.locate,
+                ls.ts,
+                ls.symbol,
+                ls.tick_mantissa,
+                ls.tick_exponent,
+                ls.lot_size,
+                ls.currency,
+            )
+            try:
+                d.pack()
+            except ItchError as exc:
+                raise CheckpointError(f"listing {ls.symbol!r}: {exc}") from None
+            if ls.locate != n or ls.symbol in directory:
+                raise CheckpointError(f"listing {ls.symbol!r} has locate {ls.locate}, not {n}")
+            directory[ls.symbol] = d
+            phases[ls.symbol] = ls.phase
+        book: dict[int, _Shown] = {}
+        for ref, locate, side, price, shown in state.book:
+            if not 0 < locate <= len(directory) or side not in _SIDES or price <= 0 or shown <= 0:
+                raise CheckpointError(f"displayed order {ref}: {locate} {side} {price} {shown}")
+            if ref in book:
+                raise CheckpointError(f"displayed order {ref} twice")
+            book[ref] = _Shown(locate, side, price, shown)
+        self._directory, self._phases, self._book = directory, phases, book
+        self._locates = {symbol: d.locate for symbol, d in directory.items()}
+        self._symbols = {d.locate: symbol for symbol, d in directory.items()}
 
     def state_messages(self, ts: int) -> list[ItchMessage]:
         """Messages that bring a consumer starting from nothing to the current state.

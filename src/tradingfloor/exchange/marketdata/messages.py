@@ -309,6 +309,23 @@ class ChannelSequencer:
         key = _channel(message)
         return {"seq": self._seq.get(key, 0), "snapshot": True, **message}
 
+    def numbers(self) -> list[tuple[str, str, int]]:
+        """Every channel that has sent an update: (channel, symbol, last number)."""
+        return [(c, s, n) for (c, s), n in self._seq.items()]
+
+    def restore(self, numbers: Iterable[tuple[str, str, int]]) -> None:
+        """Continue from ``numbers`` (as ``numbers()`` gave them; none: start afresh).
+
+        ``ValueError``, and nothing changed, for an unknown channel or a number below 1.
+        """
+        restored: dict[tuple[str, str], int] = {}
+        for channel, symbol, n in numbers:
+            if channel not in CHANNELS or not symbol or n < 1 or (channel, symbol) in restored:
+                raise ValueError(f"channel number {channel!r} {symbol!r} {n}")
+            restored[channel, symbol] = n
+        self._seq.clear()  # the same dict: a publisher may hold it (MarketDataFeed does)
+        self._seq.update(restored)
+
 
 class Sync(StrEnum):
     """What a client does with a received message."""

@@ -21,13 +21,14 @@ from __future__ import annotations
 import hashlib
 from collections import deque
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from itertools import islice
 from typing import Any, Final, NamedTuple
 
 import msgspec
 from sortedcontainers import SortedDict
 
+from tradingfloor.exchange.checkpoint import CheckpointError
 from tradingfloor.exchange.engine.events import (
     Cancelled,
     Event,
@@ -42,6 +43,7 @@ from tradingfloor.exchange.engine.events import (
     Trade,
 )
 from tradingfloor.exchange.engine.types import Phase, Side
+from tradingfloor.exchange.marketdata.checkpoint_state import BookState, InstrumentState
 
 __all__ = [
     "DEFAULT_DEPTH",
@@ -131,10 +133,10 @@ class _Instrument:
         "where",
     )
 
-    def __init__(self, ev: InstrumentAdded) -> None:
-        self.tick_size = ev.tick_size
-        self.tick = Decimal(ev.tick_size)
-        self.phase = ev.phase
+    def __init__(self, tick_size: str, phase: Phase, ts: int) -> None:
+        self.tick_size = tick_size
+        self.tick = Decimal(tick_size)
+        self.phase = phase
         self.bids: SortedDict = SortedDict()  # price -> (price, size, orders)
         self.asks: SortedDict = SortedDict()
         # Caches of the L2 book, derived from bids/asks only: the best (price, size) of
@@ -150,8 +152,70 @@ class _Instrument:
         self.members: dict[int, str] = {}
         self.last = 0
         self.volume = 0
-        self.l1_ts = self.l2_ts = self.l3_ts = ev.ts
+        self.l1_ts = self.l2_ts = self.l3_ts = ts
         self.trades: deque[TradeTick] = deque(maxlen=MAX_TRADES)
+
+    @classmethod
+    def restored(cls, st: InstrumentState) -> _Instrument:
+        """The instrument ``export`` described; ``CheckpointError`` if it is inconsistent."""
+        try:
+            tick = Decimal(st.tick_size)
+        except InvalidOperation:
+            tick = Decimal(0)
+        if not tick.is_finite() or tick <= 0:
+            raise CheckpointError(f"{st.symbol}: tick size {st.tick_size!r}")
+        inst = cls(st.tick_size, st.phase, st.l1_ts)
+        for levels, book in ((st.bids, inst.bids), (st.asks, inst.asks)):
+            for price, level in levels.items():
+                if price <= 0 or level[0] != price or level[1] <= 0 or level[2] <= 0:
+                    raise CheckpointError(f"{st.symbol}: L2 level {price}: {level}")
+            book.update(levels)
+        if inst.bids:
+            inst.bid_top = inst.bids.peekitem(-1)[1][:2]
+        if inst.asks:
+            inst.ask_top = inst.asks.peekitem(0)[1][:2]
+        inst.bid_window = inst.ask_window = None  # rebuilt on the first read
+        where = inst.where
+        for is_buy, queues, side in (
+            (True, st.l3_bids, inst.l3_bids),
+            (False, st.l3_asks, inst.l3_asks),
+        ):
+            for price, queue in queues.items():
+                if price <= 0 or not queue or min(queue.values()) <= 0:
+                    raise CheckpointError(f"{st.symbol}: L3 queue at {price}: {queue}")
+                for oid in queue:
+                    if oid in where:
+                        raise CheckpointError(f"{st.symbol}: order {oid} queued twice")
+                    where[oid] = (is_buy, price)
+            side.update(queues)
+        if st.members.keys() != where.keys():
+            raise CheckpointError(f"{st.symbol}: members do not match the L3 orders")
+        inst.members = dict(st.members)
+        if len(st.trades) > MAX_TRADES:
+            raise CheckpointError(f"{st.symbol}: {len(st.trades)} trades > {MAX_TRADES}")
+        inst.trades.extend(_new_tuple(TradeTick, t) for t in st.trades)
+        inst.last, inst.volume = st.last, st.volume
+        inst.l1_ts, inst.l2_ts, inst.l3_ts = st.l1_ts, st.l2_ts, st.l3_ts
+        return inst
+
+    def export(self, symbol: str) -> InstrumentState:
+        """The instrument's state, sharing its containers (encode it before the next event)."""
+        return InstrumentState(
+            symbol,
+            self.tick_size,
+            self.phase,
+            self.bids,
+            self.asks,
+            self.l3_bids,
+            self.l3_asks,
+            self.members,
+            self.last,
+            self.volume,
+            self.l1_ts,
+            self.l2_ts,
+            self.l3_ts,
+            list(self.trades),
+        )
 
     def window(self, is_buy: bool) -> list[Level]:
         """The top ``DEFAULT_DEPTH`` levels of one side, best first (do not mutate)."""
@@ -249,7 +313,7 @@ class MarketDataBook:
     def _on_instrument_added(self, ev: InstrumentAdded) -> None:
         if ev.symbol in self._instruments:
             raise MarketDataError(f"symbol {ev.symbol!r} listed twice")
-        self._instruments[ev.symbol] = _Instrument(ev)
+        self._instruments[ev.symbol] = _Instrument(ev.tick_size, ev.phase, ev.ts)
 
     def _on_phase(self, ev: PhaseChanged) -> None:
         self._get(ev.symbol).phase = ev.phase
@@ -351,6 +415,29 @@ class MarketDataBook:
 
     def _on_removed(self, ev: Expired | Repriced | OrderUnbooked) -> None:
         self._get(ev.symbol).unqueue(ev.order_id, ev.ts)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def export_state(self) -> BookState:
+        """Everything the book holds (for ``checkpoint_state``), sharing the book's containers:
+        encode it before the next event is applied."""
+        return BookState(self.last_seq, [i.export(s) for s, i in self._instruments.items()])
+
+    def restore_state(self, state: BookState) -> None:
+        """Become the book ``export_state`` described (``BookState(0, [])`` is a fresh book).
+
+        Takes over the state's containers (give it a state decoded from bytes, not another
+        book's export). ``CheckpointError``, and nothing changed, if the state is inconsistent.
+        """
+        if state.last_seq < 0:
+            raise CheckpointError(f"last seq {state.last_seq} < 0")
+        instruments: dict[str, _Instrument] = {}
+        for st in state.instruments:
+            if st.symbol in instruments:
+                raise CheckpointError(f"symbol {st.symbol!r} listed twice")
+            instruments[st.symbol] = _Instrument.restored(st)
+        self._instruments = instruments
+        self.last_seq = state.last_seq
 
     # ------------------------------------------------------------------ views
 
