@@ -58,6 +58,11 @@ class BinaryFeed:
             self.publisher.publish([encode(m) for m in messages])
             self.messages_sent += len(messages)
 
+    @property
+    def last_ts(self) -> int:
+        """``ts`` of the last event seen (a session opened now starts its state at or after it)."""
+        return self._last_ts
+
     # ``Checkpointed`` (exchange.checkpoint); the format is ``checkpoint_state.ItchFeedState``.
 
     @property
