@@ -48,6 +48,7 @@ __all__ = [
     "ItchFeedState",
     "ListingState",
     "OpenBarState",
+    "ShownOrder",
     "TranslatorState",
     "decode_versioned",
     "encode_state",
@@ -61,7 +62,6 @@ ITCH_STATE_VERSION: Final = 1
 Level = tuple[int, int, int]  # (price, displayed size, displayed orders), as views.Level
 Tick = tuple[int, int, int, int, str]  # views.TradeTick: (trade id, ts, price, qty, aggressor)
 BarFields = tuple[int, int, int, int, int, int]  # (start, open, high, low, close, volume)
-Shown = tuple[int, int, str, int, int]  # ITCH displayed order: (ref, locate, side, price, shown)
 
 _CFG: Final = {"array_like": True, "frozen": True, "forbid_unknown_fields": True}
 
@@ -129,9 +129,19 @@ class ListingState(msgspec.Struct, **_CFG):
     phase: Phase
 
 
+class ShownOrder(msgspec.Struct, array_like=True, gc=False):
+    """A displayed order as ITCH consumers see it: the ``ItchTranslator``'s own (mutable)
+    record, so that its book is encoded without a copy."""
+
+    locate: int
+    side: str  # "B" / "S"
+    price: int
+    shown: int
+
+
 class TranslatorState(msgspec.Struct, **_CFG):
     listings: list[ListingState]  # listing order
-    book: list[Shown]  # global time priority
+    book: dict[int, ShownOrder]  # order ref -> order, in global time priority
 
 
 class ItchFeedState(msgspec.Struct, **_CFG):

@@ -40,7 +40,11 @@ from tradingfloor.exchange.engine.events import (
     Trade,
 )
 from tradingfloor.exchange.engine.types import Phase, Side
-from tradingfloor.exchange.marketdata.checkpoint_state import ListingState, TranslatorState
+from tradingfloor.exchange.marketdata.checkpoint_state import (
+    ListingState,
+    ShownOrder,
+    TranslatorState,
+)
 
 __all__ = [
     "CROSS_CLOSING",
@@ -539,16 +543,6 @@ def tick_scale(tick_size: str | Decimal) -> tuple[int, int]:
 
 
 @dataclass(slots=True)
-class _Shown:
-    """A displayed order as the feed's consumers see it."""
-
-    locate: int
-    side: str
-    price: int
-    shown: int
-
-
-@dataclass(slots=True)
 class _Cross:
     """An uncross whose 'Q' message waits until its trades have been translated."""
 
@@ -598,7 +592,7 @@ class ItchTranslator:
         self._locates: dict[str, int] = {}
         self._symbols: dict[int, str] = {}
         self._phases: dict[str, Phase] = {}
-        self._book: dict[int, _Shown] = {}  # insertion order = time priority within a level
+        self._book: dict[int, ShownOrder] = {}  # insertion order = time priority within a level
         self._directory: dict[str, StockDirectory] = {}
 
     # ------------------------------------------------------------ views
@@ -639,8 +633,7 @@ class ItchTranslator:
             )
             for symbol, d in self._directory.items()
         ]
-        book = [(ref, e.locate, e.side, e.price, e.shown) for ref, e in self._book.items()]
-        return TranslatorState(listings, book)
+        return TranslatorState(listings, self._book)  # its records are the state's structs
 
     def restore_state(self, state: TranslatorState) -> None:
         """Become the translator ``export_state`` described (no listings: fresh).
@@ -667,14 +660,15 @@ class ItchTranslator:
                 raise CheckpointError(f"listing {ls.symbol!r} has locate {ls.locate}, not {n}")
             directory[ls.symbol] = d
             phases[ls.symbol] = ls.phase
-        book: dict[int, _Shown] = {}
-        for ref, locate, side, price, shown in state.book:
-            if not 0 < locate <= len(directory) or side not in _SIDES or price <= 0 or shown <= 0:
-                raise CheckpointError(f"displayed order {ref}: {locate} {side} {price} {shown}")
-            if ref in book:
-                raise CheckpointError(f"displayed order {ref} twice")
-            book[ref] = _Shown(locate, side, price, shown)
-        self._directory, self._phases, self._book = directory, phases, book
+        book = state.book
+        for ref, e in book.items():
+            if (
+                not 0 < e.locate <= len(directory)
+                or e.side not in _SIDES
+                or min(e.price, e.shown) <= 0
+            ):
+                raise CheckpointError(f"displayed order {ref}: {e}")
+        self._directory, self._phases, self._book = directory, phases, dict(book)
         self._locates = {symbol: d.locate for symbol, d in directory.items()}
         self._symbols = {d.locate: symbol for symbol, d in directory.items()}
 
@@ -787,7 +781,7 @@ class ItchTranslator:
         else:
             out.append(AddOrder(locate, ev.ts, ev.order_id, side, ev.qty, ev.symbol, ev.price))
         self._book.pop(ev.order_id, None)  # re-inserted: dict order is time priority
-        self._book[ev.order_id] = _Shown(locate, side, ev.price, ev.qty)
+        self._book[ev.order_id] = ShownOrder(locate, side, ev.price, ev.qty)
 
     @staticmethod
     def _next_relevant(events: Sequence[Event], i: int) -> int:
@@ -809,7 +803,7 @@ class ItchTranslator:
         if isinstance(nxt, OrderBooked) and nxt.order_id == ref:
             out.append(OrderReplace(entry.locate, ts, ref, ref, nxt.qty, nxt.price))
             del self._book[ref]  # re-inserted at the back: dict order is time priority
-            self._book[ref] = _Shown(entry.locate, entry.side, nxt.price, nxt.qty)
+            self._book[ref] = ShownOrder(entry.locate, entry.side, nxt.price, nxt.qty)
             return True
         self._delete(ref, ts, out)
         return False
@@ -831,7 +825,7 @@ class ItchTranslator:
             entry.shown = leaves
 
     def _executed(
-        self, ref: int, entry: _Shown, shares: int, leaves: int, ts: int, out: list[ItchMessage]
+        self, ref: int, entry: ShownOrder, shares: int, leaves: int, ts: int, out: list[ItchMessage]
     ) -> None:
         """Book-keeping after an execution message for ``shares`` of a displayed order."""
         entry.shown -= shares
