@@ -389,7 +389,11 @@ def damaged(good: bytes, name: str) -> list[bytes]:
     elif name == "itch":
         listings, book = raw[1]
         out.append(msgspec.msgpack.encode([raw[0], [listings[1:], book], raw[2]]))  # locates
-        out.append(msgspec.msgpack.encode([raw[0], [listings, [*book, book[0]]], raw[2]]))
+        ref, (_locate, *rest) = next(iter(book.items()))
+        unlisted = {**book, ref: [len(listings) + 1, *rest]}  # an order of no listed symbol
+        out.append(msgspec.msgpack.encode([raw[0], [listings, unlisted], raw[2]]))
+        shown_zero = {**book, ref: [_locate, *rest[:-1], 0]}
+        out.append(msgspec.msgpack.encode([raw[0], [listings, shown_zero], raw[2]]))
     else:
         instruments = [[i[0], "zero", *i[2:]] for i in raw[1]]
         out.append(msgspec.msgpack.encode([raw[0], instruments, raw[2]]))

@@ -268,7 +268,7 @@ def test_a_lossy_client_of_a_delta_channel_stays_correct(steps: list[tuple[int, 
     assert client.last_seq("l2", "ACME") == server.seq("l2", "ACME") == len(steps)
 
 
-@pytest.mark.parametrize("name", ["views", "bars", "messages"])
+@pytest.mark.parametrize("name", ["views", "bars", "messages", "checkpoint_state"])
 def test_public_names_are_documented(name: str) -> None:
     module = importlib.import_module(f"tradingfloor.exchange.marketdata.{name}")
     section = DOC.read_text().split("## Public API", 1)[1]
