@@ -181,11 +181,13 @@ class VenueServer:
         acceptor = FixAcceptor(self.config, data / "fix" / "sessions", gateway)
         gateway.attach(acceptor)
         self.acceptor = acceptor
-        venue.add_listener(self._on_events)  # market-data book first: FIX reads it
+        # Every listener's projection is checkpointed (exchange.checkpoint), so a start
+        # replays only the journal after the newest checkpoint.
+        venue.add_listener(self._on_events, state=self.feed)  # book first: FIX reads it
         # reports past the gateway's mark are sent; the reporter's state is checkpointed
         venue.add_listener(gateway.on_events, state=gateway)
-        venue.add_listener(self.binary.on_events)
-        venue.add_listener(self.status.on_events)
+        venue.add_listener(self.binary.on_events, state=self.binary)
+        venue.add_listener(self.status.on_events, state=self.status)
         self.operator = VenueOperator(venue, self.status)
         if opts.broker_port is not None:
             # before the replay, so that the broker applies what its database missed
