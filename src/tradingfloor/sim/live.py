@@ -15,6 +15,11 @@ Simulated time runs ``speed`` times as fast as the wall clock, starting at the w
 of ``start()``. Participants see every event through a venue listener (the market view and
 their own orders); a participant that raises is logged and skipped, never the venue's problem.
 Commands the venue refuses (busy, closed) are forgotten by their participant.
+
+The runner is the venue's ``Checkpointed`` projection ``"sim"``: a projection checkpoint holds
+what the participants learned from the history (``Crowd.checkpoint``), so that a restart
+restores it and replays only the journal after it, and ends with the participants a replay of
+the whole journal would give.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Final
 from tradingfloor.exchange.engine.commands import Command
 from tradingfloor.exchange.engine.events import Event
 from tradingfloor.exchange.venue import Venue, VenueError
+from tradingfloor.sim.checkpoint_state import SIM_CHECKPOINT_NAME
 from tradingfloor.sim.crowd import Crowd
 from tradingfloor.sim.participant import NEVER, Participant
 from tradingfloor.sim.summary import Summary, Tally
@@ -138,6 +144,22 @@ class LiveSimulation:
         return self.tally.summary(
             seed=self.seed, participants=self.participants, wall_seconds=wall_s
         )
+
+    # --- checkpoint (``exchange.checkpoint.Checkpointed``) ----------------------------------------
+
+    @property
+    def checkpoint_name(self) -> str:
+        return SIM_CHECKPOINT_NAME
+
+    def checkpoint(self) -> bytes:
+        """What the participants learned from the venue's history so far (see ``Crowd``)."""
+        return self.crowd.checkpoint()
+
+    def restore_checkpoint(self, data: bytes) -> None:
+        """Restore ``checkpoint()`` bytes before ``start()``; ``CheckpointError`` if unusable."""
+        if self._wall0 or self.running:
+            raise RuntimeError("restore a checkpoint before start()")
+        self.crowd.restore_checkpoint(data)
 
     # --- events ----------------------------------------------------------------------------------
 
