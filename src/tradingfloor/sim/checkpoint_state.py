@@ -33,8 +33,10 @@ __all__ = [
     "encode_sim_state",
 ]
 
-SIM_CHECKPOINT_NAME: Final = "sim"
 SIM_STATE_VERSION: Final = 1
+# The part's name carries the version (as ``fix/1`` does): a checkpoint written by another
+# format lacks this part and is passed over, never refused after other projections restored.
+SIM_CHECKPOINT_NAME: Final = f"sim/{SIM_STATE_VERSION}"
 
 
 class OrderRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
