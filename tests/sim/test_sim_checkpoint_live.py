@@ -77,11 +77,66 @@ def assert_same(one: LiveSimulation, two: LiveSimulation) -> None:
     assert difference is None, difference
 
 
-def test_the_runner_is_a_checkpointed_projection(tmp_path: Path) -> None:
-    _venue, sim = opened(tmp_path)
+def test_the_runner_is_a_checkpointed_projection_named_by_version_and_crowd(
+    tmp_path: Path,
+) -> None:
+    venue, sim = opened(tmp_path)
     state: Checkpointed = sim
-    assert state.checkpoint_name == "sim/1"
-    assert _venue.checkpoints is not None
+    assert venue.checkpoints is not None
+    name = state.checkpoint_name
+    assert name.startswith("sim/1/")
+    other_seed = LiveSimulation(venue, build_participants(LISTED, 9, CONFIG))
+    assert other_seed.checkpoint_name == name  # the seed changes no learned state
+    other_crowd = LiveSimulation(venue, build_participants(LISTED[:1], 1, CONFIG))
+    assert other_crowd.checkpoint_name != name
+
+
+class Counter:
+    """Another checkpointed projection, registered (and restored) before the participants."""
+
+    checkpoint_name = "counter/1"
+
+    def __init__(self) -> None:
+        self.commands = 0
+
+    def __call__(self, _command: Command, _events: Sequence[Event]) -> None:
+        self.commands += 1
+
+    def checkpoint(self) -> bytes:
+        return str(self.commands).encode()
+
+    def restore_checkpoint(self, data: bytes) -> None:
+        self.commands = int(data)
+
+
+async def test_a_restart_with_another_crowd_replays_the_whole_journal(tmp_path: Path) -> None:
+    """A checkpoint of another crowd has no part for this one: it is passed over (a full
+    replay), never refused after another projection restored its part (start-up would stop)."""
+    venue = Venue.open(tmp_path, snapshot_every=SNAPSHOT_EVERY)
+    counter = Counter()
+    venue.add_listener(counter, state=counter)
+    sim = LiveSimulation(venue, build_participants(LISTED, 1, CONFIG), speed=SPEED)
+    sim.attach()
+    venue.replay_history()
+    await venue.start(tick_interval=None)
+    for instrument in LISTED:
+        await venue.submit(instrument)
+    sim.start()
+    await asyncio.sleep(0.5)
+    await sim.stop()
+    await venue.stop()
+
+    venue = Venue.open(tmp_path, snapshot_every=SNAPSHOT_EVERY)
+    counter = Counter()
+    venue.add_listener(counter, state=counter)
+    sim = LiveSimulation(venue, build_participants(LISTED[:1], 1, CONFIG), speed=SPEED)
+    sim.attach()
+    venue.replay_history()
+    await venue.stop()
+    assert venue.replay_start_seq == 0
+    assert counter.commands == venue.last_seq
+    assert venue.checkpoints is not None and venue.checkpoints.notes
+    assert sum(len(p.live_orders()) for p in sim.participants) > 0
 
 
 async def test_a_crash_restart_replays_the_tail_only_and_equals_a_full_replay(

@@ -13,6 +13,8 @@ quantities are integers (ticks, shares); the tick size is the instrument's decim
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Final
 
@@ -22,7 +24,6 @@ from tradingfloor.exchange.checkpoint import CheckpointError
 from tradingfloor.exchange.engine.types import Phase, Side, TimeInForce
 
 __all__ = [
-    "SIM_CHECKPOINT_NAME",
     "SIM_STATE_VERSION",
     "MarketRecord",
     "OrderRecord",
@@ -31,12 +32,24 @@ __all__ = [
     "SymbolRecord",
     "decode_sim_state",
     "encode_sim_state",
+    "sim_checkpoint_name",
 ]
 
 SIM_STATE_VERSION: Final = 1
-# The part's name carries the version (as ``fix/1`` does): a checkpoint written by another
-# format lacks this part and is passed over, never refused after other projections restored.
-SIM_CHECKPOINT_NAME: Final = f"sim/{SIM_STATE_VERSION}"
+_CROWD_KEY_HEX: Final = 12
+
+
+def sim_checkpoint_name(crowd: Sequence[tuple[str, str]]) -> str:
+    """The part's name for a crowd of ``(member, kind)`` in crowd order: ``sim/1/<key>``.
+
+    It carries the format version (as ``fix/1`` does) and a key of the crowd, so that a
+    checkpoint of another format or another crowd (the demo restarted with other instruments)
+    lacks this part and is passed over (an older one or a full replay is used) instead of being
+    refused after other projections restored theirs, which would stop the start-up.
+    """
+    text = "\n".join(f"{member}\t{kind}" for member, kind in crowd)
+    key = hashlib.sha256(text.encode()).hexdigest()[:_CROWD_KEY_HEX]
+    return f"sim/{SIM_STATE_VERSION}/{key}"
 
 
 class OrderRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -21,6 +21,7 @@ from tradingfloor.sim.checkpoint_state import (
     SimState,
     decode_sim_state,
     encode_sim_state,
+    sim_checkpoint_name,
 )
 from tradingfloor.sim.market import MarketView
 from tradingfloor.sim.participant import MIN_WAKE_NS, NEVER, Participant
@@ -105,6 +106,11 @@ class Crowd:
                 self.participants[i].note_command(command)
 
     # --- checkpoint ------------------------------------------------------------------------------
+
+    @property
+    def checkpoint_name(self) -> str:
+        """``sim/<version>/<key of the members and kinds>`` (see ``sim_checkpoint_name``)."""
+        return sim_checkpoint_name([(p.member, p.kind) for p in self.participants])
 
     def checkpoint(self) -> bytes:
         """The market view and what each participant learned from the history so far."""

@@ -16,7 +16,7 @@ of ``start()``. Participants see every event through a venue listener (the marke
 their own orders); a participant that raises is logged and skipped, never the venue's problem.
 Commands the venue refuses (busy, closed) are forgotten by their participant.
 
-The runner is the venue's ``Checkpointed`` projection ``"sim/1"``: a projection checkpoint holds
+The runner is the venue's ``Checkpointed`` projection ``sim/1/<crowd key>``: a checkpoint holds
 what the participants learned from the history (``Crowd.checkpoint``), so that a restart
 restores it and replays only the journal after it, and ends with the participants a replay of
 the whole journal would give.
@@ -35,7 +35,6 @@ from typing import Final
 from tradingfloor.exchange.engine.commands import Command
 from tradingfloor.exchange.engine.events import Event
 from tradingfloor.exchange.venue import Venue, VenueError
-from tradingfloor.sim.checkpoint_state import SIM_CHECKPOINT_NAME
 from tradingfloor.sim.crowd import Crowd
 from tradingfloor.sim.participant import NEVER, Participant
 from tradingfloor.sim.summary import Summary, Tally
@@ -102,7 +101,7 @@ class LiveSimulation:
 
     def attach(self) -> None:
         """Listen to the venue; call before ``venue.replay_history()``. On a venue that keeps
-        projection checkpoints the participants' state is one of them (``"sim/1"``)."""
+        projection checkpoints the participants' state is one of them (``sim/1/<crowd key>``)."""
         if self._attached:
             raise RuntimeError("already attached")
         keeps = self.venue.checkpoints is not None
@@ -151,7 +150,7 @@ class LiveSimulation:
 
     @property
     def checkpoint_name(self) -> str:
-        return SIM_CHECKPOINT_NAME
+        return self.crowd.checkpoint_name
 
     def checkpoint(self) -> bytes:
         """What the participants learned from the venue's history so far (see ``Crowd``)."""
