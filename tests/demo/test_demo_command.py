@@ -4,6 +4,7 @@ the same data directory, recovers the same market and the same users."""
 
 from __future__ import annotations
 
+import os
 import queue
 import re
 import signal
@@ -21,6 +22,8 @@ import pytest
 from tradingfloor.demo.users import DEMO_PASSWORD, DEMO_USERS
 
 START_TIMEOUT_S = 60.0
+# The sources under test when they are not the installed ones (a worktree's PYTHONPATH=src).
+SOURCES = {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
 STOP_TIMEOUT_S = 30.0
 
 
@@ -47,7 +50,7 @@ class Demo:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env={"PYTHONUNBUFFERED": "1", "COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+            env={"PYTHONUNBUFFERED": "1", "COLUMNS": "200", "PATH": "/usr/bin:/bin", **SOURCES},
         )
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()

@@ -3,7 +3,8 @@
 ``Crowd.on_events`` feeds every event to the ``MarketView`` and each member's events to its
 participant (a trade to both sides); ``pop_due`` hands out participants in wake-up order, ties
 broken by their position in the crowd, so a run is deterministic. Both the headless simulator and
-the live runner drive participants through a crowd.
+the live runner drive participants through a crowd. ``checkpoint``/``restore_checkpoint`` save
+and restore what the crowd learned from the venue's history (``checkpoint_state``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,16 @@ import heapq
 import logging
 from collections.abc import Sequence
 
+from tradingfloor.exchange.checkpoint import CheckpointError
 from tradingfloor.exchange.engine.commands import Command
 from tradingfloor.exchange.engine.events import Event, InstrumentAdded, Trade
+from tradingfloor.sim.checkpoint_state import (
+    SIM_STATE_VERSION,
+    SimState,
+    decode_sim_state,
+    encode_sim_state,
+    sim_checkpoint_name,
+)
 from tradingfloor.sim.market import MarketView
 from tradingfloor.sim.participant import MIN_WAKE_NS, NEVER, Participant
 
@@ -95,6 +104,40 @@ class Crowd:
             i = self._by_member.get(member)
             if i is not None:
                 self.participants[i].note_command(command)
+
+    # --- checkpoint ------------------------------------------------------------------------------
+
+    @property
+    def checkpoint_name(self) -> str:
+        """``sim/<version>/<key of the members and kinds>`` (see ``sim_checkpoint_name``)."""
+        return sim_checkpoint_name([(p.member, p.kind) for p in self.participants])
+
+    def checkpoint(self) -> bytes:
+        """The market view and what each participant learned from the history so far."""
+        return encode_sim_state(
+            SimState(
+                version=SIM_STATE_VERSION,
+                market=self.market.record(),
+                participants=[p.history_record() for p in self.participants],
+            )
+        )
+
+    def restore_checkpoint(self, data: bytes) -> None:
+        """Continue from ``checkpoint()`` bytes as if their history had been replayed.
+
+        Call on a fresh crowd, before ``begin``. ``CheckpointError`` (and nothing changed) if
+        the bytes are unreadable or were taken from a crowd of other members or kinds.
+        """
+        if self.market.symbols or self.market.last_ts:
+            raise RuntimeError("restore a checkpoint into a fresh crowd only")
+        state = decode_sim_state(data)
+        theirs = [(p.member, p.kind) for p in state.participants]
+        ours = [(p.member, p.kind) for p in self.participants]
+        if theirs != ours:
+            raise CheckpointError("the checkpoint is of another crowd (members or kinds differ)")
+        self.market.restore(state.market)
+        for participant, record in zip(self.participants, state.participants, strict=True):
+            participant.restore_history(record)
 
     # --- scheduling ------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ Usage, in this order, inside the event loop::
 
     sim = LiveSimulation(venue, build_participants(config.instruments, seed=1), speed=1.0)
     sim.attach()                 # before venue.replay_history(): rebuild orders, positions, ids
-    venue.replay_history()
+    venue.replay_history()       # from the newest projection checkpoint, or the whole journal
     await venue.start()
     ...                          # list missing instruments
     sim.start()                  # participants begin trading (creates an asyncio task)
@@ -15,6 +15,11 @@ Simulated time runs ``speed`` times as fast as the wall clock, starting at the w
 of ``start()``. Participants see every event through a venue listener (the market view and
 their own orders); a participant that raises is logged and skipped, never the venue's problem.
 Commands the venue refuses (busy, closed) are forgotten by their participant.
+
+The runner is the venue's ``Checkpointed`` projection ``sim/1/<crowd key>``: a checkpoint holds
+what the participants learned from the history (``Crowd.checkpoint``), so that a restart
+restores it and replays only the journal after it, and ends with the participants a replay of
+the whole journal would give.
 """
 
 from __future__ import annotations
@@ -95,10 +100,12 @@ class LiveSimulation:
     # --- lifecycle -------------------------------------------------------------------------------
 
     def attach(self) -> None:
-        """Listen to the venue; call before ``venue.replay_history()``."""
+        """Listen to the venue; call before ``venue.replay_history()``. On a venue that keeps
+        projection checkpoints the participants' state is one of them (``sim/1/<crowd key>``)."""
         if self._attached:
             raise RuntimeError("already attached")
-        self.venue.add_listener(self._on_command)
+        keeps = self.venue.checkpoints is not None
+        self.venue.add_listener(self._on_command, state=self if keeps else None)
         self._attached = True
 
     def start(self) -> None:
@@ -138,6 +145,22 @@ class LiveSimulation:
         return self.tally.summary(
             seed=self.seed, participants=self.participants, wall_seconds=wall_s
         )
+
+    # --- checkpoint (``exchange.checkpoint.Checkpointed``) ----------------------------------------
+
+    @property
+    def checkpoint_name(self) -> str:
+        return self.crowd.checkpoint_name
+
+    def checkpoint(self) -> bytes:
+        """What the participants learned from the venue's history so far (see ``Crowd``)."""
+        return self.crowd.checkpoint()
+
+    def restore_checkpoint(self, data: bytes) -> None:
+        """Restore ``checkpoint()`` bytes before ``start()``; ``CheckpointError`` if unusable."""
+        if self._wall0 or self.running:
+            raise RuntimeError("restore a checkpoint before start()")
+        self.crowd.restore_checkpoint(data)
 
     # --- events ----------------------------------------------------------------------------------
 

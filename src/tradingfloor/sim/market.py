@@ -25,6 +25,7 @@ from tradingfloor.exchange.engine.events import (
 )
 from tradingfloor.exchange.engine.instrument import band_limits
 from tradingfloor.exchange.engine.types import Phase, Side
+from tradingfloor.sim.checkpoint_state import MarketRecord, SymbolRecord
 
 __all__ = [
     "AVERAGE_EXTRA_DIGITS",
@@ -150,6 +151,47 @@ class SymbolView:
         exact = Decimal(notional) * self.tick_size / Decimal(qty)
         return exact.quantize(self.tick_size.scaleb(-AVERAGE_EXTRA_DIGITS))
 
+    # --- checkpoint ---------------------------------------------------------------------------
+
+    def record(self) -> SymbolRecord:
+        """Everything this view holds, for a checkpoint."""
+        return SymbolRecord(
+            symbol=self.symbol,
+            tick_size=self.tick_size,
+            lot_size=self.lot_size,
+            phase=self.phase,
+            bids=[(int(p), int(q)) for p, q in self.bids.items()],
+            asks=[(int(p), int(q)) for p, q in self.asks.items()],
+            reference_price=self.reference_price,
+            band_bps=self.band_bps,
+            band_lo=self.band_lo,
+            band_hi=self.band_hi,
+            last_price=self.last_price,
+            high=self.high,
+            low=self.low,
+            volume=self.volume,
+            notional=self.notional,
+            trades=self.trades,
+        )
+
+    @classmethod
+    def from_record(cls, record: SymbolRecord) -> SymbolView:
+        """The view ``record`` was taken from (checked by ``decode_sim_state``)."""
+        view = cls(record.symbol, record.tick_size, record.lot_size, record.phase)
+        view.bids.update(record.bids)
+        view.asks.update(record.asks)
+        view.reference_price = record.reference_price
+        view.band_bps = record.band_bps
+        view.band_lo = record.band_lo
+        view.band_hi = record.band_hi
+        view.last_price = record.last_price
+        view.high = record.high
+        view.low = record.low
+        view.volume = record.volume
+        view.notional = record.notional
+        view.trades = record.trades
+        return view
+
     # --- updating ----------------------------------------------------------------------------
 
     def _set_band(self, reference: int, band_bps: int) -> None:
@@ -171,6 +213,18 @@ class MarketView:
 
     def get(self, symbol: str) -> SymbolView | None:
         return self.symbols.get(symbol)
+
+    def record(self) -> MarketRecord:
+        """Every symbol's view (listing order) and the last event time, for a checkpoint."""
+        return MarketRecord(
+            last_ts=self.last_ts, symbols=[view.record() for view in self.symbols.values()]
+        )
+
+    def restore(self, record: MarketRecord) -> None:
+        """Become the view ``record`` was taken from (replaces whatever this view held)."""
+        symbols = {r.symbol: SymbolView.from_record(r) for r in record.symbols}
+        self.symbols = symbols
+        self.last_ts = record.last_ts
 
     def on_events(self, events: Iterable[Event]) -> None:
         for event in events:

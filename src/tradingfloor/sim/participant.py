@@ -29,6 +29,7 @@ from tradingfloor.exchange.engine.events import (
     Trade,
 )
 from tradingfloor.exchange.engine.types import PostOnly, Side, STPMode, TimeInForce
+from tradingfloor.sim.checkpoint_state import OrderRecord, ParticipantRecord
 from tradingfloor.sim.market import MarketView, SymbolView
 
 __all__ = [
@@ -118,7 +119,8 @@ class Participant:
         self.cash: dict[str, int] = {}  # ticks x shares received minus paid, per symbol
         self.stats = ParticipantStats()
         self.killed = False  # the member's kill switch is on: sit out until it is released
-        self._last_id = 0
+        self._last_id = 0  # highest id used or seen: the next one is above it
+        self._seen_id = 0  # highest id seen in the venue's commands and events
         self._pending: dict[str, OrderState] = {}  # sent, not accepted yet, by cl_ord_id
         self._live: dict[int, OrderState] = {}  # accepted and open, by order_id
 
@@ -282,6 +284,72 @@ class Participant:
         """Open shares on ``side`` in ``symbol``, sent or live."""
         return sum(o.leaves for o in self.open_orders(symbol, side))
 
+    # --- checkpoint ------------------------------------------------------------------------------
+
+    def history_record(self) -> ParticipantRecord:
+        """What a fresh participant would know after the commands and events seen so far.
+
+        Only what the venue's history tells: accepted open orders (without what only the
+        sender knows: send time, tag, a replace or cancel in flight), position, cash, fill and
+        reject counts, the kill switch and the highest client order id the venue has seen.
+        Orders not accepted yet, the generator's draws, turn times and what a subclass decided
+        in its turns are left out, as a restart without a checkpoint loses them too. A subclass
+        that learns more from events (``on_events``, ``on_fill``) must extend the record.
+        """
+        return ParticipantRecord(
+            member=self.member,
+            kind=self.kind,
+            last_cl_ord_number=self._seen_id,
+            killed=self.killed,
+            position={s: self.position[s] for s in sorted(self.position)},
+            cash={s: self.cash[s] for s in sorted(self.cash)},
+            fills=self.stats.fills,
+            filled_qty=self.stats.filled_qty,
+            rejects=self.stats.rejects,
+            orders=[
+                OrderRecord(
+                    order_id=o.order_id,
+                    symbol=o.symbol,
+                    side=o.side,
+                    cl_ord_id=o.cl_ord_id,
+                    price=o.price,
+                    qty=o.qty,
+                    cum_qty=o.cum_qty,
+                    leaves=o.leaves,
+                    tif=o.tif,
+                )
+                for o in self.live_orders()
+            ],
+        )
+
+    def restore_history(self, record: ParticipantRecord) -> None:
+        """Continue from ``record`` (checked by ``decode_sim_state``) as if its history had been
+        replayed; call on a fresh participant, before ``begin``."""
+        if record.member != self.member or record.kind != self.kind:
+            raise ValueError(f"the record is of {record.kind} {record.member!r}")
+        self._last_id = self._seen_id = record.last_cl_ord_number
+        self.killed = record.killed
+        self.position = dict(record.position)
+        self.cash = dict(record.cash)
+        self.stats = ParticipantStats(
+            fills=record.fills, filled_qty=record.filled_qty, rejects=record.rejects
+        )
+        self._pending = {}
+        self._live = {
+            o.order_id: OrderState(
+                symbol=o.symbol,
+                side=o.side,
+                cl_ord_id=o.cl_ord_id,
+                price=o.price,
+                qty=o.qty,
+                tif=o.tif,
+                order_id=o.order_id,
+                cum_qty=o.cum_qty,
+                leaves=o.leaves,
+            )
+            for o in record.orders
+        }
+
     # --- bookkeeping -----------------------------------------------------------------------------
 
     def pnl_ticks(self, market: MarketView) -> dict[str, int]:
@@ -395,7 +463,9 @@ class Participant:
         if cl_ord_id.startswith(ID_PREFIX):
             digits = cl_ord_id[len(ID_PREFIX) :]
             if digits.isascii() and digits.isdigit():
-                self._last_id = max(self._last_id, int(digits))
+                number = int(digits)
+                self._seen_id = max(self._seen_id, number)
+                self._last_id = max(self._last_id, number)
 
     def note_command(self, command: Command) -> None:
         """A command of this member reached the venue (live runs): never reuse its client id."""
