@@ -32,7 +32,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from typing import Any, Final
 
 from sqlalchemy import select
@@ -42,6 +41,7 @@ from tradingfloor.broker.accounts.state import AccountState
 from tradingfloor.broker.calendar import MarketCalendar
 from tradingfloor.broker.errors import BrokerError, ErrorCode
 from tradingfloor.broker.instruments import Instrument
+from tradingfloor.broker.market.venue_view import MarketView
 from tradingfloor.broker.oms.orders import (
     CLOSED_STATUSES,
     BrokerOrder,
@@ -190,10 +190,10 @@ class Broker:
         self.limits = limits if limits is not None else RiskLimits()
         self.quotes: Quotes = quotes if quotes is not None else (lambda _symbol: (None, None))
         self.clock = clock
-        self.instruments: dict[str, Instrument] = {}
+        # the venue's market as every event builds it (checkpointed with the venue's projections)
+        self.market = MarketView(venue.name)
         self.accounts: dict[str, AccountState] = {}
         self.restricted: dict[str, str] = {}
-        self.last_price: dict[str, int] = {}
         self.prior_close: dict[str, int] = {}
         self._orders: dict[str, BrokerOrder] = {}  # open orders, plus a cache of closed ones
         self._closed: dict[str, None] = {}  # insertion-ordered ids of cached closed orders
@@ -205,7 +205,6 @@ class Broker:
         self._deferred: list[Callable[[], Any]] = []  # venue actions found while replaying
         self._sending: set[str] = set()  # exit legs on their way to the venue
         self._rebooking: dict[str, str] = {}  # cancelled to be replaced: old id -> new id
-        self.trails = TrailTracker()  # the venue's trailing stops, followed from its events
         # listeners, each with an optional filter of the accounts it wants updates of
         self._listeners: list[tuple[TradeUpdateListener, Callable[[str], bool] | None]] = []
         self._mark = 0
@@ -226,6 +225,21 @@ class Broker:
         self._event_seq = 0  # the venue event being applied, while on_venue_events runs
         self._venue_actor: tuple[int, Actor] | None = None
         venue.attach(self.on_venue_events)
+
+    @property
+    def instruments(self) -> dict[str, Instrument]:
+        """Every listing of the venue, by symbol."""
+        return self.market.instruments
+
+    @property
+    def last_price(self) -> dict[str, int]:
+        """Each symbol's last trade price at the venue, in ticks."""
+        return self.market.last_price
+
+    @property
+    def trails(self) -> TrailTracker:
+        """The venue's trailing stops of the broker's open orders, followed from its events."""
+        return self.market.trails
 
     # --- start-up ---------------------------------------------------------------------------
 
@@ -391,6 +405,10 @@ class Broker:
 
     def _settle_after_replay(self) -> None:
         now = self.clock()
+        # a market view restored from a checkpoint may follow stops closed before the mark
+        self.market.retain_trails(
+            {o.venue_order_id for o in self._orders.values() if o.is_open and o.venue_order_id}
+        )
         self._settle_orphaned_legs(now)  # still replaying: the venue actions it finds wait
         self._replaying = False
         deferred, self._deferred = self._deferred, []
@@ -1280,14 +1298,7 @@ class Broker:
             # market state (listings, last prices) comes from every event, replayed or not;
             # the broker's own state only from events its database has not seen
             if kind is ev.InstrumentAdded:
-                added: ev.InstrumentAdded = event  # type: ignore[assignment]
-                self.instruments[added.symbol] = Instrument(
-                    symbol=added.symbol,
-                    tick_size=Decimal(added.tick_size),
-                    lot_size=added.lot_size,
-                    currency=added.currency,
-                    venue=self.venue.name,
-                )
+                self.market.list_instrument(event)  # type: ignore[arg-type]
                 continue
             if kind is ev.Trade:
                 traded[event.symbol] = event.price  # type: ignore[union-attr]

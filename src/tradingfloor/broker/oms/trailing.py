@@ -10,12 +10,14 @@ sell, plus it for a buy, the trail being an amount of ticks or ``reference * bps
 This is the engine's rule (``exchange/engine/triggers.py``) applied to the same events.
 
 Entries are keyed by the venue's order id, which a replacement keeps; they live in memory
-and are rebuilt from the venue's events at start-up (the broker reads every event of the
-journal for market state).
+and are rebuilt from the venue's events at start-up (the broker reads the venue's events for
+market state: all of them, or those after the checkpoint its market view was restored from,
+``broker/market/venue_view.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 __all__ = ["Trail", "TrailTracker"]
@@ -76,3 +78,19 @@ class TrailTracker:
         """The order left the venue (filled, cancelled, expired, rejected)."""
         if venue_order_id is not None:
             self._trails.pop(venue_order_id, None)
+
+    def items(self) -> list[tuple[int, Trail]]:
+        """Every followed trailing stop as (venue order id, trail), in venue order id order."""
+        return sorted(self._trails.items())
+
+    def load(self, items: Iterable[tuple[int, Trail]]) -> None:
+        """Replace every entry (a restored checkpoint)."""
+        self._trails = dict(items)
+
+    def retain(self, venue_order_ids: Collection[int]) -> int:
+        """Forget the stops whose order is not among ``venue_order_ids`` (no longer open);
+        return how many were forgotten."""
+        gone = [oid for oid in self._trails if oid not in venue_order_ids]
+        for oid in gone:
+            del self._trails[oid]
+        return len(gone)
