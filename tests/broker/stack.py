@@ -153,7 +153,8 @@ async def broker_stack(
         operator=VenueOperator(venue, status),
         **kwargs,
     )
-    venue.replay_history()
+    # as serve does: a projection checkpoint must lie at or below the broker's mark
+    venue.replay_history(horizon_event_seq=runtime.broker.venue_mark().seq)
     runtime.after_replay()
     missing = venue.missing_instruments(AddInstrument(symbol=s) for s in symbols)
     await venue.start(tick_interval=None)

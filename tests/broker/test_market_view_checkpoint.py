@@ -29,7 +29,7 @@ from tradingfloor.broker.market.venue_view import MARKET_VIEW_VERSION, MarketVie
 from tradingfloor.broker.oms.orders import OrderStatus
 from tradingfloor.broker.oms.requests import OrderRequest, ReplaceRequest
 from tradingfloor.broker.service import Broker
-from tradingfloor.exchange.checkpoint import CheckpointError
+from tradingfloor.exchange.checkpoint import Checkpointed, CheckpointError
 from tradingfloor.exchange.engine.commands import AddInstrument, Command
 from tradingfloor.exchange.engine.events import Event
 from tradingfloor.exchange.engine.types import Side
@@ -162,9 +162,16 @@ class _Recorded:
 
     def __init__(self) -> None:
         self.sink: Callable[[Sequence[Event], Command | None], None] | None = None
+        self.state: Checkpointed | None = None
 
-    def attach(self, sink: Callable[[Sequence[Event], Command | None], None]) -> None:
+    def attach(
+        self,
+        sink: Callable[[Sequence[Event], Command | None], None],
+        *,
+        state: Checkpointed | None = None,
+    ) -> None:
         self.sink = sink
+        self.state = state
 
     def submit(self, command: Command) -> Any:
         raise AssertionError(f"a restarting broker sent {command!r}")
@@ -183,6 +190,7 @@ async def _restart(
     try:
         await broker.load()
         start = 0
+        assert adapter.state is broker.market  # what the venue checkpoints and restores
         if checkpoint_at is not None:
             broker.market.restore_checkpoint(rec.checkpoints[checkpoint_at])
             start = checkpoint_at + 1

@@ -224,7 +224,7 @@ class Broker:
         self._system_actor: Actor | None = None
         self._event_seq = 0  # the venue event being applied, while on_venue_events runs
         self._venue_actor: tuple[int, Actor] | None = None
-        venue.attach(self.on_venue_events)
+        venue.attach(self.on_venue_events, state=self.market)
 
     @property
     def instruments(self) -> dict[str, Instrument]:

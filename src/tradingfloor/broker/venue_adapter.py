@@ -4,6 +4,11 @@ The broker is a member firm of the venue. It sends engine commands under its mem
 learns the outcome only from the venue's events, delivered in sequence order to the callback
 given to ``attach``: the same path for live events and for history replayed at start-up. A FIX
 adapter (remote venue) would implement the same port from execution reports.
+
+``attach`` also takes the in-memory state the sink builds from events its database already has
+(the broker's market view, ``broker/market/venue_view.py``): the in-process venue checkpoints
+it with its other projections and, at start-up, restores it from a checkpoint at or below the
+broker's mark and delivers only the events after that checkpoint.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
+from tradingfloor.exchange.checkpoint import Checkpointed
 from tradingfloor.exchange.engine.commands import Command
 from tradingfloor.exchange.engine.events import Event
 from tradingfloor.exchange.venue import Venue
@@ -25,8 +31,9 @@ class VenueAdapter(Protocol):
     name: str
     member: str
 
-    def attach(self, sink: EventSink) -> None:
-        """Deliver every venue event (replayed history first, then live) to ``sink``."""
+    def attach(self, sink: EventSink, *, state: Checkpointed | None = None) -> None:
+        """Deliver every venue event (replayed history first, then live) to ``sink``; with
+        ``state``, the history may start after a checkpoint of ``state`` instead."""
 
     def submit(self, command: Command) -> Awaitable[list[Event]]:
         """Send one command; resolves once the venue has journaled it and ``sink`` has seen it."""
@@ -43,8 +50,10 @@ class InProcessVenue:
         self.member = member
         self.name = name
 
-    def attach(self, sink: EventSink) -> None:
-        self.venue.add_listener(lambda command, events: sink(events, command))
+    def attach(self, sink: EventSink, *, state: Checkpointed | None = None) -> None:
+        # not ``after_mark``: the sink keeps market state from events at or below its mark;
+        # ``state`` holds exactly that, so a checkpoint at or below the mark may replace them
+        self.venue.add_listener(lambda command, events: sink(events, command), state=state)
 
     def submit(self, command: Command) -> Awaitable[list[Event]]:
         return self.venue.submit_nowait(command)
