@@ -117,7 +117,7 @@ class BrokerRuntime:
             records=broker.records,
         )
         history = MarketHistory()
-        venue.add_listener(lambda _command, events: history.on_events(events))
+        venue.add_listener(lambda _command, events: history.on_events(events), state=history)
         await broker.load()
         await identity.load()
         app = create_broker_app(broker, identity, history, operator=operator, marketdata=marketdata)

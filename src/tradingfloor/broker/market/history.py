@@ -28,6 +28,9 @@ market). A trade that lands in a minute already published (possible only after a
 Listeners run on the caller's thread inside ``on_events`` and must neither block nor raise;
 one that raises is removed.
 
+The history is a checkpointed projection (``checkpoint``/``restore_checkpoint``, part
+``broker.history``; the format and its checks are in ``history_state.py``).
+
 No clock, no randomness, no float: prices are integer ticks and sizes shares; ``price`` and
 ``vwap`` render them as ``Decimal`` at the edge.
 """
@@ -39,15 +42,29 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
-from fractions import Fraction
 from itertools import islice
 from typing import Final, Generic, Literal, NamedTuple, TypeVar
 
 import msgspec
 
+from tradingfloor.broker.market.history_state import (
+    HISTORY_CHECKPOINT,
+    HISTORY_STATE_VERSION,
+    HistoryState,
+    SymbolState,
+    decode_history,
+    encode_history,
+)
+from tradingfloor.broker.market.records import (
+    NS_PER_DAY,
+    NS_PER_MINUTE,
+    BarRecord,
+    QuoteRecord,
+    TradeRecord,
+)
 from tradingfloor.core.units import from_ticks
+from tradingfloor.exchange.checkpoint import CheckpointError
 from tradingfloor.exchange.engine.events import Event, InstrumentAdded, LevelChanged, Trade
-from tradingfloor.exchange.engine.types import Phase
 from tradingfloor.exchange.marketdata.views import L1, MarketDataBook, MarketDataError
 
 __all__ = [
@@ -73,9 +90,6 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-NS_PER_MINUTE: Final = 60_000_000_000
-NS_PER_DAY: Final = 24 * 60 * NS_PER_MINUTE
-
 MAX_TRADES_PER_SYMBOL: Final = 100_000
 MAX_QUOTES_PER_SYMBOL: Final = 100_000
 MAX_MINUTE_BARS_PER_SYMBOL: Final = 7 * 24 * 60  # a week of minutes with trades
@@ -85,56 +99,6 @@ VWAP_EXTRA_DIGITS: Final = 4  # the VWAP is rendered with 4 more decimals than t
 
 _NO_QUOTE: Final = (0, 0, 0, 0)
 _UNBOUNDED: Final = 1 << 126  # later than any ts
-
-
-class TradeRecord(NamedTuple):
-    trade_id: int
-    ts: int
-    price: int  # ticks
-    size: int  # shares
-    taker_side: str  # "buy" / "sell"; "" for an auction trade
-    phase: Phase  # the instrument's trading phase when it traded
-
-
-class QuoteRecord(NamedTuple):
-    key: int  # 1, 2, ... per symbol
-    ts: int
-    bid: int  # ticks; 0 when there is no bid
-    bid_size: int
-    ask: int  # ticks; 0 when there is no ask
-    ask_size: int
-
-
-class BarRecord(NamedTuple):
-    start: int  # ns since the epoch, a multiple of the bar's length
-    open: int
-    high: int
-    low: int
-    close: int
-    volume: int
-    trade_count: int
-    notional: int  # sum of price (ticks) x size over the bar's trades
-
-    @property
-    def vwap(self) -> Fraction:
-        """The volume-weighted average price in ticks, exactly."""
-        return Fraction(self.notional, self.volume)
-
-    @staticmethod
-    def first(start: int, price: int, size: int) -> BarRecord:
-        return BarRecord(start, price, price, price, price, size, 1, price * size)
-
-    def add(self, price: int, size: int) -> BarRecord:
-        return BarRecord(
-            self.start,
-            self.open,
-            max(self.high, price),
-            min(self.low, price),
-            price,
-            self.volume + size,
-            self.trade_count + 1,
-            self.notional + price * size,
-        )
 
 
 def _merge(start: int, bars: Sequence[BarRecord]) -> BarRecord:
@@ -222,6 +186,11 @@ class _Ring(Generic[_T]):
             if self._lo >= self._cap:
                 del items[: self._lo]
                 self._lo = 0
+
+    def load(self, items: Sequence[_T]) -> None:
+        """Hold the newest ``cap`` of ``items`` (oldest first) instead of what it held."""
+        self._items = list(items[-self._cap :])
+        self._lo = 0
 
     def last(self) -> _T | None:
         return self._items[-1] if len(self._items) > self._lo else None
@@ -615,6 +584,59 @@ class MarketHistory:
     def previous_daily_bar(self, symbol: str) -> BarRecord | None:
         """The daily bar before the newest one."""
         return self._get(symbol).days.before_last()
+
+    # ------------------------------------------------------------------ checkpoint
+
+    @property
+    def checkpoint_name(self) -> str:
+        return HISTORY_CHECKPOINT
+
+    def checkpoint(self) -> bytes:
+        """The history's state after the last command applied (``history_state.py``)."""
+        return encode_history(
+            HistoryState(
+                HISTORY_STATE_VERSION,
+                self._book.export_state(),
+                self._now,
+                list(self._open.items()),
+                [
+                    SymbolState(
+                        symbol,
+                        list(sym.trades),
+                        list(sym.quotes),
+                        list(sym.minutes),
+                        list(sym.days),
+                        sym.last_quote,
+                        sym.quote_key,
+                        sym.published_minute,
+                    )
+                    for symbol, sym in self._symbols.items()
+                ],
+            )
+        )
+
+    def restore_checkpoint(self, data: bytes) -> None:
+        """Become the history ``checkpoint`` saved; ``CheckpointError``, and nothing changed,
+        if the bytes are not usable or this history has applied events already."""
+        if self._symbols or self._book.last_seq or self._now:
+            raise CheckpointError(f"{HISTORY_CHECKPOINT}: restore into a history in use")
+        state = decode_history(data)
+        self._book.restore_state(state.book)  # checks the book; changes nothing on failure
+        symbols: dict[str, _Symbol] = {}
+        for part in state.symbols:
+            sym = _Symbol(self._book.tick_size(part.symbol), self._caps)
+            sym.trades.load(part.trades)
+            sym.quotes.load(part.quotes)
+            sym.minutes.load(part.minutes)
+            sym.days.load(part.days)
+            sym.last_quote = part.last_quote
+            sym.quote_key = part.quote_key
+            sym.published_minute = part.published_minute
+            symbols[part.symbol] = sym
+        self._symbols = symbols
+        self._now = state.now
+        self._open = dict(state.unpublished)
+        self._next_close = min(self._open.values(), default=_UNBOUNDED)
 
     def state_hash(self) -> str:
         """SHA-256 of the histories and the book (not of what was published when)."""
