@@ -403,11 +403,11 @@ def damaged(good: bytes, name: str) -> list[bytes]:
 @pytest.mark.parametrize("name", ["marketdata", "itch", "status"])
 def test_unusable_bytes_are_refused_and_leave_the_projection_fresh(name: str) -> None:
     source = fed(len(stream()) // 3)
-    good = {p.checkpoint_name: p for p in source.parts}[name].checkpoint()
+    good = {p.checkpoint_name: p for p in source.parts}[f"{name}/1"].checkpoint()
     blank = fresh_views(Projections())
     for bad in damaged(good, name):
         p = Projections()
-        part = {q.checkpoint_name: q for q in p.parts}[name]
+        part = {q.checkpoint_name: q for q in p.parts}[f"{name}/1"]
         with pytest.raises(CheckpointError):
             part.restore_checkpoint(bad)
         assert fresh_views(p) == blank
@@ -416,7 +416,7 @@ def test_unusable_bytes_are_refused_and_leave_the_projection_fresh(name: str) ->
         assert part.checkpoint() == good
         q = Projections()
         with pytest.raises(CheckpointError):
-            {r.checkpoint_name: r for r in q.parts}[name].restore_checkpoint(bad)
+            {r.checkpoint_name: r for r in q.parts}[f"{name}/1"].restore_checkpoint(bad)
         for i, step in enumerate(stream()[:50]):
             q.apply(i, step)
         assert q.feed.state_hash() == fed(50).feed.state_hash()

@@ -130,7 +130,7 @@ class VenueStatus:
 
     @property
     def checkpoint_name(self) -> str:
-        return "status"
+        return "status/1"
 
     def checkpoint(self) -> bytes:
         """The instruments' status and every member's kill switch after the last command."""

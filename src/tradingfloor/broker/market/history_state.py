@@ -45,7 +45,7 @@ __all__ = [
     "encode_history",
 ]
 
-HISTORY_CHECKPOINT: Final = "broker.history"
+HISTORY_CHECKPOINT: Final = "broker.history/1"
 HISTORY_STATE_VERSION: Final = 1
 
 _CFG: Final = {"array_like": True, "frozen": True, "forbid_unknown_fields": True}

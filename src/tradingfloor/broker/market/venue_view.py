@@ -42,7 +42,7 @@ from tradingfloor.exchange.engine.events import InstrumentAdded
 
 __all__ = ["MARKET_VIEW_CHECKPOINT", "MARKET_VIEW_VERSION", "MarketView"]
 
-MARKET_VIEW_CHECKPOINT: Final = "broker.market"
+MARKET_VIEW_CHECKPOINT: Final = "broker.market/1"
 MARKET_VIEW_VERSION: Final = 1
 
 _Positive = Annotated[int, msgspec.Meta(gt=0, le=INT64_MAX)]

@@ -67,7 +67,7 @@ class BinaryFeed:
 
     @property
     def checkpoint_name(self) -> str:
-        return "itch"
+        return "itch/1"
 
     def checkpoint(self) -> bytes:
         """The translator's state and the last event time (not the session or its numbers)."""

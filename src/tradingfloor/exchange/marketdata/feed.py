@@ -428,7 +428,7 @@ class MarketDataFeed:
 
     @property
     def checkpoint_name(self) -> str:
-        return "marketdata"
+        return "marketdata/1"
 
     def checkpoint(self) -> bytes:
         """The book, the bars and the channel numbers (not subscribers) after the last command."""
