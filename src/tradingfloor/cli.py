@@ -576,6 +576,29 @@ def bench_restart(
     run_bench(commands=commands, seed=seed, directory=directory)
 
 
+@bench_app.command("soak")
+def bench_soak(
+    minutes: Annotated[float, typer.Option(min=0.1, help="Wall-clock minutes to run.")] = 15,
+    speed: Annotated[
+        float, typer.Option(min=0.1, max=100.0, help="The demo's --speed (participants).")
+    ] = 10.0,
+    interval: Annotated[float, typer.Option(min=1.0, help="Seconds between samples.")] = 30.0,
+    warmup: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="Minutes of warm-up before growth is measured (default: a quarter of the run).",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seeds the simulated participants.")] = 1,
+) -> None:
+    """Run the demo in a child process and print its resident memory against journaled
+    commands: the growth after the warm-up in bytes per command and percent."""
+    from tradingfloor.bench.soak import main as run_soak
+
+    run_soak(minutes, speed, interval=interval, warmup_minutes=warmup, seed=seed)
+
+
 def _address(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:

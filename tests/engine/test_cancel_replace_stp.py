@@ -481,7 +481,7 @@ def test_order_status_rejections(h):
 
 
 @pytest.mark.parametrize("fate", ["live", "cancelled", "filled", "ioc-cancelled"])
-def test_duplicate_cl_ord_id_is_rejected_for_ever(h, fate):
+def test_duplicate_cl_ord_id_is_rejected_after_the_order_is_done(h, fate):
     if fate == "ioc-cancelled":
         h.buy(10, 100, cl_ord_id="dup", tif=TimeInForce.IOC)
     else:

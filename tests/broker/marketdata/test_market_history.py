@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from collections import defaultdict
 from decimal import Decimal
 from fractions import Fraction
@@ -365,3 +366,34 @@ def test_minute_bars_add_up_to_the_trades(
             if isinstance(u, BarUpdate) and u.kind == "bar" and u.symbol == symbol
         ]
         assert sent == bars[:-1] or sent == bars
+
+
+def test_records_that_fell_off_a_full_history_are_released() -> None:
+    """A full history holds its bound plus at most 1/16 of it: the records that fell off are
+    released in batches (they used to stay referenced until the bound fell off again, so a
+    full history could hold twice its bound)."""
+    cap = 640
+    h = MarketHistory(max_trades=cap, max_quotes=cap)
+    d = listed(h)
+    # The records are named tuples: allocated in their generated __new__ ("<string>").
+    records = [tracemalloc.Filter(True, "<string>")]
+
+    def held() -> int:
+        snapshot = tracemalloc.take_snapshot().filter_traces(records)
+        return sum(stat.size for stat in snapshot.statistics("filename"))
+
+    tracemalloc.start(1)
+    try:
+        for _ in range(2 * cap):  # fill both histories (a cross is one trade and two quotes)
+            for cmd in cross("AAA", 100, 1):
+                d.run(cmd)
+        samples = []
+        for k in range(2 * cap):
+            for cmd in cross("AAA", 100, 1):
+                d.run(cmd)
+            if k % (cap // 4) == 0:
+                samples.append(held())
+    finally:
+        tracemalloc.stop()
+    assert len(h.trades("AAA", limit=10 * cap)) == cap
+    assert max(samples) < 1.25 * min(samples), samples

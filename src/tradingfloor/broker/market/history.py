@@ -5,9 +5,10 @@ command and in ``seq`` order (a venue listener: ``lambda _cmd, events: h.on_even
 replayed events whose ``seq`` was applied already are ignored). It keeps a ``MarketDataBook``
 for the top of book and, per listed symbol, bounded histories (oldest entries fall off):
 
-- trades (``MAX_TRADES_PER_SYMBOL``): id, ts, price, size, taker side and the trading phase;
-- quotes (``MAX_QUOTES_PER_SYMBOL``): one entry each time a command changes the best bid, best
-  ask or their sizes (an empty side is price 0, size 0), numbered 1, 2, ... per symbol;
+- trades (``MAX_TRADES_PER_SYMBOL``, 20,000): id, ts, price, size, taker side and the trading phase;
+- quotes (``MAX_QUOTES_PER_SYMBOL``, 20,000): one entry each time a command changes the best
+  bid, best ask or their sizes (an empty side is price 0, size 0), numbered 1, 2, ... per
+  symbol;
 - 1-minute bars (``MAX_MINUTE_BARS_PER_SYMBOL``) and daily bars by UTC day
   (``MAX_DAILY_BARS_PER_SYMBOL``): open/high/low/close, volume, trade count and the notional
   (sum of price x size) from which the VWAP is the exact fraction ``notional / volume``.
@@ -90,8 +91,11 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-MAX_TRADES_PER_SYMBOL: Final = 100_000
-MAX_QUOTES_PER_SYMBOL: Final = 100_000
+# Trades and quotes kept per symbol. Each record costs about 250 bytes of Python objects, so
+# these bound the history's memory (about 50 MB for five symbols at the cap); the demo at
+# --speed 10 fills them within its first hour, after which its memory stays flat (bench soak).
+MAX_TRADES_PER_SYMBOL: Final = 20_000
+MAX_QUOTES_PER_SYMBOL: Final = 20_000
 MAX_MINUTE_BARS_PER_SYMBOL: Final = 7 * 24 * 60  # a week of minutes with trades
 MAX_DAILY_BARS_PER_SYMBOL: Final = 1_000
 MAX_LISTENERS: Final = 64
@@ -149,8 +153,15 @@ def _key(record: TradeRecord | QuoteRecord | BarRecord) -> int:
     return record[0]
 
 
+_RING_SLACK: Final = 16
+"""A ring's backing list holds at most ``cap + cap // _RING_SLACK`` records: the records that
+fell off are dropped in one slice once there are that many (amortised O(_RING_SLACK) pointer
+moves per append)."""
+
+
 class _Ring(Generic[_T]):
-    """The last ``cap`` records appended, in a list with a moving start (compacted lazily).
+    """The last ``cap`` records appended, in a list with a moving start (compacted lazily, so
+    that at most ``cap // _RING_SLACK`` records that fell off are still held).
 
     Indices are absolute positions in the backing list, valid until the next ``append``.
     """
@@ -183,7 +194,7 @@ class _Ring(Generic[_T]):
         items.append(item)
         if len(items) - self._lo > self._cap:
             self._lo += 1
-            if self._lo >= self._cap:
+            if self._lo > self._cap // _RING_SLACK:
                 del items[: self._lo]
                 self._lo = 0
 

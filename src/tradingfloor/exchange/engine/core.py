@@ -10,6 +10,7 @@ import heapq
 
 from tradingfloor.core.limits import MAX_ORDER_QTY, MAX_PRICE_TICKS
 from tradingfloor.exchange.engine.book import BookSide
+from tradingfloor.exchange.engine.clids import ClOrdIdWindow
 from tradingfloor.exchange.engine.commands import (
     Command,
     Schedule,
@@ -136,9 +137,8 @@ class EngineCore:
         self.instruments: dict[str, Instrument] = {}
         self.orders: dict[int, Order] = {}
         self.by_clid: dict[tuple[str, str], Order] = {}
-        # Every client order id a member has used, in first-use order (an ordered set: a plain
-        # set would iterate in a hash-seed-dependent order and break snapshot determinism).
-        self.used_clids: dict[str, dict[str, None]] = {}
+        # Each member's recently used client order ids, in first-use order (bounded: clids.py).
+        self.used_clids = ClOrdIdWindow()
         self.killed: set[str] = set()
         self._expiries: list[tuple[int, int]] = []  # heap of (expire_ts, order_id)
         self._next_timer = NO_TIMER
@@ -205,11 +205,16 @@ class EngineCore:
     def _register(self, o: Order) -> None:
         self.orders[o.order_id] = o
         self.by_clid[(o.member, o.cl_ord_id)] = o
-        self.used_clids.setdefault(o.member, {})[o.cl_ord_id] = None
+        self.used_clids.add(o.member, o.cl_ord_id)
         if o.tif == TIF_GTD:
             heapq.heappush(self._expiries, (o.expire_ts, o.order_id))
             if o.expire_ts < self._next_timer:
                 self._next_timer = o.expire_ts
+
+    def _clid_taken(self, member: str, cl_ord_id: str) -> bool:
+        """A new or replacing ``cl_ord_id`` the member may not use: one of its recent ids, or
+        the current id of one of its live orders (however old)."""
+        return self.used_clids.used(member, cl_ord_id) or (member, cl_ord_id) in self.by_clid
 
     def _forget(self, o: Order) -> None:
         """Drop a finished order from the indexes (it is already out of every store)."""

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from tradingfloor.exchange.engine.clids import ClOrdIdWindow
 from tradingfloor.exchange.engine.commands import (
     AddInstrument,
     CancelOrder,
@@ -174,7 +175,7 @@ class Engine(OrderHandlers):
             "trade_seq": self.trade_seq,
             "ts": self._ts,
             "killed": sorted(self.killed),
-            "used_clids": [[m, list(c)] for m, c in self.used_clids.items()],
+            "used_clids": self.used_clids.state(),
             "instruments": instruments,
         }
         return msgspec.msgpack.encode(state)
@@ -191,7 +192,7 @@ class Engine(OrderHandlers):
         eng.trade_seq = state["trade_seq"]
         eng._ts = state["ts"]
         eng.killed = set(state["killed"])
-        eng.used_clids = {m: dict.fromkeys(c) for m, c in state["used_clids"]}
+        eng.used_clids = ClOrdIdWindow.restore(state["used_clids"])
         for st in state["instruments"]:
             schedule = msgspec.convert(st["schedule"], Schedule) if st["schedule"] else None
             inst = Instrument(

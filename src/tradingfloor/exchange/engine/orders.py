@@ -82,7 +82,7 @@ class OrderHandlers(Sessions):
         if phase == PH_HALTED:
             raise Rejection(Reject.INSTRUMENT_HALTED)
         self._validate_order(inst, cmd)
-        if cmd.cl_ord_id in self.used_clids.get(cmd.member, ()):
+        if self._clid_taken(cmd.member, cmd.cl_ord_id):
             raise Rejection(Reject.DUPLICATE_CL_ORD_ID)
 
         ot = cmd.ord_type
@@ -327,7 +327,7 @@ class OrderHandlers(Sessions):
             and not inst.band_lo <= price <= inst.band_hi
         ):
             raise Rejection(Reject.OUTSIDE_PRICE_BAND, oid)
-        if cmd.cl_ord_id in self.used_clids.get(cmd.member, ()):
+        if self._clid_taken(cmd.member, cmd.cl_ord_id):
             raise Rejection(Reject.DUPLICATE_CL_ORD_ID, oid)
 
         # Validation done: apply.
@@ -337,7 +337,7 @@ class OrderHandlers(Sessions):
         del self.by_clid[(o.member, orig)]
         o.cl_ord_id = cmd.cl_ord_id
         self.by_clid[(o.member, o.cl_ord_id)] = o
-        self.used_clids[o.member][o.cl_ord_id] = None
+        self.used_clids.add(o.member, o.cl_ord_id)
         new_leaves = cmd.qty - o.cum_qty
         stop_price = cmd.stop_price or o.stop_price
         keep = o.loc == LOC_BOOK and price == o.price and new_leaves <= o.leaves
