@@ -115,6 +115,20 @@ def test_a_filled_order_does_not_pause_at_a_price_outside_the_band_beyond_it(
     assert h.e.phase(SYMBOL) == Phase.CONTINUOUS
 
 
+def test_an_fok_that_meets_a_price_below_a_pause_band_is_cancelled_without_trading(
+    make_harness,
+) -> None:
+    # The FOK check caps a buy only at the band's upper edge, so the ask left below the band
+    # counts; matching then stops at it, pauses, and the FOK is cancelled as unfilled.
+    h, set_band = banded(make_harness, BandAction.PAUSE)
+    h.rest(SELL, 5, 9_800, member="M2")
+    set_band()
+    out = h.buy(5, 10_000, tif=FOK)
+    assert not out.trades
+    assert [(ev.phase, ev.reason) for ev in out.of(PhaseChanged)] == [(Phase.HALTED, "price band")]
+    assert cancels(out) == [(out.order_id, 5, 0, CancelReason.FOK)]
+
+
 # ------------------------------------------------------------------ all-or-none makers
 
 
@@ -196,8 +210,8 @@ def test_stp_that_cancels_the_incoming_order_ends_its_matching(h) -> None:
         h.mass_cancel("M1")
         h.mass_cancel("M2")
         own = h.rest(SELL, 10, 100)
-        other = h.rest(SELL, 10, 100, member="M2")
-        out = h.buy(5, 100, stp=stp)  # decrement: 5 < 10, the incoming order is used up
+        other = h.rest(SELL, 10, 101, member="M2")  # the next level, within the limit
+        out = h.buy(5, 101, stp=stp)  # decrement: 5 < 10, the incoming order is used up
         assert not out.trades, stp
         assert (out.order_id, 5, 0, CancelReason.STP) in cancels(out), stp
         assert out.order_id not in h.e.orders, stp
