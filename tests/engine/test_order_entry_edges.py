@@ -314,3 +314,20 @@ def test_a_replace_that_moves_the_best_bid_reprices_the_pegs(h) -> None:
     out = h.replace(bid, 10, 104, member="M2")  # no trade: only the replace moves the bid
     assert not out.trades
     assert [(ev.order_id, ev.price) for ev in out.of(Repriced)] == [(peg, 104)]
+
+
+def test_a_new_first_peg_takes_the_current_reference_as_its_last_seen_one(h) -> None:
+    # The reference is remembered only while pegs exist: after the last peg left, the bid moved
+    # from 101 to 100 unseen. A new peg must record 100, or a later move back to 101 would look
+    # like no change and leave the peg behind.
+    h.rest(SELL, 10, 110, member="M2")
+    bid = h.rest(BUY, 10, 100, member="M2")
+    p1 = h.buy(5, ord_type=OrdType.PEGGED, peg=PegType.PRIMARY, member="M3").order_id
+    h.replace(bid, 10, 101, member="M2", cl_ord_id="b1")
+    assert h.e.orders[p1].price == 101
+    h.cancel(p1, member="M3")
+    h.replace(bid, 10, 100, member="M2", cl_ord_id="b2")  # no peg sees this
+    p2 = h.buy(5, ord_type=OrdType.PEGGED, peg=PegType.PRIMARY, member="M3").order_id
+    assert h.e.orders[p2].price == 100
+    out = h.replace(bid, 10, 101, member="M2", cl_ord_id="b3")
+    assert [(ev.order_id, ev.price) for ev in out.of(Repriced)] == [(p2, 101)]
