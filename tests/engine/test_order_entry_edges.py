@@ -56,8 +56,8 @@ def _with_book(h) -> None:  # type: ignore[no-untyped-def]
 
 AT_THE_LIMIT: list[tuple[str, Side, int, int, dict[str, Any]]] = [
     ("largest-qty", BUY, MAX_ORDER_QTY, 50, {}),
-    ("price-1-not-plain", SELL, 1, 1, {"tif": IOC}),
-    ("top-price-not-plain", BUY, 1, TOP, {"tif": IOC}),
+    ("price-1-not-plain", SELL, 1, 1, {"hidden": True}),
+    ("top-price-not-plain", BUY, 1, TOP, {"hidden": True}),
     ("top-peg-cap", BUY, 1, TOP, {"ord_type": OrdType.PEGGED, "peg": PegType.PRIMARY}),
     ("top-stop", BUY, 1, 0, {"ord_type": OrdType.STOP, "stop_price": TOP}),
     (
@@ -108,7 +108,7 @@ def test_a_new_order_at_each_limit_is_accepted(h, side, qty, price, kw) -> None:
 
 
 ONE_PAST: list[tuple[str, Side, int, int, dict[str, Any], int]] = [
-    ("price-not-plain", BUY, 1, MAX_PRICE_TICKS, {"tif": IOC}, Reject.INVALID_PRICE),
+    ("price-not-plain", BUY, 1, MAX_PRICE_TICKS, {"hidden": True}, Reject.INVALID_PRICE),
     (
         "peg-cap",
         BUY,
@@ -175,12 +175,20 @@ def _rejected(out) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     return ev.code, ev.order_id
 
 
+def _named(h, oid: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Name an order by its client order id only: the rejection must then supply the id."""
+    return {"order_id": 0, "orig_cl_ord_id": h.e.orders[oid].cl_ord_id}
+
+
 def test_a_frozen_on_open_order_is_named_by_the_rejections(make_harness) -> None:
     h = make_harness(phase=Phase.PRE_OPEN)
     oid = h.buy(10, 100, tif=OPG).order_id
     h.apply(SetPhase(symbol=SYMBOL, phase=Phase.OPENING_AUCTION))
-    assert _rejected(h.cancel(oid)) == (Reject.AUCTION_FROZEN, oid)
-    assert _rejected(h.replace(oid, 20, 100)) == (Reject.AUCTION_FROZEN, oid)
+    assert _rejected(h.cancel(**_named(h, oid))) == (Reject.AUCTION_FROZEN, oid)
+    assert _rejected(h.replace(qty=20, price=100, **_named(h, oid))) == (
+        Reject.AUCTION_FROZEN,
+        oid,
+    )
 
 
 def test_every_replace_rejection_names_the_order(make_harness) -> None:
@@ -195,17 +203,29 @@ def test_every_replace_rejection_names_the_order(make_harness) -> None:
     po = h.rest(BUY, 10, 90, post_only=PostOnly.REJECT)
     h.rest(SELL, 10, 120, member="M2")
     cases = [
-        (h.replace(trail, 10), Reject.REPLACE_NOT_SUPPORTED, trail),
-        (h.replace(plain, 0, 90), Reject.INVALID_QUANTITY, plain),
-        (h.replace(plain, 15, 90), Reject.INVALID_LOT, plain),
-        (h.replace(part, 20, 105), Reject.REPLACE_QTY_TOO_LOW, part),
-        (h.replace(ice, 10, 90), Reject.INVALID_DISPLAY_QTY, ice),
-        (h.replace(stop, 10, 160), Reject.INVALID_ORDER_TYPE, stop),
-        (h.replace(plain, 30, MAX_PRICE_TICKS), Reject.INVALID_PRICE, plain),
-        (h.replace(plain, 30, 90, stop_price=95), Reject.INVALID_ORDER_TYPE, plain),
-        (h.replace(stop, 10, stop_price=MAX_PRICE_TICKS), Reject.INVALID_STOP_PRICE, stop),
-        (h.replace(po, 10, 120), Reject.POST_ONLY_WOULD_CROSS, po),
-        (h.replace(plain, 30, 90, cl_ord_id=f"c{part}"), Reject.DUPLICATE_CL_ORD_ID, plain),
+        (h.replace(qty=10, **_named(h, trail)), Reject.REPLACE_NOT_SUPPORTED, trail),
+        (h.replace(qty=0, price=90, **_named(h, plain)), Reject.INVALID_QUANTITY, plain),
+        (h.replace(qty=15, price=90, **_named(h, plain)), Reject.INVALID_LOT, plain),
+        (h.replace(qty=20, price=105, **_named(h, part)), Reject.REPLACE_QTY_TOO_LOW, part),
+        (h.replace(qty=10, price=90, **_named(h, ice)), Reject.INVALID_DISPLAY_QTY, ice),
+        (h.replace(qty=10, price=160, **_named(h, stop)), Reject.INVALID_ORDER_TYPE, stop),
+        (h.replace(qty=30, price=MAX_PRICE_TICKS, **_named(h, plain)), Reject.INVALID_PRICE, plain),
+        (
+            h.replace(qty=30, price=90, stop_price=95, **_named(h, plain)),
+            Reject.INVALID_ORDER_TYPE,
+            plain,
+        ),
+        (
+            h.replace(qty=10, stop_price=MAX_PRICE_TICKS, **_named(h, stop)),
+            Reject.INVALID_STOP_PRICE,
+            stop,
+        ),
+        (h.replace(qty=10, price=120, **_named(h, po)), Reject.POST_ONLY_WOULD_CROSS, po),
+        (
+            h.replace(qty=30, price=90, cl_ord_id=f"c{part}", **_named(h, plain)),
+            Reject.DUPLICATE_CL_ORD_ID,
+            plain,
+        ),
     ]
     for out, code, oid in cases:
         assert _rejected(out) == (code, oid)
@@ -218,7 +238,10 @@ def test_every_replace_rejection_names_the_order(make_harness) -> None:
 def test_min_qty_on_a_replace_at_and_below_the_minimum(make_harness) -> None:
     h = make_harness(phase=Phase.PRE_OPEN)  # min_qty is ignored on arrival in a call phase
     oid = h.buy(30, 100, min_qty=20).order_id
-    assert _rejected(h.replace(oid, 19, 100)) == (Reject.INVALID_MIN_QTY, oid)
+    assert _rejected(h.replace(qty=19, price=100, **_named(h, oid))) == (
+        Reject.INVALID_MIN_QTY,
+        oid,
+    )
     assert h.replace(oid, 20, 100).has(Replaced)
 
 
@@ -256,7 +279,8 @@ def test_post_only_reprice_on_a_replace_slides_behind_the_opposite_best(h) -> No
     h.rest(SELL, 50, 2, member="M2", aon=True)
     assert h.replace(buy, 10, 5).one(Replaced).price == 1  # one tick: allowed
     h.rest(SELL, 50, 1, member="M3", aon=True)
-    assert _rejected(h.replace(buy, 10, 5)) == (Reject.POST_ONLY_WOULD_CROSS, buy)  # to 0
+    out = h.replace(qty=10, price=5, **_named(h, buy))  # would slide to 0
+    assert _rejected(out) == (Reject.POST_ONLY_WOULD_CROSS, buy)
 
 
 # ------------------------------------------------------------------ whole events
