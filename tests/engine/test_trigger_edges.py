@@ -5,8 +5,8 @@ engine, and the rounding of a sell midpoint peg on an even spread."""
 
 from __future__ import annotations
 
-from tradingfloor.exchange.engine.events import Repriced, Triggered
-from tradingfloor.exchange.engine.types import OrdType, PegType, Side
+from tradingfloor.exchange.engine.events import OrderStatus, Repriced, Triggered
+from tradingfloor.exchange.engine.types import BandAction, OrdType, PegType, Phase, Side
 
 BUY, SELL = Side.BUY, Side.SELL
 SYMBOL = "ACME"  # the harness's instrument (conftest.py)
@@ -67,3 +67,20 @@ def test_a_sell_midpoint_peg_on_an_even_spread_and_its_repriced_event(h) -> None
         "peg-1",
         102,
     )
+
+
+def test_stops_fired_together_wait_again_when_the_first_one_pauses_trading(make_harness) -> None:
+    # docs/testing.md, triggers.py's open gap: a halt in the middle of a stop cascade. The band
+    # is [9900, 10100] in pause mode; the first stop's buy reaches the ask outside it.
+    h = make_harness(reference_price=10_000, band_bps=100, band_action=BandAction.PAUSE)
+    h.trade_at(10_000)
+    a1 = h.rest(SELL, 10, 10_050, member="M2")
+    h.rest(SELL, 10, 10_200, member="M2")
+    s1 = h.buy(20, 10_200, ord_type=OrdType.STOP_LIMIT, stop_price=10_010).order_id
+    s2 = h.buy(5, 10_100, ord_type=OrdType.STOP_LIMIT, stop_price=10_010).order_id
+    out = h.trade_at(10_010)  # fires both; s1 enters first (lower order id)
+    assert [ev.order_id for ev in out.of(Triggered)] == [s1]
+    assert (a1, 10_050, 10) in out.fills()
+    assert h.e.phase(SYMBOL) == Phase.HALTED
+    status = h.status(s2).one(OrderStatus)
+    assert (status.status, status.leaves_qty) == ("pending_trigger", 5)
