@@ -84,3 +84,38 @@ def test_stops_fired_together_wait_again_when_the_first_one_pauses_trading(make_
     assert h.e.phase(SYMBOL) == Phase.HALTED
     status = h.status(s2).one(OrderStatus)
     assert (status.status, status.leaves_qty) == ("pending_trigger", 5)
+
+
+def test_a_stop_cascade_goes_on_while_pegs_stay_put(h) -> None:
+    # _settle repeats while anything fired: a round where stops fired and pegs did not move must
+    # be followed by another (the second stop is reached by the first one's trade).
+    h.trade_at(100)
+    h.rest(BUY, 10, 95, member="M2")
+    peg = h.buy(5, ord_type=OrdType.PEGGED, peg=PegType.PRIMARY, member="M3").order_id
+    h.rest(SELL, 1, 103, member="M4")
+    h.rest(SELL, 5, 104, member="M4")
+    s1 = h.buy(1, ord_type=OrdType.STOP, stop_price=101).order_id
+    s2 = h.buy(1, ord_type=OrdType.STOP, stop_price=103).order_id
+    out = h.trade_at(101)
+    assert [ev.order_id for ev in out.of(Triggered)] == [s1, s2]
+    assert [(t.taker_order_id, t.price) for t in out.trades[1:]] == [(s1, 103), (s2, 104)]
+    assert h.e.orders[peg].price == 95
+
+
+def test_settling_skips_an_instrument_in_a_call_phase_and_goes_on_to_the_next(
+    make_harness,
+) -> None:
+    # A mass cancel touches both instruments, the one in pre_open first (lower order id); the
+    # continuous one's peg must still follow the bid the cancel removed.
+    h = make_harness(phase=Phase.PRE_OPEN)
+    h.add_instrument("OTHER")
+    h.rest(BUY, 10, 50)  # ACME, in pre_open
+    h.rest(SELL, 10, 110, member="M2", symbol="OTHER")
+    h.rest(BUY, 10, 100, member="M2", symbol="OTHER")
+    h.rest(BUY, 10, 101, symbol="OTHER")
+    peg = h.buy(
+        5, ord_type=OrdType.PEGGED, peg=PegType.PRIMARY, member="M3", symbol="OTHER"
+    ).order_id
+    assert h.e.orders[peg].price == 101
+    out = h.mass_cancel("M1")
+    assert [(ev.order_id, ev.price) for ev in out.of(Repriced)] == [(peg, 100)]
