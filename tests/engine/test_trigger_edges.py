@@ -119,3 +119,29 @@ def test_settling_skips_an_instrument_in_a_call_phase_and_goes_on_to_the_next(
     assert h.e.orders[peg].price == 101
     out = h.mass_cancel("M1")
     assert [(ev.order_id, ev.price) for ev in out.of(Repriced)] == [(peg, 100)]
+
+
+def test_a_peg_that_stays_does_not_stop_the_next_peg_from_moving(h) -> None:
+    h.rest(BUY, 10, 95, member="M2")
+    h.rest(SELL, 10, 110, member="M2")
+    p1 = h.buy(5, ord_type=OrdType.PEGGED, peg=PegType.PRIMARY, member="M3").order_id
+    p2 = h.sell(5, ord_type=OrdType.PEGGED, peg=PegType.PRIMARY, member="M3").order_id
+    out = h.sell(10, 108, member="M2")  # the ask moves, the bid does not
+    assert [(ev.order_id, ev.price) for ev in out.of(Repriced)] == [(p2, 108)]
+    assert h.e.orders[p1].price == 95
+
+
+def test_a_repriced_peg_that_trades_fires_the_stops_its_trade_reaches(h) -> None:
+    # The peg's new price meets a hidden ask (pegs follow displayed prices only); that trade is
+    # a new last price, and the stop it reaches fires in the same command.
+    h.trade_at(96)
+    h.rest(BUY, 10, 95, member="M2")
+    a2 = h.rest(SELL, 10, 110, member="M2")
+    peg = h.buy(5, ord_type=OrdType.PEGGED, peg=PegType.PRIMARY, peg_offset=5, member="M3")
+    assert h.e.orders[peg.order_id].price == 100
+    hid = h.rest(SELL, 5, 103, member="M4", hidden=True)
+    stop = h.buy(1, ord_type=OrdType.STOP, stop_price=103).order_id
+    out = h.buy(10, 98, member="M2")  # the bid moves up: the peg to 103
+    assert [(ev.order_id, ev.price) for ev in out.of(Repriced)] == [(peg.order_id, 103)]
+    assert [ev.order_id for ev in out.of(Triggered)] == [stop]
+    assert out.fills() == [(hid, 103, 5), (a2, 110, 1)]
