@@ -238,9 +238,14 @@ async def test_new_epoch_reconciles_the_broker_and_the_fix_sessions(tmp_path: Pa
         fix.send(t.MT_RESEND_REQUEST, [(t.BeginSeqNo, "2"), (t.EndSeqNo, "2")])
         resent = await fix.expect(lambda m: m.seq_num == 2)
         assert resent.msg_type == t.MT_ORDER_MASS_CANCEL_REPORT
+        assert (resent.get(t.OrderID) or "").startswith("2-")
         fix.order("m2-new", t.SIDE_SELL, "191.00")
         report = await fix.report("m2-new", t.EXEC_NEW)  # reports flow again
         assert report.seq_num == 4
+        # the new epoch's event numbers continue the shorter journal, so the lost history's
+        # numbers come again: ExecIDs carry the epoch and stay unique for the member
+        exec_id = report.get(t.ExecID) or ""
+        assert exec_id.startswith("2-") and exec_id[2:].isdigit()
         assert not [m for m in fix.inbox if m.msg_type == t.MT_REJECT]
         await fix.close()
     finally:

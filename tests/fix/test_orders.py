@@ -1041,6 +1041,22 @@ def test_reporter_load_keeps_its_settings_and_refuses_garbage_unchanged() -> Non
     assert all(member == "M1" for member, _t, _b in loaded.apply(*v.log[-1]))
 
 
+def test_exec_ids_carry_the_epoch_from_the_second_on() -> None:
+    v = Venue()
+    [first] = v.order("M1", t11="a")
+    assert fd(first.body)[17].isdigit()  # epoch 1: the bare event seq
+    with pytest.raises(ValueError):
+        v.reporter.set_epoch(0)
+    v.reporter.set_epoch(3)
+    [second] = v.order("M1", t11="b")
+    assert fd(second.body)[17] == f"3-{fd(second.body)[17].split('-')[1]}"
+    [rejected] = v.order("M1", t11="b")  # a duplicate id: ExecutionReport rejected
+    assert fd(rejected.body)[39] == "8" and fd(rejected.body)[17].startswith("3-")
+    v.reporter.set_epoch(1)
+    [third] = v.order("M1", t11="c")
+    assert fd(third.body)[17].isdigit()
+
+
 def test_reporter_refuses_events_it_cannot_place() -> None:
     v = Venue()
     v.order("M1", t11="a")

@@ -183,6 +183,7 @@ class FixGateway:
     def adopt_identity(self, identity: VenueIdentity) -> None:
         """Record ``identity`` with the mark (durably), keeping the seq: after the check."""
         self._venue_id, self._epoch = identity.venue_id, identity.epoch
+        self._reporter.set_epoch(identity.epoch)
         self._write_mark(durable=True)
 
     def begin_epoch(self, identity: VenueIdentity) -> None:
@@ -312,7 +313,8 @@ class FixGateway:
         elif rej.kind == "business":
             session.business_reject(msg, rej.reason, rej.text, msg.get(t.ClOrdID) or "")
         else:
-            exec_id = f"R{self._venue.last_seq}-{session.comp_id}-{msg.seq_num}"
+            prefix = self._reporter.exec_id_prefix
+            exec_id = f"R{prefix}{self._venue.last_seq}-{session.comp_id}-{msg.seq_num}"
             msg_type, body = self._reporter.rejection_message(msg, rej, exec_id, time.time_ns())
             session.send(msg_type, body)
 

@@ -917,8 +917,21 @@ class ExecutionReporter:
         # (not in the snapshot): a replayed status request has nobody to answer.
         self._echoes: dict[OrderStatusRequest, deque[StatusEcho]] = {}
         self._pending = 0
+        self._exec_prefix = ""  # "<epoch>-" from the venue's second epoch on (set_epoch)
 
     # ---------------------------------------------------------------- state
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make ExecIDs unique across venue epochs: a new epoch continues the journal's event
+        numbers after a lost tail, so the seqs of the lost events come again. From epoch 2 on
+        every ExecID is ``<epoch>-<event seq>`` (epoch 1 keeps the bare seq)."""
+        if epoch < 1:
+            raise ValueError(f"epoch must be at least 1, got {epoch}")
+        self._exec_prefix = "" if epoch == 1 else f"{epoch}-"
+
+    @property
+    def exec_id_prefix(self) -> str:
+        return self._exec_prefix
 
     def open_orders(self) -> int:
         """How many orders the reporter is tracking (live orders seen from their acceptance)."""
@@ -1050,7 +1063,7 @@ class ExecutionReporter:
                 self._small_ticks.pop(ev.symbol, None)
         if isinstance(command, MassCancel) and events and not mass_rejected:
             last = events[-1]
-            body = [(ft.OrderID, str(last.seq))]
+            body = [(ft.OrderID, f"{self._exec_prefix}{last.seq}")]
             if command.cl_ord_id:
                 body.append((ft.ClOrdID, command.cl_ord_id))
             kind = "1" if command.symbol else "7"
@@ -1130,7 +1143,7 @@ class ExecutionReporter:
         """The common ExecutionReport body; index 5 is where ExecType-specific reasons go."""
         body = [
             (ft.OrderID, str(o.order_id)),
-            (ft.ExecID, str(exec_id)),
+            (ft.ExecID, f"{self._exec_prefix}{exec_id}"),
             (ft.ClOrdID, o.cl_ord_id),
             (ft.ExecType, exec_type),
             (ft.OrdStatus, status),
@@ -1292,7 +1305,7 @@ class ExecutionReporter:
             return
         if ev.command == "mass_cancel":
             kind = "1" if ev.symbol else "7"
-            body = [(ft.OrderID, str(ev.seq))]
+            body = [(ft.OrderID, f"{self._exec_prefix}{ev.seq}")]
             if ev.cl_ord_id:
                 body.append((ft.ClOrdID, ev.cl_ord_id))
             body.append((ft.MassCancelRequestType, kind))
@@ -1329,7 +1342,7 @@ class ExecutionReporter:
             out.append(Outbound(ev.member, ft.MT_ORDER_CANCEL_REJECT, body))
         elif ev.command == "order_status":
             # FIX 4.4: an unknown order is answered by ExecType=I with OrdStatus=Rejected.
-            body = [(ft.OrderID, "NONE"), (ft.ExecID, str(ev.seq))]
+            body = [(ft.OrderID, "NONE"), (ft.ExecID, f"{self._exec_prefix}{ev.seq}")]
             cl_ord_id = (echo.cl_ord_id if echo else "") or orig
             if cl_ord_id:
                 body.append((ft.ClOrdID, cl_ord_id))
@@ -1353,7 +1366,8 @@ class ExecutionReporter:
 
     def _new_reject(self, ev: Rejected, command: Command | None) -> list[tuple[int, str]]:
         cmd = command if isinstance(command, NewOrder) else None
-        body = [(ft.OrderID, "NONE"), (ft.ExecID, str(ev.seq)), (ft.ClOrdID, ev.cl_ord_id)]
+        exec_id = f"{self._exec_prefix}{ev.seq}"
+        body = [(ft.OrderID, "NONE"), (ft.ExecID, exec_id), (ft.ClOrdID, ev.cl_ord_id)]
         body += [
             (ft.ExecType, ft.EXEC_REJECTED),
             (ft.OrdStatus, ft.ST_REJECTED),
