@@ -10,8 +10,9 @@ queue the record before they flush). Two tables:
   ``order_cancel_rejected``, ``order_replace_rejected``; by the venue as system actor), and the
   broker's own actions (``leg_released``, a sibling's or a DAY order's cancel, recovery).
 * ``admin_actions``: operator actions on the venue, cash movements, KYC decisions, customers,
-  accounts, trading blocks, the restricted list, users, API keys and the customers' own
-  watchlists (`AdminAction`).
+  accounts, trading blocks, the restricted list, users, API keys, the customers' own
+  watchlists, and sessions: logins (failed ones too), refreshes, logouts and TOTP enrolment
+  (`AdminAction`).
 
 ``seq`` numbers records in the order this process made them (continuing after a restart from
 the largest stored), so an order's history reads in order even when several events share a
@@ -70,6 +71,13 @@ class AdminAction(StrEnum):
     WATCHLIST_CREATE = "watchlist.create"
     WATCHLIST_UPDATE = "watchlist.update"
     WATCHLIST_DELETE = "watchlist.delete"
+    AUTH_LOGIN = "auth.login"
+    AUTH_LOGIN_FAILED = "auth.login_failed"
+    AUTH_REFRESH = "auth.refresh"
+    AUTH_REFRESH_REUSED = "auth.refresh_reused"
+    AUTH_LOGOUT = "auth.logout"
+    AUTH_TOTP_ENROL = "auth.totp_enrol"
+    AUTH_TOTP_CONFIRM = "auth.totp_confirm"
 
 
 class ActionRecorder:

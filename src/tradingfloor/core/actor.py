@@ -23,6 +23,7 @@ from typing import Any, Final
 
 __all__ = [
     "ACTOR_COLUMNS",
+    "ANONYMOUS",
     "IN_PROCESS",
     "MAX_ADDRESS_LENGTH",
     "MAX_CREDENTIAL_ID_LENGTH",
@@ -33,6 +34,7 @@ __all__ = [
     "SYSTEM_ROLE",
     "Actor",
     "CredentialKind",
+    "Origin",
     "new_request_id",
     "sane_request_id",
 ]
@@ -73,6 +75,11 @@ class CredentialKind(StrEnum):
     TOKEN = "token"
     #: A FIX session at the venue; the credential id is the SenderCompID.
     FIX_SESSION = "fix_session"
+    #: A username and password (a login, TOTP enrolment); the credential id is the username
+    #: given, also when it names nobody.
+    PASSWORD = "password"
+    #: A refresh token (rotation, logout); the credential id is its session (family) id.
+    REFRESH_TOKEN = "refresh_token"
     #: No credential: the system acted on its own; the credential id names the component.
     SYSTEM = "system"
 
@@ -146,6 +153,34 @@ class Actor:
             address=row["source_address"],
             port=row["source_port"],
             request_id=row["request_id"],
+        )
+
+
+#: The principal and role of a request by somebody not (yet) known: a failed login under a
+#: username that names no user.
+ANONYMOUS: Final = "anonymous"
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a request came from, before its principal is known (the authentication routes):
+    the client's address and port and the request id."""
+
+    address: str
+    port: int
+    request_id: str
+
+    def actor(self, principal: str, role: str, kind: CredentialKind, credential_id: str) -> Actor:
+        """The actor of this request once it is known who made it (long values are cut to
+        their columns' widths)."""
+        return Actor(
+            principal=principal[:MAX_PRINCIPAL_LENGTH],
+            role=role[:MAX_ROLE_LENGTH],
+            credential_kind=kind,
+            credential_id=credential_id[:MAX_CREDENTIAL_ID_LENGTH] or "unknown",
+            address=self.address[:MAX_ADDRESS_LENGTH],
+            port=self.port if 0 <= self.port <= 65_535 else 0,
+            request_id=self.request_id[:MAX_REQUEST_ID_LENGTH],
         )
 
 

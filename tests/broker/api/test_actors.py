@@ -354,7 +354,8 @@ async def test_every_state_changing_route_has_a_case(world: World) -> None:
     """A new state-changing route must be added to CASES (or, with a reason, to the exempt)."""
     covered = {name.split(" (")[0] for name, *_ in CASES}
     exempt = {
-        # the caller's own session: credentials in the request, no principal yet
+        # the caller's own session: credentials in the request, no principal yet; recorded
+        # with the user they name (test_logins_refreshes_and_logouts_are_recorded_...)
         "POST /api/auth/token",
         "POST /api/auth/refresh",
         "POST /api/auth/logout",
@@ -374,6 +375,72 @@ async def test_every_state_changing_route_has_a_case(world: World) -> None:
         return f"{method} {'/'.join(parts)}"
 
     assert {shape(r) for r in routes - exempt} == {shape(r) for r in covered}
+
+
+# --- sessions ---------------------------------------------------------------------------------
+
+
+async def test_logins_refreshes_and_logouts_are_recorded_with_who_and_where(
+    world: World,
+) -> None:
+    """The authentication routes have no principal yet: their records name the user the
+    credentials belong to (``anonymous`` for a username of nobody), the credential (the
+    username, then the session), the client's address and port and the request id."""
+    # a user without an account: a large one would need TOTP to log in
+    username, _ = await world.stack.user(Role.BROKER)
+    user_id = next(
+        u["id"] for u in world.stack.runtime.identity.list_users() if u["username"] == username
+    )
+
+    async def post(path: str, rid: str, **kwargs: Any) -> httpx.Response:
+        return await world.client.post(path, headers={"X-Request-ID": rid}, **kwargs)
+
+    def login_form(password: str, name: str = username) -> dict[str, Any]:
+        return {"data": {"username": name, "password": password, "grant_type": "password"}}
+
+    wrong = await post("/api/auth/token", "auth-wrong", **login_form("not-the-password"))
+    nobody = await post("/api/auth/token", "auth-nobody", **login_form("x", "no-such-user"))
+    good = await post("/api/auth/token", "auth-good", **login_form(PASSWORD))
+    assert (wrong.status_code, nobody.status_code, good.status_code) == (401, 401, 200)
+    refresh_token = good.json()["refresh_token"]
+    rotated = await post("/api/auth/refresh", "auth-refresh", json={"refresh_token": refresh_token})
+    assert rotated.status_code == 200
+    reused = await post("/api/auth/refresh", "auth-reuse", json={"refresh_token": refresh_token})
+    assert reused.status_code == 401
+    again = await post("/api/auth/token", "auth-again", **login_form(PASSWORD))
+    out = await post(
+        "/api/auth/logout", "auth-out", json={"refresh_token": again.json()["refresh_token"]}
+    )
+    assert out.status_code == 204
+
+    expected = {
+        "auth-wrong": ("auth.login_failed", user_id, "broker", "password", username),
+        "auth-nobody": ("auth.login_failed", "anonymous", "anonymous", "password", "no-such-user"),
+        "auth-good": ("auth.login", user_id, "broker", "password", username),
+        "auth-refresh": ("auth.refresh", user_id, "broker", "refresh_token", None),
+        "auth-reuse": ("auth.refresh_reused", user_id, "broker", "refresh_token", None),
+        "auth-again": ("auth.login", user_id, "broker", "password", username),
+        "auth-out": ("auth.logout", user_id, "broker", "refresh_token", None),
+    }
+    sessions: dict[str, str] = {}
+    for rid, (kind, principal, role, credential_kind, credential_id) in expected.items():
+        [row] = await world.records(rid)
+        assert (row.kind, row.actor_principal, row.actor_role) == (kind, principal, role), rid
+        assert row.credential_kind == credential_kind, rid
+        if credential_id is not None:
+            assert row.credential_id == credential_id, rid
+        assert (row.source_address, row.source_port, row.request_id) == (*CLIENT, rid)
+        sessions[rid] = row.credential_id if credential_kind == "refresh_token" else ""
+        if kind == "auth.login":
+            sessions[rid] = jwt.decode(
+                (good if rid == "auth-good" else again).json()["access_token"],
+                options={"verify_signature": False},
+            )["sid"]
+        if kind == "auth.login_failed":
+            assert str(int(ErrorCode.UNAUTHORIZED)) in row.detail
+    # the refresh, its reuse and the logout name the session the logins started
+    assert sessions["auth-refresh"] == sessions["auth-reuse"] == sessions["auth-good"]
+    assert sessions["auth-out"] == sessions["auth-again"] != sessions["auth-good"]
 
 
 # --- request ids ------------------------------------------------------------------------------

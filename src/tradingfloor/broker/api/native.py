@@ -28,7 +28,7 @@ from sqlalchemy import select
 from tradingfloor.broker.accounts.state import AccountState
 from tradingfloor.broker.api.alpaca_json import iso, money
 from tradingfloor.broker.api.auth import Principal, require
-from tradingfloor.broker.api.context import actor_dependency
+from tradingfloor.broker.api.context import actor_dependency, request_id_of
 from tradingfloor.broker.errors import BrokerError, ErrorCode
 from tradingfloor.broker.identity.passwords import MAX_PASSWORD_LENGTH
 from tradingfloor.broker.identity.roles import PERMISSIONS, Permission, Role
@@ -39,7 +39,7 @@ from tradingfloor.broker.identity.service import (
 )
 from tradingfloor.broker.identity.totp import provisioning_qr_svg
 from tradingfloor.broker.service import Broker
-from tradingfloor.core.actor import Actor
+from tradingfloor.core.actor import Actor, Origin
 from tradingfloor.storage import tables as t
 
 __all__ = ["MAX_CUSTOMERS_PAGE", "MAX_TRANSFER", "native_router"]
@@ -266,6 +266,13 @@ def _client_address(request: Request) -> str:
     return request.client.host if request.client is not None else "unknown"
 
 
+def _origin(request: Request) -> Origin:
+    """Where an authentication request came from (its records' actor before a principal)."""
+    client = request.client
+    host, port = (client.host, client.port) if client is not None else ("unknown", 0)
+    return Origin(host, port, request_id_of(request.scope))
+
+
 def native_router(broker: Broker, identity: IdentityService, principal: PrincipalDep) -> APIRouter:
     """The ``/api`` routes, each guarded by its permission (see the module docstring)."""
     router = APIRouter(prefix="/api")
@@ -302,22 +309,26 @@ def native_router(broker: Broker, identity: IdentityService, principal: Principa
         totp: Annotated[str | None, Form(max_length=6)] = None,
     ) -> TokenOut:
         pair = await identity.login(
-            username, password, totp_code=totp or None, client_address=_client_address(request)
+            username,
+            password,
+            totp_code=totp or None,
+            client_address=_client_address(request),
+            origin=_origin(request),
         )
         response.headers.update(_NO_STORE)
         return _token_out(pair)
 
     @router.post("/auth/refresh", tags=auth_tag, summary="Rotate a refresh token")
-    async def refresh(body: RefreshIn, response: Response) -> TokenOut:
-        pair = await identity.refresh(body.refresh_token)
+    async def refresh(request: Request, body: RefreshIn, response: Response) -> TokenOut:
+        pair = await identity.refresh(body.refresh_token, origin=_origin(request))
         response.headers.update(_NO_STORE)
         return _token_out(pair)
 
     @router.post(
         "/auth/logout", tags=auth_tag, status_code=204, summary="End the refresh token's session"
     )
-    async def logout(body: RefreshIn) -> Response:
-        await identity.logout(body.refresh_token)
+    async def logout(request: Request, body: RefreshIn) -> Response:
+        await identity.logout(body.refresh_token, origin=_origin(request))
         return Response(status_code=204)
 
     @router.post(
@@ -332,7 +343,10 @@ def native_router(broker: Broker, identity: IdentityService, principal: Principa
         body: CredentialsIn, request: Request, response: Response
     ) -> TotpEnrolmentOut:
         enrolment = await identity.enrol_totp(
-            body.username, body.password, client_address=_client_address(request)
+            body.username,
+            body.password,
+            client_address=_client_address(request),
+            origin=_origin(request),
         )
         response.headers.update(_NO_STORE)
         return TotpEnrolmentOut(
@@ -349,7 +363,11 @@ def native_router(broker: Broker, identity: IdentityService, principal: Principa
     )
     async def totp_confirm(body: TotpConfirmIn, request: Request) -> TotpConfirmOut:
         await identity.confirm_totp(
-            body.username, body.password, body.code, client_address=_client_address(request)
+            body.username,
+            body.password,
+            body.code,
+            client_address=_client_address(request),
+            origin=_origin(request),
         )
         return TotpConfirmOut(totp_enabled=True)
 

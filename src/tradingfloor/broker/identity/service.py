@@ -114,7 +114,7 @@ from tradingfloor.broker.identity.totp import (
     verify_totp,
 )
 from tradingfloor.broker.records import ActionRecorder, AdminAction
-from tradingfloor.core.actor import IN_PROCESS, Actor
+from tradingfloor.core.actor import ANONYMOUS, IN_PROCESS, Actor, CredentialKind, Origin
 from tradingfloor.core.lockout import (
     LoginState,
     LoginThrottle,
@@ -553,9 +553,54 @@ class IdentityService:
         return self._equity_for_customer(user.customer_id) if user.customer_id else 0
 
     async def login(
-        self, username: str, password: str, *, totp_code: str | None, client_address: str
+        self,
+        username: str,
+        password: str,
+        *,
+        totp_code: str | None,
+        client_address: str,
+        origin: Origin | None = None,
     ) -> TokenPair:
-        """Check the credentials (and second factor) and start a session; see the rules."""
+        """Check the credentials (and second factor) and start a session; see the rules.
+
+        Every outcome but a throttled attempt is an administrative record (``auth.login`` with
+        the session it started, or ``auth.login_failed`` with the reason), whose actor is the
+        user (``anonymous`` for a username that names nobody) with the username as credential.
+        """
+        where = origin if origin is not None else Origin(client_address, 0, "")
+        try:
+            pair, user, session = await self._login(username, password, totp_code, where.address)
+        except RateLimitedError:
+            raise  # counted by the throttle, not recorded: a flood must not fill the table
+        except BrokerError as exc:
+            await self._record_session(
+                AdminAction.AUTH_LOGIN_FAILED,
+                self._login_actor(where, username),
+                {"username": username[:64], "code": int(exc.code), "reason": exc.message},
+            )
+            raise
+        await self._record_session(
+            AdminAction.AUTH_LOGIN,
+            where.actor(user.id, user.role.value, CredentialKind.PASSWORD, username),
+            {"username": user.username, "session": session},
+        )
+        return pair
+
+    def _login_actor(self, origin: Origin, username: str) -> Actor:
+        user_id = self._by_name.get(username.casefold())
+        user = self._users.get(user_id) if user_id is not None else None
+        if user is None:
+            return origin.actor(ANONYMOUS, ANONYMOUS, CredentialKind.PASSWORD, username)
+        return origin.actor(user.id, user.role.value, CredentialKind.PASSWORD, username)
+
+    async def _record_session(
+        self, kind: AdminAction, actor: Actor, detail: dict[str, Any]
+    ) -> None:
+        await self._records.record_admin_action(kind, actor.principal, actor, self._clock(), detail)
+
+    async def _login(
+        self, username: str, password: str, totp_code: str | None, client_address: str
+    ) -> tuple[TokenPair, _User, str]:
         user, now = await self._authenticate(username, password, client_address)
         decision = mfa_decision(
             user.totp_enabled and user.totp_secret is not None,
@@ -590,12 +635,14 @@ class IdentityService:
         if user.login_state() != after_success():
             user.failed_logins, user.locked_until = 0, 0
             self._store.update(t.users, {"id": user.id, "failed_logins": 0, "locked_until": 0})
-        return await self._start_session(user, now, mfa=mfa)
+        pair, session = await self._start_session(user, now, mfa=mfa)
+        return pair, user, session
 
     async def enrol_totp(
-        self, username: str, password: str, *, client_address: str
+        self, username: str, password: str, *, client_address: str, origin: Origin | None = None
     ) -> TotpEnrolment:
-        """Start TOTP enrolment with username and password: a new secret to confirm.
+        """Start TOTP enrolment with username and password: a new secret to confirm
+        (recorded as ``auth.totp_enrol``).
 
         CONFLICT if TOTP is enabled already; an unconfirmed secret is replaced.
         """
@@ -605,11 +652,19 @@ class IdentityService:
         secret = new_totp_secret()
         user.totp_secret = secret
         self._store.update(t.users, {"id": user.id, "totp_secret": secret, "totp_enabled": False})
-        await self._store.flush()
+        where = origin if origin is not None else Origin(client_address, 0, "")
+        actor = where.actor(user.id, user.role.value, CredentialKind.PASSWORD, username)
+        await self._record_session(AdminAction.AUTH_TOTP_ENROL, actor, {"username": username})
         return TotpEnrolment(secret=secret, otpauth_uri=provisioning_uri(secret, user.username))
 
     async def confirm_totp(
-        self, username: str, password: str, code: str, *, client_address: str
+        self,
+        username: str,
+        password: str,
+        code: str,
+        *,
+        client_address: str,
+        origin: Origin | None = None,
     ) -> None:
         """Enable TOTP with a code from the app; ends the user's existing sessions.
 
@@ -633,9 +688,11 @@ class IdentityService:
         self._last_totp_step[user.id] = step
         user.totp_enabled = True
         self._store.update(t.users, {"id": user.id, "totp_enabled": True})
+        where = origin if origin is not None else Origin(client_address, 0, "")
+        actor = where.actor(user.id, user.role.value, CredentialKind.PASSWORD, username)
         async with self._session_lock:
             await self._revoke_sessions(user.id)
-            await self._store.flush()
+            await self._record_session(AdminAction.AUTH_TOTP_CONFIRM, actor, {"username": username})
 
     # --- sessions -----------------------------------------------------------------------------
 
@@ -644,7 +701,8 @@ class IdentityService:
             self._secret, user.id, user.role, now=now // _NS, mfa=mfa, session_id=session_id
         )
 
-    async def _start_session(self, user: _User, now: int, *, mfa: bool) -> TokenPair:
+    async def _start_session(self, user: _User, now: int, *, mfa: bool) -> tuple[TokenPair, str]:
+        """A new session (refresh token family) for ``user``: its tokens and its id."""
         token, digest = new_refresh_token()
         family_id = str(uuid.uuid4())
         self._store.insert(
@@ -662,7 +720,7 @@ class IdentityService:
         )
         await self._store.flush()
         access = self._access_token(user, now, mfa=mfa, session_id=family_id)
-        return TokenPair(access_token=access, refresh_token=token)
+        return TokenPair(access_token=access, refresh_token=token), family_id
 
     async def _revoke_where(self, condition: Any) -> None:
         """End every session with a live refresh token matching `condition`: its access tokens
@@ -692,11 +750,18 @@ class IdentityService:
                 await conn.execute(select(rt).where(rt.c.token_hash == hash_refresh_token(token)))
             ).first()
 
-    async def refresh(self, refresh_token: str) -> TokenPair:
+    def _session_actor(self, origin: Origin | None, user_id: str, family_id: str) -> Actor:
+        where = origin if origin is not None else Origin("", 0, "")
+        user = self._users.get(user_id)
+        role = user.role.value if user is not None else ANONYMOUS
+        return where.actor(user_id, role, CredentialKind.REFRESH_TOKEN, family_id)
+
+    async def refresh(self, refresh_token: str, *, origin: Origin | None = None) -> TokenPair:
         """Rotate `refresh_token` into a new pair (see the session rules).
 
         Unknown or reused -> UNAUTHORIZED (reuse also revokes the family); expired ->
-        TOKEN_EXPIRED; a disabled or deleted user -> UNAUTHORIZED.
+        TOKEN_EXPIRED; a disabled or deleted user -> UNAUTHORIZED. A rotation is recorded as
+        ``auth.refresh``, a reuse as ``auth.refresh_reused`` (its session ended).
         """
         rt = t.refresh_tokens
         async with self._session_lock:
@@ -707,7 +772,10 @@ class IdentityService:
             verdict = judge_refresh(bool(row.revoked), row.replaced_by, row.expires_at, now)
             if verdict is RefreshVerdict.REUSE_DETECTED:
                 await self._revoke_family(row.family_id)
-                await self._store.flush()
+                actor = self._session_actor(origin, row.user_id, row.family_id)
+                await self._record_session(
+                    AdminAction.AUTH_REFRESH_REUSED, actor, {"session": row.family_id}
+                )
                 raise _unauthorized("the refresh token was used before: log in again")
             if verdict is RefreshVerdict.EXPIRED:
                 raise BrokerError(ErrorCode.TOKEN_EXPIRED, "the refresh token has expired")
@@ -739,18 +807,21 @@ class IdentityService:
                 },
             )
             self._store.update(rt, {"id": row.id, "revoked": True, "replaced_by": new_id})
-            await self._store.flush()
+            actor = self._session_actor(origin, user.id, row.family_id)
+            await self._record_session(AdminAction.AUTH_REFRESH, actor, {"session": row.family_id})
         access = self._access_token(user, now, mfa=user.totp_enabled, session_id=row.family_id)
         return TokenPair(access_token=access, refresh_token=token)
 
-    async def logout(self, refresh_token: str) -> None:
-        """End the session `refresh_token` belongs to; an unknown token is ignored."""
+    async def logout(self, refresh_token: str, *, origin: Origin | None = None) -> None:
+        """End the session `refresh_token` belongs to (recorded as ``auth.logout``); an
+        unknown token is ignored."""
         async with self._session_lock:
             row = await self._find_refresh(refresh_token)
             if row is None:
                 return
             await self._revoke_family(row.family_id)
-            await self._store.flush()
+            actor = self._session_actor(origin, row.user_id, row.family_id)
+            await self._record_session(AdminAction.AUTH_LOGOUT, actor, {"session": row.family_id})
 
     # --- the Authenticator protocol -----------------------------------------------------------
 
