@@ -29,7 +29,7 @@ from api_customer import api_customer
 from tradingfloor.core.limits import MAX_ORDER_QTY, MAX_PRICE_TICKS, MAX_TRAIL_BPS
 from tradingfloor.exchange.fix import tags as t
 from tradingfloor.exchange.fix.codec import Message, StreamDecoder, encode, utc_timestamp
-from tradingfloor.exchange.serve import ServeOptions, VenueServer
+from tradingfloor.node.serve import ServeOptions, VenueServer
 
 ADMIN_PASSWORD = "Chief-passw0rd-1"
 FIX_PASSWORDS = {"MEMBER1": "member1-secret", "MEMBER2": "member2-secret"}

@@ -611,7 +611,7 @@ def _server_failures(data_dir: Path) -> Iterator[None]:
     """How `serve` and `demo` end when the server cannot start or the venue fails."""
     from tradingfloor.broker.errors import BrokerError
     from tradingfloor.exchange.identity import EpochMismatchError, IdentityCorruptError
-    from tradingfloor.exchange.serve import NoNewEpochNeededError, VenueFailedError
+    from tradingfloor.node.serve import NoNewEpochNeededError, VenueFailedError
 
     try:
         yield
@@ -760,8 +760,8 @@ def serve(
     starts a new epoch and reconciles (docs/journal.md).
     """
     from tradingfloor.exchange.config import ConfigError, load_config
-    from tradingfloor.exchange.serve import ServeOptions
-    from tradingfloor.exchange.serve import run as run_serve
+    from tradingfloor.node.serve import ServeOptions
+    from tradingfloor.node.serve import run as run_serve
 
     try:
         load_config(config)

@@ -10,7 +10,7 @@ from pathlib import Path
 from tradingfloor import cli
 from tradingfloor.broker.identity.apikeys import DEFAULT_KEY_RATE_LIMIT_PER_MINUTE
 from tradingfloor.demo.runner import DEMO_API_RATE_LIMIT, DemoOptions, demo_serve_options
-from tradingfloor.exchange.serve import ServeOptions
+from tradingfloor.node.serve import ServeOptions
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 

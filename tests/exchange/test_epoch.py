@@ -27,7 +27,7 @@ from tradingfloor.exchange.identity import (
     read_identity,
 )
 from tradingfloor.exchange.recovery import SnapshotAheadError
-from tradingfloor.exchange.serve import NoNewEpochNeededError, ServeOptions, VenueServer
+from tradingfloor.node.serve import NoNewEpochNeededError, ServeOptions, VenueServer
 
 ADMIN = "Chief-passw0rd-1"
 BUY = {

@@ -18,7 +18,7 @@ from tradingfloor.exchange.engine.types import Side
 from tradingfloor.exchange.fix import tags as t
 from tradingfloor.exchange.fix.codec import Message, StreamDecoder, encode, utc_timestamp
 from tradingfloor.exchange.sequencer import JournaledEngine
-from tradingfloor.exchange.serve import ServeOptions, VenueServer
+from tradingfloor.node.serve import ServeOptions, VenueServer
 
 PASSWORDS = {"MEMBER1": "member1-secret", "MEMBER2": "member2-secret"}
 
@@ -269,7 +269,7 @@ async def test_the_binary_feed_carries_the_book_and_the_orders(tmp_path: Path) -
 async def test_serve_stops_when_the_journal_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tradingfloor.exchange.serve import VenueFailedError, serve_until_stopped
+    from tradingfloor.node.serve import VenueFailedError, serve_until_stopped
 
     lines: list[str] = []
     ready = asyncio.Event()
@@ -429,7 +429,7 @@ async def test_the_access_log_goes_to_its_file_not_the_console(
 
 
 async def test_a_port_in_use_is_a_clear_error_and_leaves_the_venue_closed(tmp_path: Path) -> None:
-    from tradingfloor.exchange.serve import serve_until_stopped
+    from tradingfloor.node.serve import serve_until_stopped
 
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))

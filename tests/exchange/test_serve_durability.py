@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from tradingfloor.cli import EXIT_CORRUPT_JOURNAL, app
 from tradingfloor.exchange.journal import JournalCorruptError
-from tradingfloor.exchange.serve import ServeOptions, VenueServer
+from tradingfloor.node.serve import ServeOptions, VenueServer
 
 
 def options(data_dir: Path, lines: list[str]) -> ServeOptions:

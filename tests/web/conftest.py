@@ -53,7 +53,7 @@ class ServerThread:
             self.ready.set()
 
     async def _main(self) -> None:
-        from tradingfloor.exchange.serve import ServeOptions, VenueServer
+        from tradingfloor.node.serve import ServeOptions, VenueServer
 
         self.loop = asyncio.get_running_loop()
         self.stop_event = asyncio.Event()

@@ -130,7 +130,7 @@ async def _fanout_server(rate: int, seconds: float) -> None:
     import uvicorn
 
     from tradingfloor.exchange.http import create_app
-    from tradingfloor.exchange.serve import _Server
+    from tradingfloor.node.serve import _Server
 
     _raise_fd_limit()
     engine = Engine()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Final
 
 from tradingfloor.demo.users import DEMO_PASSWORD, DEMO_USERS, ensure_demo_users
-from tradingfloor.exchange.serve import (
+from tradingfloor.node.serve import (
     ServeOptions,
     VenueServer,
     run_loop,

@@ -1,4 +1,5 @@
-"""`tradingfloor serve`: the exchange in one asyncio process (venue, FIX, HTTP/WebSocket, UDP feed).
+"""`tradingfloor serve`: the exchange and the broker in one asyncio process (venue, FIX,
+HTTP/WebSocket, UDP feed, the broker's API and web terminal).
 
 Start-up order: recover the venue from the data directory, attach the projections (WebSocket
 market-data feed, FIX execution reports and market data, binary feed), check every durable
