@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tradingfloor.exchange.config import ConfigError, LogonLimits, parse_config
@@ -58,3 +60,34 @@ def test_ipv6_addresses_share_a_slash_64() -> None:
     guard.failed("B", "2001:db8::2", T0)
     assert (guard.admit("C", "2001:db8::3", T0) or "").startswith(ADDRESS_LOCKED)
     assert guard.admit("C", "2001:db8:0:1::3", T0) is None
+
+
+def test_locks_and_counts_survive_a_restart_in_their_file(tmp_path: Path) -> None:
+    path = tmp_path / "logon-lockouts"
+    limits = LogonLimits(lockout_threshold=3, address_lockout_threshold=100)
+    guard = LogonGuard(limits, path=path)
+    for _ in range(2):
+        assert guard.admit("MEMBER1", "198.51.100.4", 1) is None
+        guard.failed("MEMBER1", "198.51.100.4", 1)
+    restarted = LogonGuard(limits, path=path)  # the venue restarted: the count goes on
+    assert restarted.admit("MEMBER1", "198.51.100.4", 2) is None
+    locked = restarted.failed("MEMBER1", "198.51.100.4", 2)
+    assert locked is not None and locked.startswith(COMP_ID_LOCKED)
+    again = LogonGuard(limits, path=path)  # and the lock holds after the next restart
+    refusal = again.admit("MEMBER1", "198.51.100.9", 3)
+    assert refusal is not None and refusal.startswith(COMP_ID_LOCKED)
+    # once the lock has run out, a success clears the count for good
+    later = 3 + limits.lockout_seconds * 1_000_000_000
+    assert again.admit("MEMBER1", "198.51.100.9", later) is None
+    again.succeeded("MEMBER1", "198.51.100.9")
+    assert LogonGuard(limits, path=path).admit("MEMBER1", "198.51.100.4", later) is None
+
+
+def test_a_damaged_lockout_file_is_set_aside_and_counting_starts_over(tmp_path: Path) -> None:
+    path = tmp_path / "logon-lockouts"
+    path.write_bytes(b"\x93not msgpack of lockouts")
+    guard = LogonGuard(LogonLimits(lockout_threshold=1), path=path)
+    assert guard.admit("MEMBER1", "198.51.100.4", 1) is None
+    assert (tmp_path / "logon-lockouts.damaged").read_bytes().startswith(b"\x93not")
+    guard.failed("MEMBER1", "198.51.100.4", 1)
+    assert path.is_file()  # written anew

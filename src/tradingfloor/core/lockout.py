@@ -206,6 +206,16 @@ class LockoutBook:
             self._states.popitem(last=False)
         return state
 
-    def success(self, key: str) -> None:
-        """A complete login of ``key``: forget its failures."""
-        self._states.pop(key, None)
+    def success(self, key: str) -> bool:
+        """A complete login of ``key``: forget its failures; whether there were any."""
+        return self._states.pop(key, None) is not None
+
+    def items(self) -> list[tuple[str, LoginState]]:
+        """Every key remembered and its state, least recently failed first."""
+        return list(self._states.items())
+
+    def load(self, items: list[tuple[str, LoginState]]) -> None:
+        """Remember ``items`` (as ``items()`` gave them), keeping the ``max_keys`` newest."""
+        for key, state in items[-self._max_keys :]:
+            self._states[key] = state
+            self._states.move_to_end(key)

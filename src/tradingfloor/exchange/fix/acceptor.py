@@ -17,7 +17,7 @@ from tradingfloor.exchange.config import MemberConfig, VenueConfig
 from tradingfloor.exchange.fix import tags as t
 from tradingfloor.exchange.fix.application_api import FixApplication, SessionHandle
 from tradingfloor.exchange.fix.codec import DecodeError, Message, MessageFields, StreamDecoder
-from tradingfloor.exchange.fix.logon_guard import LogonGuard
+from tradingfloor.exchange.fix.logon_guard import LOCKOUTS_FILE, LogonGuard
 from tradingfloor.exchange.fix.session import (
     LOGON_REJECTED,
     FixSession,
@@ -389,7 +389,8 @@ class FixAcceptor:
         self.clock = clock
         self.max_write_buffer = max_write_buffer
         self._listener = _Listener(self, application)
-        self.logon_guard = LogonGuard(config.logon)
+        # next to the session stores: a restart keeps the locks and the failure counts
+        self.logon_guard = LogonGuard(config.logon, path=store_dir.parent / LOCKOUTS_FILE)
         self._entries: dict[str, _Member] = {}
         self._connections: set[_Connection] = set()
         self._dirty: dict[str, _Member] = {}
