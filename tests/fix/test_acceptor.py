@@ -500,7 +500,8 @@ async def test_logon_attempts_are_throttled_and_locked_per_address(tmp_path: Pat
         lockout_threshold=100,
         lockout_seconds=60,
     )
-    acceptor = FixAcceptor(config, tmp_path / "fix", RecordingApp(), clock=clock)
+    # another venue (the failures above are kept in their venue's lockout file)
+    acceptor = FixAcceptor(config, tmp_path / "other" / "fix", RecordingApp(), clock=clock)
     port = await acceptor.start()
     texts = [(await attempt(port, c, "x", clock)).get(t.Text) for c in ("A", "B", "C", "M2")]
     assert texts[:2] == [LOGON_REJECTED] * 2

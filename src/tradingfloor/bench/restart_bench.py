@@ -11,6 +11,10 @@ checkpoint and by a full replay, in the same run on the same data directory.
 3. ``serve`` starts again without the flag: projections come from the checkpoint, nothing
    is replayed. Then once more with ``--full-replay`` on the now warm page cache, so that the
    two ways are compared on equal terms.
+4. The worst case after a crash: ``SERVE_SNAPSHOT_EVERY - 1`` more commands are appended to
+   the journal with no snapshot (as if the venue had journaled them and been killed just
+   before its next periodic snapshot and checkpoint), and ``serve`` starts from the last
+   checkpoint plus that tail.
 
 Durations are printed, never asserted (docs/benchmarks.md, "Restart").
 """
@@ -31,8 +35,9 @@ from rich.console import Console
 from rich.table import Table
 
 from tradingfloor.bench.engine_bench import iter_commands
-from tradingfloor.exchange.engine.commands import Command
+from tradingfloor.exchange.engine.commands import AddInstrument, Command
 from tradingfloor.exchange.sequencer import JournaledEngine
+from tradingfloor.node.serve import SERVE_SNAPSHOT_EVERY
 
 __all__ = ["Start", "build_journal", "main", "time_start"]
 
@@ -51,14 +56,25 @@ class Start:
     """Resident memory of the server once Ready."""
 
 
-def build_journal(data_dir: Path, commands: int, seed: int) -> tuple[float, int]:
-    """Write ``commands`` generated commands to ``data_dir``'s journal (with the periodic
-    engine snapshots serve would take); return (seconds, journal bytes)."""
+def build_journal(
+    data_dir: Path, commands: int, seed: int, *, snapshots: bool = True
+) -> tuple[float, int]:
+    """Append ``commands`` generated commands to ``data_dir``'s journal (with the periodic
+    engine snapshots serve would take, unless not ``snapshots``); return (seconds, journal
+    bytes). Appending to a journal that lists the stream's instrument already, the stream's
+    own listing is left out."""
     started = time.perf_counter()
-    pipeline, _report = JournaledEngine.open(data_dir / "journal", data_dir / "snapshots")
+    pipeline, _report = JournaledEngine.open(
+        data_dir / "journal",
+        data_dir / "snapshots",
+        snapshot_every=SERVE_SNAPSHOT_EVERY if snapshots else 0,
+    )
     with pipeline:
         chunk: list[Command] = []
+        listed = pipeline.engine.instruments
         for command in iter_commands(commands, seed):
+            if isinstance(command, AddInstrument) and command.symbol in listed:
+                continue
             chunk.append(command)
             if len(chunk) == BATCH:
                 pipeline.submit(chunk)
@@ -128,6 +144,10 @@ def main(*, commands: int, seed: int, directory: Path | None = None) -> list[Sta
             time_start(data, "from the checkpoint of the clean stop"),
             time_start(data, "full replay (warm cache)", "--full-replay"),
         ]  # fmt: skip
+        tail = SERVE_SNAPSHOT_EVERY - 1
+        console.print(f"Appending {tail:,} commands after the checkpoint, no snapshot ...")
+        build_journal(data, tail, seed + 1, snapshots=False)
+        starts.append(time_start(data, f"after a crash: checkpoint + {tail:,}-command tail"))
     table = Table(title=f"serve: launch to Ready over {commands:,} journaled commands")
     table.add_column("start")
     table.add_column("seconds", justify="right")

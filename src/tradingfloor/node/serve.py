@@ -57,6 +57,7 @@ from tradingfloor.exchange.venue import Venue
 from tradingfloor.storage.db import default_url
 
 __all__ = [
+    "SERVE_SNAPSHOT_EVERY",
     "NoNewEpochNeededError",
     "ServeOptions",
     "VenueFailedError",
@@ -68,6 +69,7 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
+SERVE_SNAPSHOT_EVERY = 50_000
 GC_GEN0_THRESHOLD = 50_000  # allocations between young-generation collections (default 700)
 
 
@@ -86,7 +88,10 @@ class ServeOptions:
     udp_feed: tuple[str, int] | None = DEFAULT_FEED_ADDRESS
     retransmission_port: int = 0
     tick_interval: float | None = 1.0
-    snapshot_every: int = 100_000
+    # Commands between engine snapshots and projection checkpoints: a restart after a crash
+    # replays at most this many (about 3 s at 50,000; `tradingfloor bench restart`). A
+    # snapshot is a fork and the checkpoints a few tens of ms on the loop at large books.
+    snapshot_every: int = SERVE_SNAPSHOT_EVERY
     truncate_journal_at: str | None = None  # SEGMENT:OFFSET of a reported corruption: cut there
     retention: RetentionPolicy | None = DEFAULT_RETENTION  # journal archiving; None: never
     access_log: Path | None = None  # the HTTP access log; default <data_dir>/access.log
