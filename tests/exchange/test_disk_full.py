@@ -27,8 +27,8 @@ from tradingfloor.exchange.fix import store as store_module
 from tradingfloor.exchange.fix import tags as t
 from tradingfloor.exchange.fix.store import SessionStore, StoreFailedError
 from tradingfloor.exchange.journal import JournalReader
-from tradingfloor.node.serve import VenueFailedError, VenueServer, serve_until_stopped
 from tradingfloor.exchange.venue import Venue, VenueClosedError, VenueError
+from tradingfloor.node.serve import VenueFailedError, VenueServer, serve_until_stopped
 from tradingfloor.storage.db import make_engine
 from tradingfloor.storage.writer import WriteBehind
 
