@@ -4,6 +4,7 @@ and replays only the journal after it, with the same result as a full replay."""
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,7 +24,9 @@ from tradingfloor.exchange.engine.commands import AddInstrument, Command, NewOrd
 from tradingfloor.exchange.engine.engine import Engine
 from tradingfloor.exchange.engine.events import Event, Trade
 from tradingfloor.exchange.engine.types import Side
-from tradingfloor.exchange.snapshot import encode_snapshot, read_snapshot
+from tradingfloor.exchange.identity import VenueIdentity, load_or_create_identity
+from tradingfloor.exchange.sequencer import JournaledEngine
+from tradingfloor.exchange.snapshot import SnapshotStore, encode_snapshot, read_snapshot
 from tradingfloor.exchange.venue import Venue, VenueError
 
 
@@ -152,8 +155,6 @@ async def test_checkpointed_restart_equals_uninterrupted_run(first: int, second:
     """Property: run, restart from the checkpoint, run on == the same commands without a
     restart (counts: timestamps differ between runs); on one journal, a restart from the
     checkpoint and a full replay give the same state (hash chain included)."""
-    import tempfile
-
     with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
         await run(Path(one), first)
         resumed = await run(Path(one), second)
@@ -313,8 +314,6 @@ def test_checkpoint_body_round_trip_and_refusals() -> None:
 
 
 def test_a_state_needs_a_venue_that_keeps_checkpoints(tmp_path: Path) -> None:
-    from tradingfloor.exchange.sequencer import JournaledEngine
-
     pipeline, _report = JournaledEngine.open(tmp_path / "journal", tmp_path / "snapshots")
     venue = Venue(pipeline, tmp_path / "journal", _identity(tmp_path))
     tape = Tape()
@@ -323,9 +322,7 @@ def test_a_state_needs_a_venue_that_keeps_checkpoints(tmp_path: Path) -> None:
     pipeline.close()
 
 
-def _identity(tmp_path: Path):  # type: ignore[no-untyped-def]
-    from tradingfloor.exchange.identity import load_or_create_identity
-
+def _identity(tmp_path: Path) -> VenueIdentity:
     return load_or_create_identity(tmp_path / "journal", last_seq=0, now_ns=1)
 
 
@@ -336,8 +333,6 @@ def _name(seq: int) -> str:
 async def test_a_failed_checkpoint_write_is_counted_and_matching_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_stop_snapshot: None
 ) -> None:
-    from tradingfloor.exchange.snapshot import SnapshotStore
-
     real_write = SnapshotStore.write
 
     def write(store: SnapshotStore, seq: int, ts: int, data: bytes) -> Path:
