@@ -561,6 +561,22 @@ class FixAcceptor:
         if self.on_synced is not None:
             self.on_synced()
 
+    def request_sync(self) -> None:
+        """Have a sync pass (and ``on_synced``) soon even if no store was written: the gateway's
+        mark follows the events that sent no report too (other members' orders), so that a
+        restart after a crash can start from a recent projection checkpoint."""
+        if self._sync_timer is not None:
+            return
+        if self.sync_interval is None:
+            self.sync_now()
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop: now
+            self.sync_now()
+        else:
+            self._sync_timer = loop.call_later(self.sync_interval, self.sync_now)
+
     def sync_now(self) -> None:
         """fsync every store written since the last pass (the timer's job; also at stop)."""
         if self._sync_timer is not None:

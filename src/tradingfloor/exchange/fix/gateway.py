@@ -242,6 +242,7 @@ class FixGateway:
         self._md.on_events(events)
         self._sent_upto = events[-1].seq
         self._mark_dirty = True  # written by on_stores_synced, once the stores are on disk
+        self._handles.request_sync()  # also when nothing was stored: the mark moves on
 
     # --- FIX application ------------------------------------------------------------------------
 
