@@ -58,8 +58,8 @@ class TrailTracker:
         if last_price is None or last_price <= 0:
             if amount:
                 ref = accepted_stop - amount if is_buy else accepted_stop + amount
-            else:  # invert stop = ref -/+ ref * bps // 10_000 (to within a tick)
-                ref = accepted_stop * 10_000 // (10_000 + bps if is_buy else 10_000 - bps)
+            else:  # invert stop = ref -/+ ref * bps // 10_000 (see _inverse_bps)
+                ref = _inverse_bps(accepted_stop, bps, is_buy=is_buy)
             last_price = max(ref, 1)
         self._trails[venue_order_id] = Trail(symbol, is_buy, amount, bps, last_price)
 
@@ -94,3 +94,21 @@ class TrailTracker:
         for oid in gone:
             del self._trails[oid]
         return len(gone)
+
+
+def _inverse_bps(stop: int, bps: int, *, is_buy: bool) -> int:
+    """A reference whose percentage trail gives exactly ``stop``.
+
+    For a buy, ``ref + ref * bps // 10_000`` grows by at least a tick per tick of ``ref``, so
+    one reference gives ``stop``: the division ``stop * 10_000 // (10_000 + bps)`` or the tick
+    above it (the floor of the offset makes the division fall short by up to a tick). For a
+    sell, ``ref - ref * bps // 10_000`` may give one stop for two references; the division
+    gives the higher one, whose stop is exactly ``stop``. Either way the tracked stop equals
+    the venue's, and so does every stop after it (a reference between two that give one stop
+    gives that stop too); the mark is the venue's to within a tick.
+    """
+    if not is_buy:
+        return stop * 10_000 // (10_000 - bps)
+    ref = stop * 10_000 // (10_000 + bps)
+    above = ref + 1
+    return above if above + above * bps // 10_000 == stop else ref
