@@ -11,9 +11,12 @@ orders are listed as closed, also after a restart.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 from alpaca.trading import enums as alpaca
+from sqlalchemy import select
 
 from broker.stack import FakeClock, broker_stack
 from tradingfloor.broker.api.alpaca_json import position_json
@@ -27,7 +30,23 @@ from tradingfloor.broker.oms.orders import (
     TimeInForce,
 )
 from tradingfloor.broker.oms.requests import OrderRequest
+from tradingfloor.broker.service import Broker
 from tradingfloor.exchange.engine.types import Side
+from tradingfloor.storage import tables as t
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0.01)
+
+
+async def history(broker: Broker, order_id: str) -> list[Any]:
+    """The order's history rows, in recording order."""
+    await broker.store.flush()
+    e = t.order_events
+    async with broker.store.engine.connect() as conn:
+        rows = await conn.execute(select(e).where(e.c.order_id == order_id).order_by(e.c.seq))
+        return list(rows)
 
 
 def limit(side: str, qty: int, price: int, **kw: object) -> OrderRequest:
@@ -136,10 +155,12 @@ async def test_orders_closed_during_the_session_are_left_alone_at_the_close(
         assert (filled.status, canceled.status, rejected.status) == statuses
         clock.advance(6.5 * 3600)  # 16:30 in New York: closed
         s.broker.maintain()
-        for _ in range(5):
-            await s.broker.store.flush()
+        await settle()
         assert (filled.status, canceled.status, rejected.status) == statuses
         assert working.status == OrderStatus.EXPIRED
+        for order, asked in ((filled, 0), (canceled, 1), (rejected, 0)):  # by the day roll: none
+            kinds = [e.kind for e in await history(s.broker, order.id)]
+            assert kinds.count("cancel_requested") == asked, kinds
         assert s.broker.open_orders(acct_id) == []
 
 
