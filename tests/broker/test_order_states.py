@@ -12,6 +12,7 @@ orders are listed as closed, also after a restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,13 @@ async def history(broker: Broker, order_id: str) -> list[Any]:
     async with broker.store.engine.connect() as conn:
         rows = await conn.execute(select(e).where(e.c.order_id == order_id).order_by(e.c.seq))
         return list(rows)
+
+
+def lose_uncommitted_writes(store: object) -> None:
+    """As in a crash from here on: what the writer has not committed yet is lost, and so is
+    every later write (as in ``test_oms.py``)."""
+    store._pending.clear()  # type: ignore[attr-defined]
+    store._queue = lambda *args, **kwargs: None  # type: ignore[attr-defined]
 
 
 def limit(side: str, qty: int, price: int, **kw: object) -> OrderRequest:
@@ -206,3 +214,30 @@ async def test_closed_orders_stay_closed_across_a_restart(tmp_path: Path) -> Non
             assert closed <= listed
             answer = await client.get("/v2/orders", params={"status": "open"}, headers=headers)
             assert answer.json() == []
+
+
+async def test_an_order_submit_order_committed_but_never_sent_is_rejected_on_restart(
+    tmp_path: Path,
+) -> None:
+    """docs/broker.md: an order committed as ``pending_new`` that never reached the venue is
+    ``rejected`` at start-up (only the broker's own exit legs are sent again). The row is the
+    one ``submit_order`` itself commits (``test_oms.py`` builds one by hand, with the dataclass
+    defaults, so it could not tell a simple order's leg role from an exit's)."""
+    async with broker_stack(tmp_path) as s:
+        acct_id = await s.funded_account()
+        broker = s.broker
+
+        async def crash(command: object) -> object:
+            lose_uncommitted_writes(broker.store)
+            raise RuntimeError("the process died before the venue got the order")
+
+        broker.venue.submit = crash  # type: ignore[method-assign]
+        # what the dead process would have answered (a 503) reaches no one
+        with contextlib.suppress(BrokerError):
+            await broker.submit_order(acct_id, limit("buy", 1, 10_000, client_order_id="lost"))
+    async with broker_stack(tmp_path) as s:
+        order = await s.broker.find_by_client_id(acct_id, "lost")
+        assert order is not None and order.status == OrderStatus.REJECTED
+        assert order.reject_reason == "the broker restarted before the order reached the venue"
+        assert order.leg_role == "" and s.broker.accounts[acct_id].held == 0
+        assert s.broker.open_orders(acct_id) == []
