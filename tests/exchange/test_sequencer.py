@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -308,3 +309,22 @@ def test_a_full_disk_is_reported_as_such_not_as_a_buffer_error(
     with pytest.raises(PipelineFailedError):
         pipeline.submit([Tick()])
     pipeline.close()
+
+
+@pytest.mark.skipif(DEFAULT_MODE != "fork", reason="this platform does not fork snapshots")
+def test_a_forked_snapshot_child_ignores_ctrl_c_and_finishes(
+    monkeypatch: pytest.MonkeyPatch, no_fsync: None, dirs: Dirs, clock: Callable[[], int]
+) -> None:
+    """Ctrl-C reaches the whole process group; the parent stops cleanly, the child must not
+    fail the snapshot it is writing (nor poke the parent's event-loop wakeup descriptor)."""
+    real_write = SnapshotStore.write
+
+    def interrupted(self: SnapshotStore, seq: int, ts: int, data: bytes) -> Path:
+        os.kill(os.getpid(), signal.SIGINT)  # in the child: as a terminal's Ctrl-C would
+        return real_write(self, seq, ts, data)
+
+    monkeypatch.setattr(SnapshotStore, "write", interrupted)
+    with open_fake(dirs, clock, snapshot_every=2) as pipeline:
+        pipeline.submit([Tick(), Tick()])
+        path = pipeline.wait_for_snapshot()
+    assert path is not None and read_snapshot(path).seq == 2

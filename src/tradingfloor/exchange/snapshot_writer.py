@@ -25,6 +25,7 @@ import contextlib
 import gc
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -138,6 +139,14 @@ class SnapshotWriter:
         code = 1
         try:
             gc.disable()  # no finalisers of the parent's objects (sockets, transports) run here
+            # Ctrl-C or a group SIGTERM is the parent's business: the child finishes (in well
+            # under a second) rather than fail the snapshot, and never writes a signal number
+            # to the wakeup descriptor it shares with the parent's event loop.
+            with contextlib.suppress(ValueError, OSError):
+                signal.set_wakeup_fd(-1)
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(ValueError, OSError):
+                    signal.signal(signum, signal.SIG_IGN)
             data = state.snapshot()
             self._write(seq, ts, data, after=False)
             code = 0
