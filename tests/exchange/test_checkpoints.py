@@ -347,3 +347,23 @@ async def test_a_failed_checkpoint_write_is_counted_and_matching_goes_on(
     assert venue.replay_start_seq == 20  # the one after the failure was written
     assert [p.name for p in (tmp_path / "checkpoints").glob("*.bin")] == [_name(20)]
     await venue.stop()
+
+
+async def test_a_projection_that_cannot_checkpoint_does_not_stop_the_venue(
+    tmp_path: Path,
+) -> None:
+    class Broken(Tape):
+        def checkpoint(self) -> bytes:
+            raise RuntimeError("a bug in a projection")
+
+    venue = Venue.open(tmp_path, snapshot_every=5)
+    broken = Broken()
+    venue.add_listener(broken, state=broken)
+    venue.replay_history()
+    await venue.start(tick_interval=None)
+    await venue.submit(AddInstrument(symbol="AAPL"))
+    for i in range(12):
+        await venue.submit(order(i))  # past two snapshots: still acknowledged
+    assert venue.running and venue.checkpoints is not None
+    assert venue.checkpoints.failures >= 2 and venue.stats.checkpoints == 0
+    await venue.stop()

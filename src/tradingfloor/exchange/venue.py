@@ -441,7 +441,15 @@ class Venue:
         self._checkpointed_seq = seq
         if self._needs_history:
             return  # a restart replays everything anyway
-        if checkpoints.take(seq, self._pipeline.journal.last_ts, self.last_event_seq):
+        try:
+            taken = checkpoints.take(seq, self._pipeline.journal.last_ts, self.last_event_seq)
+        except Exception:
+            # A projection that cannot save its state must not stop the venue: the next
+            # start replays from an older checkpoint (or the first record) instead.
+            checkpoints.failures += 1
+            _log.exception("the projection checkpoint at seq %d failed", seq)
+            return
+        if taken:
             self.stats.checkpoints += 1
 
     def _snapshot_at_stop(self) -> None:
