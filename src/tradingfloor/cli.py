@@ -35,6 +35,7 @@ from rich.text import Text
 from tradingfloor import __version__
 from tradingfloor.broker.identity.apikeys import DEFAULT_KEY_RATE_LIMIT_PER_MINUTE
 from tradingfloor.core.units import from_ticks
+from tradingfloor.exchange.checkpoint import CheckpointRestoreError
 from tradingfloor.exchange.engine.engine import Engine
 from tradingfloor.exchange.journal import DirectoryLockedError, JournalCorruptError, JournalError
 from tradingfloor.exchange.jsonl import InputError
@@ -617,6 +618,8 @@ def _server_failures(data_dir: Path) -> Iterator[None]:
         yield
     except SnapshotAheadError as exc:
         _fail(f"cannot start: {exc}", code=EXIT_EPOCH_MISMATCH)
+    except CheckpointRestoreError as exc:
+        _fail(f"cannot start: {exc} (serve/demo --full-replay)")
     except (JournalCorruptError, RecoveryError) as exc:
         _fail_corrupt(exc, serving=True)
     except VenueFailedError as exc:

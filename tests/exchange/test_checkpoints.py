@@ -367,3 +367,21 @@ async def test_a_projection_that_cannot_checkpoint_does_not_stop_the_venue(
     assert venue.running and venue.checkpoints is not None
     assert venue.checkpoints.failures >= 2 and venue.stats.checkpoints == 0
     await venue.stop()
+
+
+async def test_a_projection_failing_its_restore_stops_start_up_with_advice(
+    tmp_path: Path, no_stop_snapshot: None
+) -> None:
+    await run(tmp_path, 14)  # a checkpoint at 10
+
+    class Faulty(Tape):
+        def restore_checkpoint(self, data: bytes) -> None:
+            self.events = 1  # half restored, then a defect
+            raise KeyError("volume")
+
+    venue = Venue.open(tmp_path, snapshot_every=10)
+    faulty = Faulty()
+    venue.add_listener(faulty, state=faulty)
+    with pytest.raises(CheckpointRestoreError, match="full replay"):
+        venue.replay_history()
+    await venue.stop()

@@ -10,10 +10,14 @@ import shutil
 from pathlib import Path
 
 from test_serve import Client, options
+from typer.testing import CliRunner
 
+from tradingfloor.cli import EXIT_INPUT_ERROR, app
+from tradingfloor.exchange.checkpoint import decode_checkpoint, encode_checkpoint
 from tradingfloor.exchange.engine.commands import NewOrder
 from tradingfloor.exchange.engine.types import Side
 from tradingfloor.exchange.fix import tags as t
+from tradingfloor.exchange.snapshot import encode_snapshot, read_snapshot
 from tradingfloor.node.serve import ServeOptions, VenueServer
 
 
@@ -108,3 +112,45 @@ async def test_a_clean_stop_restarts_without_replaying(tmp_path: Path) -> None:
         assert any(": 0 journaled commands replayed" in line for line in lines), lines
     finally:
         await again.stop()
+
+
+def test_a_checkpoint_part_refused_after_others_restored_exits_with_advice(
+    tmp_path: Path,
+) -> None:
+    """The FIX gateway refuses its part after the market-data feed restored its own: start-up
+    stops with a clear message (exit 2) and `--full-replay` starts."""
+    data = tmp_path / "venue"
+
+    async def first_run() -> None:
+        srv = VenueServer(_options(data, []))
+        await srv.start()
+        try:
+            await _trade_in_process(srv, 5)
+        finally:
+            await srv.stop()
+
+    asyncio.run(first_run())
+    [path] = sorted((data / "checkpoints").glob("snapshot-*.bin"))[-1:]
+    saved = read_snapshot(path)
+    checkpoint = decode_checkpoint(saved.data)
+    parts = {**checkpoint.parts, "fix/1": b"\x01not the gateway's state"}
+    body = encode_checkpoint(checkpoint.seq, checkpoint.event_seq, parts)
+    path.write_bytes(encode_snapshot(saved.seq, saved.ts, body))
+    args = ["serve", "--data-dir", str(data), "--no-broker", "--no-udp-feed"]
+    args += ["--fix-port", "0", "--http-port", "0"]
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == EXIT_INPUT_ERROR, refused.output
+    assert "fix/1" in refused.output and "--full-replay" in refused.output
+
+    async def full_replay() -> None:
+        lines: list[str] = []
+        opts = _options(data, lines)
+        opts.broker_port = None
+        opts.full_replay = True
+        srv = VenueServer(opts)
+        await srv.start()
+        await srv.stop()
+        assert _restored_from(lines) == 0
+        assert any(": 10 journaled commands replayed" in line for line in lines), lines
+
+    asyncio.run(full_replay())

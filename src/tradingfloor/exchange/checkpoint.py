@@ -238,7 +238,13 @@ class ProjectionCheckpoints:
             for name, state in self._states.items():
                 try:
                     state.restore_checkpoint(checkpoint.parts[name])
-                except CheckpointError as exc:
+                except Exception as exc:
+                    if not isinstance(exc, CheckpointError):
+                        # a defect, not refused bytes: the projection may be half restored
+                        raise CheckpointRestoreError(
+                            f"{path}: projection {name!r} failed restoring its part ({exc!r}); "
+                            "start with a full replay"
+                        ) from exc
                     if restored:
                         raise CheckpointRestoreError(
                             f"{path}: projection {name!r} cannot restore its part ({exc}) after "
