@@ -1,7 +1,7 @@
-"""`tradingfloor demo` restarted on its data directory: the simulated participants are a
-checkpointed projection, so they never make the venue replay the whole journal (other
-listeners may still need it until they are checkpointed too), and they trade on after the
-restart. The lines the demo prints say where the replay started and what needed history."""
+"""`tradingfloor demo` restarted on its data directory: every listener (the simulated
+participants, market data, FIX, ITCH, status, the broker's market view and history) is a
+checkpointed projection, so the restart after a clean stop replays nothing, and the
+participants trade on. The lines the demo prints say where the replay started."""
 
 from __future__ import annotations
 
@@ -46,11 +46,10 @@ def test_demo_participants_restart_from_the_checkpoint(tmp_path: Path, demos: li
     demos.append(second)
     replayed, notes = replay_lines(second)
     assert not any("LiveSimulation" in note for note in notes), notes
-    needs_history = [n for n in notes if "need the whole journal" in n]
-    if not needs_history:  # every projection is checkpointed: the clean stop's checkpoint
-        assert replayed == 0, second.lines
-        assert any(x.startswith("Projections restored from the checkpoint") for x in second.lines)
-    print(f"restart replayed {replayed} commands; {needs_history or 'nothing needed history'}")
+    # every listener of the demo is checkpointed: the clean stop's checkpoint is used whole
+    assert not [n for n in notes if "need the whole journal" in n], notes
+    assert replayed == 0, second.lines
+    assert any(x.startswith("Projections restored from the checkpoint") for x in second.lines)
     url = second.wait_for("Web terminal: ").split(": ", 1)[1].rstrip("/")
     second.wait_for("Ready.")
     assert any("simulated participants are trading" in x for x in second.lines)
