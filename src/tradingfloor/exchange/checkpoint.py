@@ -50,6 +50,7 @@ __all__ = [
     "ProjectionCheckpoints",
     "Restored",
     "decode_checkpoint",
+    "decode_versioned",
     "encode_checkpoint",
 ]
 
@@ -59,6 +60,7 @@ DEFAULT_KEEP_CHECKPOINTS: Final = 3
 _log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=StateMachine)
+S = TypeVar("S", bound=msgspec.Struct)
 
 
 class CheckpointError(ValueError):
@@ -126,6 +128,34 @@ def decode_checkpoint(data: bytes) -> Checkpoint:
     if checkpoint.seq < 0 or checkpoint.event_seq < 0:
         raise CheckpointError("checkpoint seq must not be negative")
     return checkpoint
+
+
+class _ArrayVersion(msgspec.Struct, array_like=True):
+    version: int  # the first element of an array-encoded part (the rest is not read)
+
+
+class _MapVersion(msgspec.Struct):
+    version: int  # the "version" key of a map-encoded part (the rest is not read)
+
+
+def decode_versioned(data: bytes, cls: type[S], version: int, name: str) -> S:
+    """Read a projection's part ``name`` as ``cls``, whose ``version`` field (the first, for an
+    ``array_like`` struct) must be ``version``. The version is read first, so a part of
+    another format is refused by its number before its layout is trusted. ``CheckpointError``
+    if the bytes are not msgpack of that shape or were written by another version."""
+    head: type[_ArrayVersion | _MapVersion] = (
+        _ArrayVersion if cls.__struct_config__.array_like else _MapVersion
+    )
+    try:
+        found = msgspec.msgpack.decode(data, type=head).version
+    except msgspec.DecodeError as exc:
+        raise CheckpointError(f"{name} checkpoint is unreadable: {exc}") from None
+    if found != version:
+        raise CheckpointError(f"{name} checkpoint version {found} is not {version}")
+    try:
+        return msgspec.msgpack.decode(data, type=cls)
+    except msgspec.DecodeError as exc:
+        raise CheckpointError(f"{name} checkpoint is damaged: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from typing import Final
 import msgspec
 
 from tradingfloor.core.units import from_ticks
-from tradingfloor.exchange.checkpoint import CheckpointError
+from tradingfloor.exchange.checkpoint import CheckpointError, decode_versioned
 from tradingfloor.exchange.engine.commands import (
     Command,
     Halt,
@@ -37,7 +37,7 @@ from tradingfloor.exchange.engine.events import (
 )
 from tradingfloor.exchange.engine.instrument import MAX_BAND_BPS
 from tradingfloor.exchange.engine.types import BandAction, Phase
-from tradingfloor.exchange.marketdata.checkpoint_state import decode_versioned, encode_state
+from tradingfloor.exchange.marketdata.checkpoint_state import encode_state
 from tradingfloor.exchange.venue import Venue, VenueError
 
 __all__ = [

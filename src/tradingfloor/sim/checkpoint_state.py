@@ -20,7 +20,7 @@ from typing import Final
 
 import msgspec
 
-from tradingfloor.exchange.checkpoint import CheckpointError
+from tradingfloor.exchange.checkpoint import CheckpointError, decode_versioned
 from tradingfloor.exchange.engine.types import Phase, Side, TimeInForce
 
 __all__ = [
@@ -117,13 +117,7 @@ class SimState(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     participants: list[ParticipantRecord]
 
 
-class _Version(msgspec.Struct):
-    version: int
-
-
 _encoder = msgspec.msgpack.Encoder()
-_version_decoder = msgspec.msgpack.Decoder(_Version)
-_decoder = msgspec.msgpack.Decoder(SimState)
 
 
 def encode_sim_state(state: SimState) -> bytes:
@@ -133,18 +127,7 @@ def encode_sim_state(state: SimState) -> bytes:
 
 def decode_sim_state(data: bytes) -> SimState:
     """Read and check a record; ``CheckpointError`` if it is not one this code can use."""
-    try:
-        version = _version_decoder.decode(data).version
-    except msgspec.DecodeError as exc:
-        raise CheckpointError(f"not a simulated participants' checkpoint: {exc}") from None
-    if version != SIM_STATE_VERSION:
-        raise CheckpointError(
-            f"simulated participants' checkpoint version {version} is not supported"
-        )
-    try:
-        state = _decoder.decode(data)
-    except msgspec.DecodeError as exc:
-        raise CheckpointError(f"not a simulated participants' checkpoint: {exc}") from None
+    state = decode_versioned(data, SimState, SIM_STATE_VERSION, "simulated participants'")
     _check_market(state.market)
     members: set[str] = set()
     for participant in state.participants:

@@ -33,7 +33,7 @@ from tradingfloor.broker.market.records import (
     QuoteRecord,
     TradeRecord,
 )
-from tradingfloor.exchange.checkpoint import CheckpointError
+from tradingfloor.exchange.checkpoint import CheckpointError, decode_versioned
 from tradingfloor.exchange.marketdata.checkpoint_state import BookState
 
 __all__ = [
@@ -70,13 +70,7 @@ class HistoryState(msgspec.Struct, **_CFG):
     symbols: list[SymbolState]  # listing order
 
 
-class _Version(msgspec.Struct, array_like=True):
-    version: int
-
-
 _encoder: Final = msgspec.msgpack.Encoder()
-_version_decoder: Final = msgspec.msgpack.Decoder(_Version)
-_state_decoder: Final = msgspec.msgpack.Decoder(HistoryState)
 
 _R = TypeVar("_R", TradeRecord, QuoteRecord, BarRecord)
 
@@ -87,16 +81,7 @@ def encode_history(state: HistoryState) -> bytes:
 
 def decode_history(data: bytes) -> HistoryState:
     """The state in ``data``; ``CheckpointError`` unless it is one this code can restore."""
-    try:
-        version = _version_decoder.decode(data).version
-    except msgspec.DecodeError as exc:
-        raise CheckpointError(f"{HISTORY_CHECKPOINT}: unreadable: {exc}") from None
-    if version != HISTORY_STATE_VERSION:
-        raise CheckpointError(f"{HISTORY_CHECKPOINT}: version {version} is not supported")
-    try:
-        state = _state_decoder.decode(data)
-    except msgspec.DecodeError as exc:
-        raise CheckpointError(f"{HISTORY_CHECKPOINT}: damaged: {exc}") from None
+    state = decode_versioned(data, HistoryState, HISTORY_STATE_VERSION, HISTORY_CHECKPOINT)
     _check(state)
     return state
 

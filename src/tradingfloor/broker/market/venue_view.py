@@ -37,7 +37,7 @@ import msgspec
 from tradingfloor.broker.instruments import Instrument
 from tradingfloor.broker.oms.trailing import Trail, TrailTracker
 from tradingfloor.core.limits import INT64_MAX, MAX_TRAIL_BPS
-from tradingfloor.exchange.checkpoint import CheckpointError
+from tradingfloor.exchange.checkpoint import CheckpointError, decode_versioned
 from tradingfloor.exchange.engine.events import InstrumentAdded
 
 __all__ = ["MARKET_VIEW_CHECKPOINT", "MARKET_VIEW_VERSION", "MarketView"]
@@ -66,10 +66,6 @@ class _TrailPart(msgspec.Struct, frozen=True, array_like=True, forbid_unknown_fi
     ref: _Positive
 
 
-class _Head(msgspec.Struct, frozen=True):
-    version: int
-
-
 class _State(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     version: int
     instruments: list[_Listing]  # in listing order
@@ -78,8 +74,6 @@ class _State(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 _encoder: Final = msgspec.msgpack.Encoder()
-_head_decoder: Final = msgspec.msgpack.Decoder(_Head)
-_state_decoder: Final = msgspec.msgpack.Decoder(_State)
 
 
 class MarketView:
@@ -183,13 +177,4 @@ class MarketView:
 
 
 def _decode(data: bytes) -> _State:
-    try:
-        version = _head_decoder.decode(data).version
-    except msgspec.DecodeError as exc:
-        raise CheckpointError(f"broker.market: not a checkpoint: {exc}") from None
-    if version != MARKET_VIEW_VERSION:
-        raise CheckpointError(f"broker.market: version {version} is not supported")
-    try:
-        return _state_decoder.decode(data)
-    except msgspec.DecodeError as exc:
-        raise CheckpointError(f"broker.market: not a checkpoint: {exc}") from None
+    return decode_versioned(data, _State, MARKET_VIEW_VERSION, MARKET_VIEW_CHECKPOINT)

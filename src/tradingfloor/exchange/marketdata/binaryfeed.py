@@ -14,13 +14,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from tradingfloor.exchange.checkpoint import CheckpointError
+from tradingfloor.exchange.checkpoint import CheckpointError, decode_versioned
 from tradingfloor.exchange.engine.commands import Command
 from tradingfloor.exchange.engine.events import Event
 from tradingfloor.exchange.marketdata.checkpoint_state import (
     ITCH_STATE_VERSION,
     ItchFeedState,
-    decode_versioned,
     encode_state,
 )
 from tradingfloor.exchange.marketdata.itch import ItchTranslator, encode

@@ -25,11 +25,11 @@ changes nothing unless all of it is usable.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import TYPE_CHECKING, Final
 
 import msgspec
 
-from tradingfloor.exchange.checkpoint import CheckpointError
+from tradingfloor.exchange.checkpoint import CheckpointError, decode_versioned
 from tradingfloor.exchange.engine.types import Phase
 
 if TYPE_CHECKING:  # the projections import the structs below: no import cycle at run time
@@ -50,7 +50,6 @@ __all__ = [
     "OpenBarState",
     "ShownOrder",
     "TranslatorState",
-    "decode_versioned",
     "encode_state",
     "feed_checkpoint",
     "restore_feed",
@@ -150,37 +149,12 @@ class ItchFeedState(msgspec.Struct, **_CFG):
     last_ts: int
 
 
-class _Version(msgspec.Struct, array_like=True):
-    """The first element of any versioned part (the rest is not read)."""
-
-    version: int
-
-
 _encoder: Final = msgspec.msgpack.Encoder()
-
-S = TypeVar("S", bound=msgspec.Struct)
 
 
 def encode_state(state: msgspec.Struct) -> bytes:
     """The msgpack bytes of a checkpoint part."""
     return _encoder.encode(state)
-
-
-def decode_versioned(data: bytes, cls: type[S], version: int, name: str) -> S:
-    """Read part ``name`` as ``cls`` (whose first field is ``version``).
-
-    ``CheckpointError`` if it is not msgpack of that shape or was written by another version.
-    """
-    try:
-        found = msgspec.msgpack.decode(data, type=_Version).version
-    except msgspec.DecodeError as exc:
-        raise CheckpointError(f"{name} checkpoint is unreadable: {exc}") from None
-    if found != version:
-        raise CheckpointError(f"{name} checkpoint version {found} is not {version}")
-    try:
-        return msgspec.msgpack.decode(data, type=cls)
-    except msgspec.DecodeError as exc:
-        raise CheckpointError(f"{name} checkpoint is damaged: {exc}") from None
 
 
 # --------------------------------------------------------------------------- the JSON feed
