@@ -3,6 +3,7 @@ PostgreSQL, in the same order ``serve`` starts them, plus shortcuts to create fu
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -10,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
 from tradingfloor.broker.calendar import MarketCalendar
 from tradingfloor.broker.identity.passwords import make_hasher
 from tradingfloor.broker.identity.roles import Role
+from tradingfloor.broker.oms.requests import OrderRequest
 from tradingfloor.broker.risk.pretrade import RiskLimits
 from tradingfloor.broker.runtime import BROKER_MEMBER, BrokerRuntime, book_quotes
 from tradingfloor.broker.service import Broker
@@ -23,6 +26,7 @@ from tradingfloor.exchange.engine.types import Side
 from tradingfloor.exchange.marketdata.views import MarketDataBook
 from tradingfloor.exchange.operator import VenueOperator, VenueStatus
 from tradingfloor.exchange.venue import Venue
+from tradingfloor.storage import tables as t
 
 SYMBOLS = ("AAPL", "MSFT")
 SECRET = b"s" * 32
@@ -170,3 +174,34 @@ async def broker_stack(
 
 
 __all__ = ["BROKER_MEMBER", "PASSWORD", "FakeClock", "Stack", "broker_stack"]
+
+
+async def settle() -> None:
+    """Let the venue's and the broker's pending callbacks run."""
+    for _ in range(5):
+        await asyncio.sleep(0.01)
+
+
+async def history(broker: Broker, order_id: str) -> list[Any]:
+    """The order's history rows, in recording order."""
+    await broker.store.flush()
+    e = t.order_events
+    async with broker.store.engine.connect() as conn:
+        rows = await conn.execute(select(e).where(e.c.order_id == order_id).order_by(e.c.seq))
+        return list(rows)
+
+
+def trailing_stops() -> list[OrderRequest]:
+    """One share of AAPL, GTC, each way: a buy and a sell trailing by 3.50 and by 2.75%."""
+    return [
+        OrderRequest(
+            symbol="AAPL",
+            side=side,
+            qty=1,
+            order_type="trailing_stop",
+            time_in_force="gtc",
+            **trail,  # type: ignore[arg-type]
+        )
+        for side in ("buy", "sell")
+        for trail in ({"trail_price": 350}, {"trail_percent_bps": 275})
+    ]

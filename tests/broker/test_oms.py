@@ -6,19 +6,18 @@ from __future__ import annotations
 import asyncio
 import random
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from broker.stack import FakeClock, broker_stack
+from broker.stack import FakeClock, broker_stack, history, settle, trailing_stops
 from tradingfloor.broker.calendar import MarketCalendar
 from tradingfloor.broker.errors import BrokerError
 from tradingfloor.broker.oms.orders import BrokerOrder, LegRole, OrderStatus
 from tradingfloor.broker.oms.requests import OrderRequest, ReplaceRequest
 from tradingfloor.broker.risk.codes import RiskCode
 from tradingfloor.broker.risk.pretrade import RiskLimits
-from tradingfloor.broker.service import Broker, TradeUpdate
+from tradingfloor.broker.service import TradeUpdate
 from tradingfloor.exchange.engine.types import Side
 from tradingfloor.storage import tables as t
 
@@ -32,20 +31,6 @@ def limit(side: str, qty: int, price: int, **kw: object) -> OrderRequest:
         limit_price=price,
         **kw,  # type: ignore[arg-type]
     )
-
-
-async def settle() -> None:
-    for _ in range(5):
-        await asyncio.sleep(0.01)
-
-
-async def history(broker: Broker, order_id: str) -> list[Any]:
-    """The order's history rows, in recording order."""
-    await broker.store.flush()
-    e = t.order_events
-    async with broker.store.engine.connect() as conn:
-        rows = await conn.execute(select(e).where(e.c.order_id == order_id).order_by(e.c.seq))
-        return list(rows)
 
 
 async def test_limit_order_rests_fills_and_updates_cash_position_and_holds(
@@ -582,19 +567,7 @@ async def test_tracked_trailing_stops_match_the_venues(tmp_path: Path, seed: int
         acct_id = await s.funded_account()
         await s.counterparty("AAPL", Side.SELL, 10_000, 10)
         await s.broker.submit_order(acct_id, limit("buy", 10, 10_000))
-        trailing = [
-            OrderRequest(
-                symbol="AAPL",
-                side=side,
-                qty=1,
-                order_type="trailing_stop",
-                time_in_force="gtc",
-                **trail,  # type: ignore[arg-type]
-            )
-            for side in ("buy", "sell")
-            for trail in ({"trail_price": 350}, {"trail_percent_bps": 275})
-        ]
-        orders = [await s.broker.submit_order(acct_id, req) for req in trailing]
+        orders = [await s.broker.submit_order(acct_id, req) for req in trailing_stops()]
         engine = s.venue._pipeline.engine  # the venue's own state, read for comparison only
         price, checked = 10_000, 0
         for step in range(40):

@@ -11,15 +11,12 @@ orders are listed as closed, also after a restart.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from pathlib import Path
-from typing import Any
 
 from alpaca.trading import enums as alpaca
-from sqlalchemy import select
 
-from broker.stack import FakeClock, broker_stack
+from broker.stack import FakeClock, broker_stack, history, settle
 from tradingfloor.broker.api.alpaca_json import position_json
 from tradingfloor.broker.calendar import MarketCalendar
 from tradingfloor.broker.errors import BrokerError
@@ -31,23 +28,7 @@ from tradingfloor.broker.oms.orders import (
     TimeInForce,
 )
 from tradingfloor.broker.oms.requests import OrderRequest
-from tradingfloor.broker.service import Broker
 from tradingfloor.exchange.engine.types import Side
-from tradingfloor.storage import tables as t
-
-
-async def settle() -> None:
-    for _ in range(5):
-        await asyncio.sleep(0.01)
-
-
-async def history(broker: Broker, order_id: str) -> list[Any]:
-    """The order's history rows, in recording order."""
-    await broker.store.flush()
-    e = t.order_events
-    async with broker.store.engine.connect() as conn:
-        rows = await conn.execute(select(e).where(e.c.order_id == order_id).order_by(e.c.seq))
-        return list(rows)
 
 
 def lose_uncommitted_writes(store: object) -> None:

@@ -13,9 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broker.stack import broker_stack
+from broker.stack import broker_stack, trailing_stops
 from tradingfloor.broker.oms.orders import OrderStatus
-from tradingfloor.broker.oms.requests import OrderRequest
 from tradingfloor.broker.oms.trailing import TrailTracker
 from tradingfloor.core.limits import MAX_PRICE_TICKS, MAX_TRAIL_BPS, MAX_TRAIL_TICKS
 from tradingfloor.exchange.engine.commands import SetReferencePrice
@@ -36,19 +35,7 @@ async def test_stops_accepted_before_any_trade_match_the_venues(
         await s.counterparty("AAPL", Side.SELL, reference + 50, 100)  # quotes, no trade
         await s.counterparty("AAPL", Side.BUY, reference - 50, 100)
         assert s.broker.last_price.get("AAPL") is None
-        trailing = [
-            OrderRequest(
-                symbol="AAPL",
-                side=side,
-                qty=1,
-                order_type="trailing_stop",
-                time_in_force="gtc",
-                **trail,  # type: ignore[arg-type]
-            )
-            for side in ("buy", "sell")
-            for trail in ({"trail_price": 350}, {"trail_percent_bps": 275})
-        ]
-        orders = [await s.broker.submit_order(acct_id, req) for req in trailing]
+        orders = [await s.broker.submit_order(acct_id, req) for req in trailing_stops()]
         engine = s.venue._pipeline.engine  # the venue's own state, read for comparison only
         for order in orders:
             assert order.status == OrderStatus.NEW, order.reject_reason
