@@ -7,7 +7,7 @@ import os
 
 from typer.testing import CliRunner
 
-from tradingfloor.bench import soak
+from tradingfloor.bench import serve_child, soak
 from tradingfloor.bench.soak import SoakResult, SoakSample
 from tradingfloor.cli import app
 
@@ -39,8 +39,8 @@ def test_no_growth_figures_without_samples_after_the_warm_up() -> None:
 
 
 def test_rss_of_this_process_is_read_from_proc() -> None:
-    assert soak.rss_bytes(os.getpid()) > MB
-    assert soak.rss_bytes(2**22 + 12345) == 0  # no such process
+    assert serve_child.rss_bytes(os.getpid()) > MB
+    assert serve_child.rss_bytes(2**22 + 12345) == 0  # no such process
 
 
 def test_the_soak_runs_the_demo_and_counts_its_journaled_commands() -> None:

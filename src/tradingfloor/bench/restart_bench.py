@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tradingfloor.bench.engine_bench import iter_commands
+from tradingfloor.bench.serve_child import rss_bytes, stop_child
 from tradingfloor.exchange.engine.commands import AddInstrument, Command
 from tradingfloor.exchange.sequencer import JournaledEngine
 from tradingfloor.node.serve import SERVE_SNAPSHOT_EVERY
@@ -86,16 +86,6 @@ def build_journal(
     return time.perf_counter() - started, size
 
 
-def _rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 def time_start(data_dir: Path, label: str, *extra: str) -> Start:
     """Launch ``serve`` on ``data_dir``, time it to "Ready", stop it cleanly."""
     cmd = [
@@ -117,17 +107,12 @@ def time_start(data_dir: Path, label: str, *extra: str) -> Start:
                 replayed = int(match.group(1))
             if line.startswith("Ready"):
                 seconds = time.perf_counter() - started
-                rss = _rss_mb(proc.pid)
+                rss = rss_bytes(proc.pid) / 2**20
                 break
         if not seconds:
             raise RuntimeError("serve did not become Ready:\n" + "".join(output[-20:]))
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(300)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_child(proc, 300)
     return Start(label, seconds, replayed, rss)
 
 

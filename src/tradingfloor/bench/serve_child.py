@@ -18,7 +18,7 @@ from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_loop", "serve_child"]
+__all__ = ["rss_bytes", "run_loop", "serve_child", "stop_child"]
 
 
 @contextlib.contextmanager
@@ -48,11 +48,29 @@ def serve_child(
                 raise RuntimeError("tradingfloor serve did not start")
             yield host, port
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_child(proc, 30)
+
+
+def stop_child(proc: subprocess.Popen[str], timeout_s: float) -> None:
+    """SIGTERM (a clean stop), then SIGKILL if it has not ended within ``timeout_s``."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of a process, from ``/proc/PID/status`` (0 when it is gone)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024  # reported in kB
+    return 0
 
 
 def run_loop(coro: Coroutine[Any, Any, None]) -> None:

@@ -13,7 +13,6 @@ of RSS from the end of the warm-up to the end. Results are printed, never assert
 from __future__ import annotations
 
 import contextlib
-import signal
 import subprocess
 import sys
 import tempfile
@@ -24,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Final
 
+from tradingfloor.bench.serve_child import rss_bytes, stop_child
 from tradingfloor.exchange.journal import JournalError, JournalReader
 from tradingfloor.exchange.replay import JOURNAL_SUBDIR
 
-__all__ = ["SoakResult", "SoakSample", "main", "rss_bytes", "run"]
+__all__ = ["SoakResult", "SoakSample", "main", "run"]
 
 _START_TIMEOUT_S: Final = 300.0
 """Longest wait for the demo's "Ready" (a fresh data directory starts in seconds)."""
@@ -84,18 +84,6 @@ class SoakResult:
         return 100.0 * (span[1].rss - span[0].rss) / span[0].rss
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident set size of a process, from ``/proc/PID/status`` (0 when it is gone)."""
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    for line in text.splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024  # reported in kB
-    return 0
-
-
 class _JournalCounter:
     """The journal's last sequence number, reading only what was written since the last call."""
 
@@ -130,12 +118,7 @@ def _demo_child(data_dir: Path, speed: float, seed: int) -> Iterator[subprocess.
             raise RuntimeError("tradingfloor demo did not start")
         yield proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_child(proc, 60)
 
 
 def _drain(stream: IO[str], ready: threading.Event) -> None:
